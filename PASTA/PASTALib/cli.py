@@ -1,0 +1,126 @@
+"""The ``pasta`` command line: shared options, logging, progress, and exit codes.
+
+Exit codes: 0 success, 2 bad input (a :class:`PastaInputError`, or bad arguments), 1 internal
+error (a bug: please report it with the ``--verbose`` traceback), 130 cancelled.
+
+Each subcommand lives in its own module and registers itself in :data:`COMMANDS` with a function
+that adds its arguments and a function that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_INTERNAL_ERROR, EXIT_OK, PastaCancelled, PastaInputError
+from .progress import CancelToken, ProgressReporter, make_reporter
+
+log = logging.getLogger("PASTALib")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, ProgressReporter], int]
+
+
+def _commands() -> list[Command]:
+    from .cli_volume import COMMANDS as volume_commands
+
+    return [*volume_commands]
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("output and logging")
+    group.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                       help="progress display on stderr: a bar, one JSON object per line "
+                       '({"stage", "fraction", "message"}) for programs, or none (default: bar)')
+    verbosity = group.add_mutually_exclusive_group()
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    verbosity.add_argument("-v", "--verbose", action="store_true",
+                           help="print debug messages and tracebacks")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pasta",
+        description="PASTA pan-tumour CT tools: inspect, convert and analyse CT volumes. "
+        "Research use only; not a medical device.",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 bad input, 130 cancelled.",
+    )
+    parser.add_argument("--version", action="version", version=f"pasta {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = _common_options()
+    for command in _commands():
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help,
+                                    parents=[common])
+        command.add_arguments(sub)
+        sub.set_defaults(_run=command.run)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.ERROR if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if args.verbose else "%(message)s"))
+    root = logging.getLogger("PASTALib")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pasta`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args)
+    cancel = CancelToken()
+    cancel.install_signal_handlers()
+    progress = make_reporter("none" if args.quiet and args.progress == "bar" else args.progress, cancel)
+    try:
+        code = args._run(args, progress)
+    except PastaInputError as exc:
+        _report_failure(args, "error", exc.problem + (f" {exc.hint}" if exc.hint else ""))
+        log.error("error: %s", exc.problem)
+        if exc.hint:
+            log.error("hint: %s", exc.hint)
+        return EXIT_BAD_INPUT
+    except (PastaCancelled, KeyboardInterrupt) as exc:
+        message = str(exc) if isinstance(exc, PastaCancelled) else PastaCancelled().args[0]
+        _report_failure(args, "cancelled", message)
+        log.error("%s", message)
+        return EXIT_CANCELLED
+    except Exception as exc:  # noqa: BLE001 - last line of defence, turned into exit code 1
+        _report_failure(args, "error", f"internal error: {exc}")
+        if args.verbose:
+            log.exception("internal error")
+        else:
+            log.error("internal error: %s: %s (run with --verbose for the traceback and please "
+                      "report it)", type(exc).__name__, exc)
+        return EXIT_INTERNAL_ERROR
+    progress.finish()
+    return code if code is not None else EXIT_OK
+
+
+def _report_failure(args: argparse.Namespace, stage: str, message: str) -> None:
+    """In JSON progress mode the parent process learns of failures on the same channel."""
+    if args.progress == "json":
+        sys.stderr.write(json.dumps({"stage": stage, "fraction": None, "message": message}) + "\n")
+        sys.stderr.flush()
+
+
+def console_main() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

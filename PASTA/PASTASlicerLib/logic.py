@@ -1,0 +1,36 @@
+"""Slicer-side logic shared by the PASTA and PASTASynth modules (MRML in, core results out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PASTALib.info import build_report, render_text
+from PASTALib.validation import assess_ct, check_image, check_mask_matches, intensity_stats, require_ct
+
+from .volume_nodes import node_to_volume, segmentation_to_volume
+
+
+def describe_volume_node(volume_node, mask_node=None, force: bool = False) -> dict[str, Any]:
+    """The ``pasta info`` report for a volume node, with an optional label map or segmentation.
+
+    Raises :class:`PASTALib.errors.PastaInputError` for unusable input, exactly as the CLI does.
+    """
+    volume = node_to_volume(volume_node)
+    check_image(volume, name=f"volume '{volume_node.GetName()}'")
+    stats = intensity_stats(volume)
+    assessment = assess_ct(stats)
+    if not force:
+        require_ct(assessment, name=f"volume '{volume_node.GetName()}'")
+    mask = names = None
+    if mask_node is not None:
+        if mask_node.IsA("vtkMRMLSegmentationNode"):
+            mask, names = segmentation_to_volume(mask_node, volume_node)
+        else:
+            mask = node_to_volume(mask_node)
+        check_mask_matches(volume, mask, mask_name=f"mask '{mask_node.GetName()}'")
+    return build_report(volume, stats, assessment, mask, names)
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """Plain-text rendering of :func:`describe_volume_node`'s report."""
+    return render_text(report)

@@ -1,0 +1,93 @@
+"""Shared fixtures: synthetic geometries, the bundled sample, and a real slicer-core MRML scene."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "Data"
+# The Slicer-side helpers are not pip-installed (they only run next to Slicer); import from source.
+for module_dir in (REPO / "PASTA", REPO / "PASTASynth"):
+    if str(module_dir) not in sys.path:
+        sys.path.insert(0, str(module_dir))
+
+from PASTALib.volume import Volume  # noqa: E402
+
+
+def rotation(ax: float, ay: float, az: float) -> np.ndarray:
+    """A proper rotation from three angles in degrees (x, then y, then z)."""
+    ax, ay, az = np.radians([ax, ay, az])
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def ct_like_array(shape_kji: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """Air around a soft-tissue body with a bright 'bone', as int16 HU, plus noise."""
+    rng = np.random.default_rng(seed)
+    k, j, i = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape_kji], indexing="ij")
+    body = (i**2 + j**2) < 0.6
+    bone = (i**2 + (j + 0.3) ** 2) < 0.03
+    array = np.full(shape_kji, -1000.0)
+    array[body] = 40.0
+    array[bone] = 700.0
+    array += rng.normal(0, 10, shape_kji)
+    return array.astype(np.int16)
+
+
+GEOMETRIES = {
+    "axial_lps": dict(spacing=(0.8, 0.8, 2.5), origin=(-120.5, -90.25, 33.0), direction=np.eye(3)),
+    "ras_flipped": dict(spacing=(3.0, 3.0, 3.0), origin=(177.956, -11.319, 94.3018),
+                        direction=np.diag([-1.0, -1.0, 1.0])),
+    "oblique_anisotropic": dict(spacing=(0.7, 1.3, 3.1), origin=(12.25, -47.5, 101.125),
+                                direction=rotation(17.0, -8.0, 31.0)),
+    "oblique_tilted": dict(spacing=(1.1, 0.9, 5.0), origin=(-3.0, 250.0, -600.5),
+                           direction=rotation(-25.0, 12.0, -70.0)),
+}
+
+
+@pytest.fixture(params=sorted(GEOMETRIES))
+def ct_volume(request) -> Volume:
+    """A CT-like volume on each test geometry (oblique and anisotropic included)."""
+    geometry = GEOMETRIES[request.param]
+    return Volume(ct_like_array((9, 11, 13), seed=len(request.param)), **geometry)
+
+
+@pytest.fixture
+def probe_indices() -> np.ndarray:
+    """Voxel indices (i, j, k) whose world positions must survive every conversion."""
+    return np.array([[0, 0, 0], [12, 10, 8], [3, 7, 5], [12, 0, 8], [6.5, 2.25, 4.75]])
+
+
+@pytest.fixture(scope="session")
+def sample_paths() -> dict[str, Path]:
+    from PASTALib import sample_data
+
+    return {name: sample.path for name, sample in sample_data.SAMPLES.items()}
+
+
+@pytest.fixture
+def mrml_scene():
+    """A real MRML scene from slicer-core with the logics Slicer would attach."""
+    import slicer
+    from slicer import vtkMRMLScene, vtkSlicerSegmentationsModuleLogic
+
+    scene = vtkMRMLScene()
+    segmentations_logic = vtkSlicerSegmentationsModuleLogic()
+    segmentations_logic.SetMRMLScene(scene)
+    previous_scene = getattr(slicer, "mrmlScene", None)
+    previous_modules = getattr(slicer, "modules", None)
+    slicer.mrmlScene = scene
+    slicer.modules = types.SimpleNamespace(
+        segmentations=types.SimpleNamespace(logic=lambda: segmentations_logic))
+    yield scene
+    segmentations_logic.SetMRMLScene(None)
+    scene.Clear(1)
+    slicer.mrmlScene = previous_scene
+    slicer.modules = previous_modules
