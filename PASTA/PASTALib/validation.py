@@ -15,6 +15,8 @@ from .errors import PastaInputError
 from .volume import Volume
 
 MAX_SPACING_MM = 20.0
+#: A field of view at least this wide in two axes covers a body cross-section, so it shows air.
+LARGE_FIELD_OF_VIEW_MM = 150.0
 #: Values at or below this are treated as padding outside the scanner's field of view.
 PADDING_BELOW_HU = -1100.0
 #: Voxels sampled for percentiles; enough for 0.1 % precision, cheap on a 512x512x800 scan.
@@ -114,6 +116,8 @@ class IntensityStats:
     bone_fraction: float
     padding_fraction: float
     body_median: float | None
+    above_darkest_median: float | None
+    field_of_view_mm: tuple[float, float, float]
 
     def as_dict(self) -> dict:
         return {
@@ -126,6 +130,7 @@ class IntensityStats:
             "bone_fraction": self.bone_fraction,
             "padding_fraction": self.padding_fraction,
             "body_median": self.body_median,
+            "above_darkest_median": self.above_darkest_median,
         }
 
 
@@ -154,6 +159,7 @@ def intensity_stats(volume: Volume) -> IntensityStats:
     padding = sample <= PADDING_BELOW_HU
     in_fov = sample[~padding]
     body = in_fov[in_fov > -500]
+    above_darkest = sample[sample > values[0] + 500]
     return IntensityStats(
         minimum=float(flat.min()),
         maximum=float(flat.max()),
@@ -164,6 +170,8 @@ def intensity_stats(volume: Volume) -> IntensityStats:
         bone_fraction=float(np.mean(in_fov >= 300)) if in_fov.size else 0.0,
         padding_fraction=float(np.mean(padding)),
         body_median=float(np.median(body)) if body.size else None,
+        above_darkest_median=float(np.median(above_darkest)) if above_darkest.size else None,
+        field_of_view_mm=volume.extent_mm,
     )
 
 
@@ -179,10 +187,11 @@ def assess_ct(stats: IntensityStats) -> CTAssessment:
     spread = p["p99.5"] - p["p0.5"]
     if stats.minimum >= 0:
         hint = ""
-        if stats.body_median is not None and 900 <= stats.body_median <= 1300:
+        tissue = stats.above_darkest_median
+        if tissue is not None and 900 <= tissue <= 1300:
             hint = (
-                f" Soft tissue sits near {stats.body_median:.0f}: this looks like CT stored "
-                "without its rescale intercept; subtract 1024."
+                f" Tissue sits near {tissue:.0f}, 1000 above the darkest voxels: this looks like "
+                "CT stored without its rescale intercept; subtract 1024."
             )
         problems.append(
             "no negative values (min "
@@ -202,7 +211,15 @@ def assess_ct(stats: IntensityStats) -> CTAssessment:
     if stats.body_median is None and not problems:
         problems.append("every voxel is below -500 HU: there is no tissue in the image")
     if stats.air_fraction < 0.001 and not problems:
-        notes.append("no air in the field of view (a tight crop?)")
+        # A scan covering a body cross-section always holds air (outside the body, lungs, bowel);
+        # only a tight crop may lack it.
+        large = sorted(stats.field_of_view_mm)[1] >= LARGE_FIELD_OF_VIEW_MM
+        message = (f"fewer than 0.1 % of voxels are air (below -500 HU) although the field of view "
+                   f"is {' x '.join(f'{v:.0f}' for v in stats.field_of_view_mm)} mm")
+        if large:
+            problems.append(message + "; a CT of that size shows air around the body")
+        else:
+            notes.append("no air in the field of view (a tight crop?)")
     if stats.padding_fraction >= 0.005:
         notes.append(
             f"{100 * stats.padding_fraction:.1f} % of voxels are padding below "
