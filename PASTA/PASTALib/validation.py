@@ -228,14 +228,17 @@ def assess_ct(stats: IntensityStats) -> CTAssessment:
     return CTAssessment(looks_like_ct=not problems, problems=problems, notes=notes)
 
 
-def require_ct(assessment: CTAssessment, name: str = "image") -> None:
+FORCE_HINT = "PASTA is trained on CT in HU. If you are sure this is such a CT, pass --force."
+
+
+def require_ct(assessment: CTAssessment, name: str = "image", hint: str | None = None) -> None:
     """Raise unless the assessment says CT; the message lists every measured problem."""
     if not assessment.looks_like_ct:
         raise PastaInputError(
             f"The {name}'s intensities do not look like CT in Hounsfield units: "
             + "; ".join(assessment.problems)
             + ".",
-            "PASTA is trained on CT in HU. If you are sure this is such a CT, pass --force.",
+            hint or FORCE_HINT,
         )
 
 

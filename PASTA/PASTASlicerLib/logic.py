@@ -10,17 +10,19 @@ from PASTALib.validation import assess_ct, check_image, check_mask_matches, inte
 from .volume_nodes import node_to_volume, segmentation_to_volume
 
 
-def describe_volume_node(volume_node, mask_node=None, force: bool = False) -> dict[str, Any]:
+def describe_volume_node(volume_node, mask_node=None, force: bool = False,
+                         force_hint: str | None = None) -> dict[str, Any]:
     """The ``pasta info`` report for a volume node, with an optional label map or segmentation.
 
-    Raises :class:`PASTALib.errors.PastaInputError` for unusable input, exactly as the CLI does.
+    Raises :class:`PASTALib.errors.PastaInputError` for unusable input, exactly as the CLI does;
+    ``force_hint`` tells the user how to override the CT check in their interface.
     """
     volume = node_to_volume(volume_node)
     check_image(volume, name=f"volume '{volume_node.GetName()}'")
     stats = intensity_stats(volume)
     assessment = assess_ct(stats)
     if not force:
-        require_ct(assessment, name=f"volume '{volume_node.GetName()}'")
+        require_ct(assessment, name=f"volume '{volume_node.GetName()}'", hint=force_hint)
     mask = names = None
     if mask_node is not None:
         if mask_node.IsA("vtkMRMLSegmentationNode"):
