@@ -75,6 +75,10 @@ BAD_IMAGES = {
     "garbage_nifti": (lambda p: write_bytes(p / "g.nii.gz", b"\x1f\x8bnot really gzip"), "Cannot read"),
     "text_as_nrrd": (lambda p: write_bytes(p / "t.nrrd", b"hello"), "Cannot read"),
     "missing": (lambda p: str(p / "nope.nii.gz"), "not found"),
+    "zero_bytes": (lambda p: write_bytes(p / "e.nii.gz", b""), "empty (0 bytes)"),
+    "zero_size_grid": (lambda p: write_bytes(p / "e.nrrd", b"NRRD0004\ntype: short\ndimension: 3\n"
+                                             b"sizes: 0 4 4\nencoding: raw\nendian: little\n\n"),
+                       "size is zero"),
     "empty_folder": (lambda p: make_folder(p / "empty"), "No DICOM series"),
     "mr_like": (lambda p: str(write_volume(Volume(np.clip(ct_like_array((10, 12, 14)) + 1000, 0, None) // 3,
                                                   spacing=(16.0, 16.0, 16.0)), p / "mr.nii.gz")),

@@ -15,7 +15,9 @@ from PASTALib.volume_io import read_volume
 
 from conftest import DATA
 
-PASTA = shutil.which("pasta") or str(Path(sys.executable).parent / "pasta")
+# The console script installed next to this interpreter (the README's venv), else the one on PATH.
+_BESIDE = Path(sys.executable).parent / "pasta"
+PASTA = str(_BESIDE) if _BESIDE.exists() else shutil.which("pasta")
 
 
 def pasta(*args: str) -> subprocess.CompletedProcess:

@@ -67,6 +67,9 @@ def read_volume(path: str | os.PathLike) -> Volume:
 
 
 def _read_file(path: Path) -> sitk.Image:
+    if path.stat().st_size == 0:
+        raise PastaInputError(f"The file {path} is empty (0 bytes).",
+                              "The export or copy was probably interrupted; export it again.")
     if suffix_of(path) in (".nii", ".nii.gz"):
         _reject_nifti_nonfinite(path)
     try:
