@@ -32,12 +32,14 @@ class Command:
 
 
 def _commands() -> list[Command]:
+    from .cli_models import COMMANDS as model_commands
     from .cli_volume import COMMANDS as volume_commands
 
-    return [*volume_commands]
+    return [*volume_commands, *model_commands]
 
 
-def _common_options() -> argparse.ArgumentParser:
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand (and nested action) accepts: progress display and verbosity."""
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("output and logging")
     group.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pasta {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = _common_options()
+    common = common_options()
     for command in _commands():
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help,
                                     parents=[common])

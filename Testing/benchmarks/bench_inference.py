@@ -1,0 +1,97 @@
+"""Benchmark: `pasta segment`'s engine against nnU-Net v2's nnUNetPredictor, same run, same settings.
+
+Both segment the bundled sample CT. Setup (loading, building the predictor) is excluded; each timing
+is one full predict call (preprocessing, sliding window, resampling back, argmax), median of repeats.
+
+    python Testing/benchmarks/bench_inference.py --model tiny            # CPU: the small test network
+    python Testing/benchmarks/bench_inference.py --model full --device cuda   # GPU: full PASTA, 1 mm grid
+
+`full` is the 240 M-parameter PASTA network with random weights (no fine-tuned weights ship), planned
+at 1 mm with a 128^3 patch like the authors' models; `tiny` is Testing/Data/tiny_pasta_organs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+TESTING = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTING))
+
+from nnunet_peer import nnunet_predictor, write_results_folder  # noqa: E402
+
+from PASTALib import sample_data  # noqa: E402
+from PASTALib.checkpoints import load_model  # noqa: E402
+from PASTALib.network import PASTA_FULL, PastaUNet, parameter_count  # noqa: E402
+from PASTALib.predictor import Predictor  # noqa: E402
+from PASTALib.preprocessing import Normalization, Preprocessing  # noqa: E402
+from PASTALib.volume_io import read_volume  # noqa: E402
+
+
+def full_model_folder(root: Path) -> Path:
+    torch.manual_seed(0)
+    state = PastaUNet(PASTA_FULL).state_dict()
+    prep = Preprocessing((1.0, 1.0, 1.0), (128, 128, 128), Normalization("ct", 40.0, 60.0, -150.0, 250.0))
+    return write_results_folder(root / "full", [state], prep, PASTA_FULL, ["background", "organ", "lesion"])
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = function()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", choices=("tiny", "full"), default="tiny")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ct = read_volume(sample_data.SAMPLES["sample"].path)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.model == "full":
+            folder = full_model_folder(Path(tmp))
+        else:
+            tiny = load_model(TESTING / "Data" / "tiny_pasta_organs")
+            folder = write_results_folder(Path(tmp) / "tiny", tiny.states, tiny.preprocessing, tiny.config,
+                                          [c.name for c in tiny.classes], mirror_axes=tiny.mirror_axes)
+        model = load_model(folder)
+        device = torch.device(args.device)
+        print(f"model {args.model}: {parameter_count(model.config):,} parameters, patch {model.preprocessing.patch_size}, "
+              f"spacing {model.preprocessing.spacing_zyx} mm; device {device} "
+              f"({torch.cuda.get_device_name() if device.type == 'cuda' else f'{torch.get_num_threads()} threads'}); "
+              f"torch {torch.__version__}; median of {args.repeats}\n")
+        print("| mirroring | nnUNetPredictor s | pasta s | speed-up | voxel agreement |")
+        print("|---|---:|---:|---:|---:|")
+        for mirroring in (False, True):
+            peer = nnunet_predictor(folder, model.states, model.config, mirroring, model.mirror_axes, device)
+            peer_seconds, reference = timed(lambda: peer.predict_single_npy_array(
+                ct.array[None].astype(np.float32), {"spacing": list(ct.spacing[::-1])}, None, None, False),
+                args.repeats)
+            ours = Predictor(model, device=args.device, tta=mirroring)
+            ours_seconds, result = timed(lambda: ours.predict(ct), args.repeats)
+            agreement = float(np.mean(result.labels.array == reference))
+            print(f"| {'8x' if mirroring and len(model.mirror_axes) == 3 else 'on' if mirroring else 'off'} "
+                  f"| {peer_seconds:.2f} | {ours_seconds:.2f} | {peer_seconds / ours_seconds:.2f}x "
+                  f"| {100 * agreement:.3f} % |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

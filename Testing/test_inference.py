@@ -1,0 +1,160 @@
+"""The inference engine reproduces nnU-Net v2's pipeline, piece by piece and end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from PASTALib.checkpoints import load_model
+from PASTALib.errors import PastaCancelled
+from PASTALib.grid_resize import resize
+from PASTALib.predictor import Predictor
+from PASTALib.preprocessing import Resampling
+from PASTALib.progress import ProgressReporter
+from PASTALib.sliding_window import gaussian_weights, tile_starts
+from PASTALib.volume_io import read_volume
+
+from conftest import DATA
+from nnunet_peer import nnunet_predict, write_results_folder
+
+TINY = DATA / "tiny_pasta_organs"
+PASTA = str(Path(sys.executable).parent / "pasta")
+
+
+@pytest.mark.parametrize("shape_in, spacing_in, spacing_out", [
+    ((20, 31, 27), (3.0, 3.0, 3.0), (1.3, 1.3, 1.3)),      # upsampling, isotropic
+    ((12, 20, 22), (1.0, 1.0, 1.0), (2.5, 1.5, 1.5)),      # downsampling
+    ((10, 40, 44), (5.0, 0.8, 0.8), (2.0, 1.0, 1.0)),      # anisotropic: nnU-Net's separate-z path
+])
+@pytest.mark.parametrize("order", [3, 1])
+def test_resize_equals_nnunet_resampling(shape_in, spacing_in, spacing_out, order):
+    from nnunetv2.preprocessing.resampling.default_resampling import compute_new_shape, resample_data_or_seg_to_shape
+
+    data = np.random.default_rng(0).normal(size=(2, *shape_in)).astype(np.float32)
+    shape_out = tuple(compute_new_shape(shape_in, spacing_in, spacing_out))
+    reference = resample_data_or_seg_to_shape(data, shape_out, spacing_in, spacing_out, is_seg=False, order=order,
+                                              order_z=0, force_separate_z=None)
+    ours = resize(torch.from_numpy(data), shape_out, order, spacing_in, spacing_out, Resampling()).numpy()
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("size, tile", [(64, 64), (96, 64), (105, 64), (300, 128), (129, 128)])
+def test_tiles_equal_nnunet(size, tile):
+    from nnunetv2.inference.sliding_window_prediction import compute_steps_for_sliding_window
+
+    assert tile_starts(size, tile, 0.5) == compute_steps_for_sliding_window((size,), (tile,), 0.5)[0]
+
+
+def test_gaussian_equals_nnunet():
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian
+
+    reference = compute_gaussian((32, 48, 40), 1.0 / 8, 10, dtype=torch.float32, device=torch.device("cpu"))
+    np.testing.assert_allclose(gaussian_weights((32, 48, 40)), reference.numpy(), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def results_folder(tmp_path_factory):
+    """The tiny trained model as an nnU-Net v2 results folder (left-right mirroring only)."""
+    model = load_model(TINY)
+    folder = tmp_path_factory.mktemp("nnunet") / "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres"
+    return write_results_folder(folder, model.states, model.preprocessing, model.config,
+                                [c.name for c in model.classes], mirror_axes=model.mirror_axes)
+
+
+@pytest.mark.parametrize("mirroring", [False, True])
+def test_pasta_segment_agrees_with_nnunet_predictor(results_folder, sample_paths, tmp_path, mirroring):
+    ct = read_volume(sample_paths["sample"])
+    model = load_model(results_folder)
+    reference = nnunet_predict(results_folder, model.states, model.config, ct.array, ct.spacing[::-1],
+                               mirroring, model.mirror_axes)
+    output = tmp_path / "seg.nii.gz"
+    result = subprocess.run([PASTA, "segment", "sample", "--model", str(results_folder), "-o", str(output),
+                             "--device", "cpu", "--tta" if mirroring else "--no-tta", "--quiet"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    ours = read_volume(output)
+    assert ours.has_same_geometry(ct, tolerance_mm=1e-4)
+    agreement = float(np.mean(ours.array == reference))
+    assert agreement >= 0.995, agreement
+    # The fixture is a real segmenter, so agreement is not two empty masks agreeing.
+    organs = read_volume(sample_paths["sample-organs"]).array
+    liver_dice = 2 * np.sum((ours.array == 1) & (organs == 5)) / (np.sum(ours.array == 1) + np.sum(organs == 5))
+    assert liver_dice > 0.85
+
+
+def test_probabilities_are_written_and_consistent(sample_paths, tmp_path):
+    from PASTALib.probabilities import read_probabilities
+
+    seg, probs = tmp_path / "seg.nrrd", tmp_path / "probs.nii.gz"
+    result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(seg), "--probabilities",
+                             str(probs), "--device", "cpu", "--progress", "json"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    stages = [json.loads(line)["stage"] for line in result.stderr.splitlines() if line.startswith("{")]
+    assert "segmenting" in stages and stages[-1] == "done"
+    labels = read_volume(seg)
+    probabilities, grid = read_probabilities(probs)
+    assert probabilities.shape == (3, *labels.array.shape)
+    assert grid.has_same_geometry(labels, tolerance_mm=1e-4)
+    np.testing.assert_allclose(probabilities.sum(axis=0), 1.0, atol=3 * 1 / 255)
+    # argmax of the stored probabilities reproduces the label map (up to 8-bit ties)
+    assert np.mean(np.argmax(probabilities, axis=0) == labels.array) > 0.999
+
+
+class CancelAfter(ProgressReporter):
+    """Asks to cancel once the first tile batch has been reported."""
+
+    def report(self, stage, fraction=None, message=""):
+        if stage == "segmenting" and message.startswith("tile batch 2/"):
+            self.cancel.cancel()
+        super().report(stage, fraction, message)
+
+
+def test_cancellation_stops_during_the_sliding_window(sample_paths):
+    progress = CancelAfter()
+    predictor = Predictor(load_model(TINY), device="cpu", tta=False, progress=progress)
+    with pytest.raises(PastaCancelled):
+        predictor.predict(read_volume(sample_paths["sample"]))
+
+
+def test_out_of_memory_falls_back_step_by_step(sample_paths, monkeypatch):
+    """Simulated CUDA OOM: smaller batches, then host-memory buffers, then the CPU; the result is right."""
+    predictor = Predictor(load_model(TINY), device="cpu", tta=False, batch_size=2)
+    expected = predictor.predict(read_volume(sample_paths["sample"])).labels.array
+    predictor.device = torch.device("cuda")  # pretend, so the fallbacks engage
+    real_forward = predictor._forward
+    calls = []
+
+    def flaky_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings):
+        calls.append((predictor.batch_size, results_device.type, predictor.device.type))
+        if predictor.device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings)
+
+    monkeypatch.setattr(predictor, "_forward", flaky_forward)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    result = predictor.predict(read_volume(sample_paths["sample"]))
+    assert calls == [(2, "cuda", "cuda"), (1, "cuda", "cuda"), (1, "cpu", "cuda"), (1, "cpu", "cpu")]
+    assert len(result.notes) == 3
+    for note, said in zip(result.notes, ("1 tile(s) per batch", "host memory", "falling back to the CPU")):
+        assert said in note
+    np.testing.assert_array_equal(result.labels.array, expected)
+
+
+def test_segment_refuses_to_overwrite_and_non_ct(tmp_path):
+    existing = tmp_path / "seg.nii.gz"
+    existing.write_bytes(b"keep me")
+    result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(existing)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert existing.read_bytes() == b"keep me"
+    result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(tmp_path / "x.nii.gz"),
+                             "--device", "cuda"], capture_output=True, text=True)
+    if not torch.cuda.is_available():
+        assert result.returncode == 2 and "no CUDA GPU" in result.stderr
