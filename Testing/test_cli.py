@@ -111,5 +111,113 @@ def test_every_listed_subcommand_works_end_to_end():
     names = {command.name for command in _commands()}
     help_text = pasta("--help").stdout
     assert names <= set(help_text.split())
-    tested = {"info", "convert", "sample", "segment", "models"}  # the last two: test_inference, test_checkpoints
+    # segment: test_inference.py; models: test_checkpoints.py
+    tested = {"info", "convert", "sample", "report", "segment", "models"}
     assert names == tested, f"add an end-to-end test for {names - tested}"
+
+
+def test_report_end_to_end(tmp_path, sample_paths, monkeypatch, capfd):
+    """`pasta report` on the bundled sample with a synthetic lesion map, then the bad inputs."""
+    import jsonschema
+
+    from PASTALib.volume_io import write_volume
+
+    image = read_volume(sample_paths["sample"])
+    organs = read_volume(sample_paths["sample-organs"])
+    labels = np.zeros(image.array.shape, np.int16)
+    k, j, i = np.argwhere(organs.array == 5).mean(axis=0).round().astype(int)  # liver centre
+    labels[k - 3:k + 3, j - 4:j + 4, i - 4:i + 4] = 2  # liver tumour
+    k, j, i = np.argwhere(organs.array == 2).mean(axis=0).round().astype(int)  # right kidney
+    labels[k - 2:k + 2, j - 2:j + 2, i - 2:i + 2] = 14  # kidney cyst
+    seg = write_volume(image.with_array(labels), tmp_path / "lesions.nii.gz")
+    out = tmp_path / "out"
+    result = pasta("report", "sample", str(seg), "-o", str(out), "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "PASTA" / "PASTALib" / "Resources"
+                         / "report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    jsonschema.validate(json.loads((out / "findings.json").read_text()), schema)
+    assert [(f["lesion_type"]["key"], f["location"]["organ"], f["location"]["side"])
+            for f in report["findings"]] == [("liver_tumor", "liver", None), ("kidney_cyst", "kidney", "right")]
+    assert report["provenance"]["inputs"]["organs"] == "sample-organs"  # the sample's own organ mask
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2
+    assert sorted(p.name for p in (out / "key_images").iterdir()) == ["F1.png", "F2.png"]
+    assert "key_images/F1.png" in (out / "report.md").read_text()
+
+    # Bad input, run in-process (the console script's start-up is already covered above).
+    from PASTALib import cli, progress
+
+    monkeypatch.setattr(progress.CancelToken, "install_signal_handlers", lambda self: None)
+    import logging
+
+    logger = logging.getLogger("PASTALib")  # main() configures it; restore it afterwards
+    for attribute in ("handlers", "propagate", "level"):
+        monkeypatch.setattr(logger, attribute, list(logger.handlers) if attribute == "handlers"
+                            else getattr(logger, attribute))
+
+    def report_exit(*args):
+        return cli.main(["report", *args, "--progress", "none"]), capfd.readouterr().err
+
+    code, err = report_exit("sample", str(seg), "-o", str(out))
+    assert code == 2 and "--overwrite" in err
+    code, err = report_exit("sample", str(seg), "-o", str(tmp_path / "d"), "--dicom")
+    assert code == 2 and "DICOM export needs a DICOM source" in err
+    bad = labels.copy()
+    bad[0, 0, 0] = 42
+    unknown = write_volume(image.with_array(bad), tmp_path / "unknown.nii.gz")
+    code, err = report_exit("sample", str(unknown), "-o", str(tmp_path / "u"))
+    assert code == 2 and "values 42 that are not PASTA lesion-type ids" in err
+    code, err = report_exit(str(DATA / "example_ct_dicom"), str(seg), "-o", str(tmp_path / "g"))
+    assert code == 2 and "geometry differs" in err and "size" in err
+    import SimpleITK as sitk
+
+    from PASTALib.probabilities import write_probabilities
+
+    channels = sitk.JoinSeries([sitk.GetImageFromArray(np.zeros(image.array.shape, np.float32))] * 3)
+    sitk.WriteImage(channels, str(tmp_path / "classes.nii.gz"))  # no geometry: not on the image grid
+    code, err = report_exit("sample", str(seg), "--probabilities", str(tmp_path / "classes.nii.gz"),
+                            "-o", str(tmp_path / "p"))
+    assert code == 2 and "probability map's geometry differs" in err
+    # The 4D class probabilities `pasta segment --probabilities` writes: lesion = 1 - background.
+    classes = np.zeros((3, *image.array.shape), np.float32)
+    classes[0] = np.where(labels > 0, 0.2, 1.0)
+    classes[2] = 1.0 - classes[0]
+    write_probabilities(classes, image, tmp_path / "segment_probabilities.nii.gz")
+    code, err = report_exit("sample", str(seg), "--probabilities", str(tmp_path / "segment_probabilities.nii.gz"),
+                            "-o", str(tmp_path / "with_confidence"))
+    assert code == 0, err
+    confidences = [f["confidence"] for f in json.loads((tmp_path / "with_confidence" / "report.json").read_text())
+                   ["findings"]]
+    assert confidences and all(abs(c["mean"] - 0.8) < 0.01 for c in confidences)
+
+
+def test_report_dicom_end_to_end(tmp_path):
+    """With a DICOM series as IMAGE, --dicom adds seg.dcm and sr.dcm referencing it."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from PASTALib.volume_io import write_volume
+
+    series = tmp_path / "series"
+    series.mkdir()
+    study_uid, series_uid = generate_uid(), generate_uid()
+    for path in sorted((DATA / "example_ct_dicom").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid  # blank in the sample
+        ds.save_as(series / path.name)
+    image = read_volume(series)
+    labels = np.zeros(image.array.shape, np.uint8)
+    labels[8:12, 250:270, 150:175] = 1
+    seg = write_volume(image.with_array(labels), tmp_path / "lesion.nrrd")
+    out = tmp_path / "out"
+    result = pasta("report", str(series), str(seg), "--lesion-type", "kidney_tumor", "-o", str(out),
+                   "--dicom", "--progress", "none")
+    assert result.returncode == 0, result.stderr
+    seg_ds, sr_ds = pydicom.dcmread(out / "seg.dcm"), pydicom.dcmread(out / "sr.dcm")
+    assert seg_ds.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid
+    assert seg_ds.SegmentSequence[0].SegmentedPropertyTypeCodeSequence[0].CodeMeaning == "Neoplasm"
+    assert sr_ds.StudyInstanceUID == study_uid
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"]["series_instance_uid"] == series_uid

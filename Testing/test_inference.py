@@ -158,3 +158,27 @@ def test_segment_refuses_to_overwrite_and_non_ct(tmp_path):
                              "--device", "cuda"], capture_output=True, text=True)
     if not torch.cuda.is_available():
         assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+
+
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_segment_runs_a_bare_checkpoint_with_pasta_defaults(tmp_path, fmt, ct_volume):
+    """A bare state dict (like PASTA_final.pth) runs with PASTA's defaults: 1 mm grid, SLF intensities."""
+    from safetensors.torch import save_file
+
+    from PASTALib.volume_io import write_volume
+
+    state = load_model(TINY).states[0]
+    weights = tmp_path / f"weights.{fmt}"
+    if fmt == "pth":
+        torch.save({"network_weights": state}, weights)
+    else:
+        save_file(state, str(weights))
+    image = write_volume(ct_volume, tmp_path / "ct.nrrd")
+    output = tmp_path / "seg.nii.gz"
+    result = subprocess.run([PASTA, "segment", str(image), "--model", str(weights), "-o", str(output),
+                             "--device", "cpu"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "PASTA's defaults" in result.stderr
+    segmentation = read_volume(output)
+    assert segmentation.has_same_geometry(ct_volume, tolerance_mm=1e-4)  # oblique and anisotropic inputs too
+    assert set(np.unique(segmentation.array)) <= {0, 1, 2}

@@ -33,9 +33,10 @@ class Command:
 
 def _commands() -> list[Command]:
     from .cli_models import COMMANDS as model_commands
+    from .cli_report import COMMANDS as report_commands
     from .cli_volume import COMMANDS as volume_commands
 
-    return [*volume_commands, *model_commands]
+    return [*volume_commands, *model_commands, *report_commands]
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from . import sample_data
-from .checkpoints import load_model
 from .cli import Command
 from .errors import PastaInputError
 from .progress import ProgressReporter
@@ -51,7 +50,8 @@ def _add_segment_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_segment(args: argparse.Namespace, progress: ProgressReporter) -> int:
-    from .predictor import Predictor  # torch is imported only by commands that need it
+    from .checkpoints import load_model  # torch is imported only when a model command runs
+    from .predictor import Predictor
 
     for output in filter(None, (args.output, args.probabilities)):
         if Path(output).exists() and not args.overwrite:
@@ -97,6 +97,8 @@ def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace, progress: ProgressReporter) -> int:
+    from .checkpoints import load_model
+
     progress.report("verifying", None, args.path)
     model = load_model(args.path, args.folds, args.checkpoint)
     sys.stdout.write(json.dumps(model.summary(), indent=2) + "\n")

@@ -7,12 +7,12 @@ far less compressed) at a resolution of 0.004, ample for confidence measures and
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from .atomic import atomic_write
 from .errors import PastaInputError
 from .sitk_bridge import from_sitk, to_sitk
 from .volume import Volume
@@ -28,21 +28,11 @@ def write_probabilities(probabilities: np.ndarray, reference: Volume, path: str 
     suffix = suffix_of(path)
     if suffix not in WRITE_SUFFIXES:
         raise PastaInputError(f"Cannot write probabilities to {path.name}: use {', '.join(WRITE_SUFFIXES)}.")
-    if path.exists() and not overwrite:
-        raise PastaInputError(f"{path} already exists; PASTA never overwrites a file unless asked.",
-                              "Choose another output name or pass --overwrite.")
     frames = [to_sitk(reference.with_array(np.round(np.clip(p, 0, 1) * SCALE).astype(np.uint8)))
               for p in probabilities]
     image = sitk.JoinSeries(frames)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}", dir=path.parent)
-    os.close(handle)
-    try:
-        sitk.WriteImage(image, temporary, useCompression=True)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    return atomic_write(path, lambda temporary: sitk.WriteImage(image, temporary, useCompression=True),
+                        overwrite=overwrite, suffix=suffix)
 
 
 def read_probabilities(path: str | os.PathLike) -> tuple[np.ndarray, Volume]:

@@ -11,13 +11,13 @@ import gzip
 import logging
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from .atomic import atomic_write
 from .errors import PastaInputError
 from .sitk_bridge import from_sitk, to_sitk
 from .volume import Volume
@@ -200,25 +200,12 @@ def write_volume(
             f"Cannot write {path.name}: unsupported output format {suffix or '(no suffix)'}.",
             f"Use one of {', '.join(WRITE_SUFFIXES)}.",
         )
-    if path.exists() and not overwrite:
-        raise PastaInputError(
-            f"{path} already exists; PASTA never overwrites a file unless asked.",
-            "Choose another output name or pass --overwrite.",
-        )
-    if not path.parent.is_dir():
-        raise PastaInputError(f"Output folder {path.parent} does not exist.", "Create it first.")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{suffix}",
-                                         dir=path.parent)
-    os.close(handle)
     try:
-        sitk.WriteImage(to_sitk(volume), temporary, useCompression=compress)
-        os.replace(temporary, path)
+        atomic_write(path, lambda temporary: sitk.WriteImage(to_sitk(volume), temporary, useCompression=compress),
+                     overwrite=overwrite, suffix=suffix)
     except RuntimeError as exc:
         raise PastaInputError(
             f"Cannot write {path}: {str(exc).strip().splitlines()[-1]}",
             "Check free disk space and write permission.",
         ) from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
     return path

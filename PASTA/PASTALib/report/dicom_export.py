@@ -1,0 +1,161 @@
+"""DICOM export with highdicom: a SEG of the exported findings and a TID 1500 measurement report.
+
+The SEG holds one segment per finding that is accepted or still pending (a reader's rejection
+removes it; see :func:`.review.exported_findings`), coded with SNOMED CT: category
+"Morphologically Abnormal Structure", type Neoplasm / Neoplasm, Secondary / Cyst / Calculus, and
+the organ as anatomic region. The Comprehensive 3D SR (TID 1500) has one volumetric measurement
+group per segment: volume, RECIST long and short axis, largest 3D diameter, the organ (with side)
+as finding site, PASTA's attributes and the size-based T category as qualitative evaluations
+(in the private coding scheme 99PASTA, as PASTA's vocabulary has no standard codes). Both
+reference the source series; the SR also references the SEG.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.sr.codedict import codes as dcm_codes
+from pydicom.sr.coding import Code
+from pydicom.uid import generate_uid
+
+from .. import __version__
+from ..volume import Volume
+from . import codes
+from .dicom_source import source_series
+from ..atomic import atomic_write
+from .model import ATTRIBUTE_OPTIONS, Finding, Report
+from .review import exported_findings
+
+log = logging.getLogger(__name__)
+
+MANUFACTURER = "PASTA for 3D Slicer"
+MODEL_NAME = "pasta report"
+SEG_SERIES_NUMBER = 990
+SR_SERIES_NUMBER = 991
+PRIVATE_SCHEME = "99PASTA"
+MILLIMETRE = Code("mm", "UCUM", "millimeter")
+MILLILITRE = Code("ml", "UCUM", "milliliter")
+T_CATEGORY = Code("T-SIZE", PRIVATE_SCHEME, "AJCC 8th T category from size")
+CT_PROCEDURE = Code("25045-6", "LN", "CT unspecified body region")
+
+
+def concept(c) -> Code:
+    return Code(c.value, c.scheme, c.meaning)
+
+
+def attribute_name_code(name: str) -> Code:
+    return Code(name.upper(), PRIVATE_SCHEME, name)
+
+
+def attribute_value_code(name: str, value: str) -> Code:
+    return Code(f"{name.upper()}-{ATTRIBUTE_OPTIONS[name].index(value) + 1}", PRIVATE_SCHEME, value)
+
+
+def _algorithm(report: Report) -> hd.AlgorithmIdentificationSequence:
+    return hd.AlgorithmIdentificationSequence(
+        name="PASTA", version=__version__, family=dcm_codes.cid7162.ArtificialIntelligence,
+        parameters={"model_id": report.provenance.model_id})
+
+
+def build_seg(report: Report, findings: list[Finding], mask_of: Callable[[Finding], np.ndarray],
+              sources: list[pydicom.Dataset]) -> hd.seg.Segmentation:
+    """One segment per finding, frames in the order of ``sources`` (slice k)."""
+    dtype = np.uint8 if len(findings) < 256 else np.uint16
+    labelmap = np.zeros((len(sources), *mask_of(findings[0]).shape[1:]), dtype=dtype)
+    descriptions = []
+    for number, finding in enumerate(findings, start=1):
+        labelmap[mask_of(finding)] = number
+        location = finding.location
+        descriptions.append(hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=f"{finding.id} {finding.lesion_type.name}"[:64],
+            segmented_property_category=concept(codes.MORPHOLOGICALLY_ABNORMAL_STRUCTURE),
+            segmented_property_type=concept(finding.lesion_type.code),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=_algorithm(report),
+            tracking_uid=generate_uid(), tracking_id=finding.id,
+            anatomic_regions=[concept(location.code)] if location.code else None,
+        ))
+    return hd.seg.Segmentation(
+        source_images=sources, pixel_array=labelmap,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions, series_instance_uid=generate_uid(),
+        series_number=SEG_SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer=MANUFACTURER, manufacturer_model_name=MODEL_NAME,
+        software_versions=__version__, device_serial_number="none",
+        series_description="PASTA lesions (draft)", content_label="PASTA_LESIONS",
+        content_description="PASTA lesion findings, machine draft for review")
+
+
+def _group(finding: Finding, number: int, seg: hd.seg.Segmentation) -> hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations:
+    m = finding.measurements
+    description = seg.SegmentSequence[number - 1]
+    measurements = [
+        hd.sr.Measurement(name=dcm_codes.SCT.Volume, value=m.volume_ml, unit=MILLILITRE),
+        hd.sr.Measurement(name=dcm_codes.SCT.LongAxis, value=m.recist.long_axis.length_mm, unit=MILLIMETRE),
+        hd.sr.Measurement(name=dcm_codes.SCT.ShortAxis, value=m.recist.short_axis.length_mm, unit=MILLIMETRE),
+        hd.sr.Measurement(name=dcm_codes.SCT.Diameter, value=m.max_3d_diameter.length_mm, unit=MILLIMETRE,
+                          derivation=dcm_codes.SCT.Maximum),
+    ]
+    evaluations = [hd.sr.QualitativeEvaluation(attribute_name_code(name), attribute_value_code(name, a.value))
+                   for name, a in finding.attributes.items() if a.value is not None]
+    if finding.staging.value:
+        evaluations.append(hd.sr.QualitativeEvaluation(
+            T_CATEGORY, Code(finding.staging.value, PRIVATE_SCHEME, finding.staging.value)))
+    location = finding.location
+    sites = None
+    if location.code:
+        laterality = codes.LATERALITY.get(location.side or "")
+        sites = [hd.sr.FindingSite(anatomic_location=concept(location.code),
+                                   laterality=concept(laterality) if laterality else None)]
+    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=description.TrackingUID, identifier=finding.id),
+        referenced_segment=hd.sr.ReferencedSegment(
+            sop_class_uid=seg.SOPClassUID, sop_instance_uid=seg.SOPInstanceUID, segment_number=number,
+            source_series=hd.sr.SourceSeriesForSegmentation(seg.ReferencedSeriesSequence[0].SeriesInstanceUID)),
+        finding_type=concept(finding.lesion_type.code), finding_sites=sites,
+        measurements=measurements, qualitative_evaluations=evaluations or None)
+
+
+def build_sr(report: Report, findings: list[Finding], seg: hd.seg.Segmentation,
+             sources: list[pydicom.Dataset]) -> hd.sr.Comprehensive3DSR:
+    device = hd.sr.DeviceObserverIdentifyingAttributes(
+        uid=generate_uid(), name="PASTA", manufacturer_name=MANUFACTURER, model_name=MODEL_NAME)
+    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
+        observer_type=dcm_codes.cid270.Device, observer_identifying_attributes=device))
+    groups = [_group(f, n, seg) for n, f in enumerate(findings, start=1)]
+    content = hd.sr.MeasurementReport(observation_context=context, procedure_reported=CT_PROCEDURE,
+                                      imaging_measurements=groups)
+    return hd.sr.Comprehensive3DSR(
+        evidence=[*sources, seg], content=content, series_instance_uid=generate_uid(),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
+        manufacturer=MANUFACTURER, is_complete=False, is_final=False, is_verified=False,
+        series_description="PASTA measurements (draft)")
+
+
+def _save(dataset: pydicom.Dataset, path: Path, overwrite: bool) -> Path:
+    return atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True),
+                        overwrite)
+
+
+def export_dicom(report: Report, image: Volume, mask_of: Callable[[Finding], np.ndarray],
+                 folder: Path, overwrite: bool = False) -> dict[str, Path]:
+    """Write ``seg.dcm`` and ``sr.dcm`` into ``folder``; nothing when no finding is exported.
+
+    TID 1500 needs at least one measurement group, so a report without exported findings (none
+    found, or all rejected) has no DICOM form: that is logged and an empty dict returned.
+    """
+    sources = source_series(image)
+    findings = exported_findings(report)
+    if not findings:
+        log.warning("No accepted or pending finding: no DICOM SEG or SR written.")
+        return {}
+    seg = build_seg(report, findings, mask_of, sources)
+    sr = build_sr(report, findings, seg, sources)
+    return {"seg": _save(seg, Path(folder) / "seg.dcm", overwrite),
+            "sr": _save(sr, Path(folder) / "sr.dcm", overwrite)}

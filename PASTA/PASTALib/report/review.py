@@ -1,0 +1,99 @@
+"""Reader edits and review status: every change keeps the machine's original value, who and when.
+
+A field is addressed by a target (a finding id such as ``"F2"``, or ``"report"``) and a dotted
+path inside it (``"attributes.Shape.value"``, ``"staging.value"``, ``"impression"``). Editing a
+field twice keeps the *first* value as ``original``, so the machine value is never lost.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from .model import ATTRIBUTE_OPTIONS, REVIEW_STATUSES, Finding, ReaderEdit, Report, to_dict
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _resolve(report: Report, target: str, path: str) -> tuple[Any, str]:
+    """(container, last key) for ``path`` inside ``target``; raises KeyError for unknown fields."""
+    node: Any = report if target == "report" else report.finding(target)
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    last = parts[-1]
+    if isinstance(node, dict):
+        if last not in node:
+            raise KeyError(f"{target} has no field {path!r}")
+    elif not (dataclasses.is_dataclass(node) and last in {f.name for f in dataclasses.fields(node)}):
+        raise KeyError(f"{target} has no field {path!r}")
+    return node, last
+
+
+def _get(node: Any, key: str) -> Any:
+    return node[key] if isinstance(node, dict) else getattr(node, key)
+
+
+def _set(node: Any, key: str, value: Any) -> None:
+    if isinstance(node, dict):
+        node[key] = value
+    else:
+        setattr(node, key, value)
+
+
+def machine_value(report: Report, target: str, path: str) -> Any:
+    """The value the machine wrote, whatever readers have changed since."""
+    for edit in report.edits:
+        if edit.target == target and edit.field == path:
+            return edit.original
+    node, key = _resolve(report, target, path)
+    return to_dict(_get(node, key))
+
+
+def edit(report: Report, target: str, path: str, new_value: Any, editor: str,
+         when: Optional[str] = None, comment: Optional[str] = None) -> ReaderEdit:
+    """Change one field, record the edit, and mark the field's source as the reader's."""
+    if not editor or not editor.strip():
+        raise ValueError("an edit needs the reader's name")
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "attributes" and parts[2] == "value":
+        options = ATTRIBUTE_OPTIONS.get(parts[1], [])
+        if new_value is not None and new_value not in options:
+            raise ValueError(f"{new_value!r} is not a {parts[1]} option: {options}")
+    node, key = _resolve(report, target, path)
+    previous = to_dict(_get(node, key))
+    original = machine_value(report, target, path)
+    _set(node, key, copy.deepcopy(new_value))
+    if key == "value" and hasattr(node, "source"):
+        node.source = "reader"
+    record = ReaderEdit(target=target, field=path, original=copy.deepcopy(original),
+                        previous=previous, new=copy.deepcopy(new_value), editor=editor,
+                        time=when or _now(), comment=comment)
+    report.edits.append(record)
+    return record
+
+
+def set_review(report: Report, finding_id: str, status: str, reviewer: str,
+               when: Optional[str] = None, comment: Optional[str] = None) -> Finding:
+    """Accept, reject or reset (pending) one finding."""
+    if status not in REVIEW_STATUSES:
+        raise ValueError(f"review status must be one of {REVIEW_STATUSES}, not {status!r}")
+    finding = report.finding(finding_id)
+    finding.review.status = status
+    finding.review.reviewer = reviewer
+    finding.review.time = when or _now()
+    finding.review.comment = comment
+    return finding
+
+
+def exported_findings(report: Report) -> list[Finding]:
+    """Findings that go into DICOM SEG/SR: accepted ones and pending ones, never rejected ones.
+
+    A pending finding counts as accepted: an export made before review still holds everything
+    the machine found, and only a reader's explicit rejection removes a finding.
+    """
+    return [f for f in report.findings if f.review.status != "rejected"]

@@ -1,0 +1,153 @@
+"""DICOM SEG and Comprehensive 3D SR (TID 1500) written from the DICOM sample, read back with
+highdicom and pydicom: same measurements, codes and references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+
+from PASTALib.errors import PastaInputError
+from PASTALib.report import review
+from PASTALib.report.dicom_export import export_dicom
+from PASTALib.report.findings import analyse_segmentation
+from PASTALib.report.lesion_types import BY_KEY
+from PASTALib.volume_io import read_volume, write_volume
+
+from conftest import DATA
+
+SAMPLE = DATA / "example_ct_dicom"
+
+
+@pytest.fixture(scope="module")
+def dicom_series(tmp_path_factory) -> Path:
+    """The DICOM sample with the study and series UIDs its anonymiser blanked, filled in (as a
+    proper anonymiser replaces them). SOP instance UIDs stay blank: export restores them."""
+    folder = tmp_path_factory.mktemp("dicom") / "series"
+    folder.mkdir()
+    study, series = generate_uid(), generate_uid()
+    for path in sorted(SAMPLE.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.save_as(folder / path.name)
+    return folder
+
+
+def lesions(image):
+    labels = np.zeros(image.array.shape, np.int16)
+    k, j, i = np.indices(image.array.shape)
+    labels[((k - 10) * 2.0) ** 2 + ((j - 260) * 0.977) ** 2 + ((i - 170) * 0.977) ** 2 <= 14 ** 2] = BY_KEY["liver_tumor"].id
+    labels[((k - 6) * 2.0) ** 2 + ((j - 300) * 0.977) ** 2 + ((i - 330) * 0.977) ** 2 <= 8 ** 2] = BY_KEY["kidney_cyst"].id
+    labels[3:5, 100:104, 250:254] = BY_KEY["gallstone"].id
+    return image.with_array(labels)
+
+
+@pytest.fixture(scope="module")
+def exported(dicom_series, tmp_path_factory):
+    image = read_volume(dicom_series)
+    analysis = analyse_segmentation(image, lesions(image))
+    report = analysis.report
+    review.set_review(report, "F1", "accepted", "Dr A")
+    review.set_review(report, "F3", "rejected", "Dr A")  # F2 (gallstone) stays pending: exported too
+    out = tmp_path_factory.mktemp("out")
+    written = export_dicom(report, image, analysis.mask, out)
+    return report, analysis, image, written
+
+
+def test_seg_holds_the_exported_findings_with_snomed_codes(exported):
+    report, analysis, image, written = exported
+    seg = hd.seg.segread(written["seg"])
+    raw = pydicom.dcmread(written["seg"])
+    assert raw.Modality == "SEG" and raw.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
+    f1, f2 = report.finding("F1"), report.finding("F2")
+    assert seg.number_of_segments == 2  # the rejected F3 is left out
+    for number, finding in ((1, f1), (2, f2)):
+        description = seg.get_segment_description(number)
+        assert description.segment_label.startswith(finding.id)
+        assert description.segmented_property_category.value == "49755003"
+        assert description.segmented_property_type.value == finding.lesion_type.code.value
+        assert description.tracking_id == finding.id
+    assert seg.get_segment_description(1).segmented_property_type.meaning == "Neoplasm"
+    assert seg.get_segment_description(2).segmented_property_type.meaning == "Calculus"
+    assert seg.get_segment_description(1).anatomic_regions[0].meaning == "Liver"
+    # Same voxels as the findings, frame by frame on the source slices.
+    source_uids = [ds.SOPInstanceUID or ds.file_meta.MediaStorageSOPInstanceUID for ds in
+                   sorted((pydicom.dcmread(p, stop_before_pixels=True) for p in Path(image.metadata["source"]).glob("*.dcm")),
+                          key=lambda ds: -float(ds.ImagePositionPatient[2]))]
+    volume = seg.get_volume(combine_segments=False)
+    for number, finding in ((1, f1), (2, f2)):
+        assert int(volume.array[..., number - 1].sum()) == finding.component.voxel_count
+    referenced = {item.ReferencedSOPInstanceUID for item in raw.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert referenced == set(source_uids) and "" not in referenced
+
+
+def test_seg_and_sr_reference_the_source_series(exported, dicom_series):
+    report, analysis, image, written = exported
+    source = pydicom.dcmread(next(dicom_series.glob("*.dcm")), stop_before_pixels=True)
+    seg = pydicom.dcmread(written["seg"])
+    sr = pydicom.dcmread(written["sr"])
+    assert seg.StudyInstanceUID == sr.StudyInstanceUID == source.StudyInstanceUID
+    assert seg.FrameOfReferenceUID == source.FrameOfReferenceUID
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
+    evidence = {item.SeriesInstanceUID for study in sr.CurrentRequestedProcedureEvidenceSequence
+                for item in study.ReferencedSeriesSequence}
+    assert evidence == {source.SeriesInstanceUID, seg.SeriesInstanceUID}
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
+
+
+def test_sr_measurements_equal_the_report(exported):
+    report, analysis, image, written = exported
+    sr = hd.sr.srread(written["sr"])
+    seg = pydicom.dcmread(written["seg"])
+    groups = sr.content.get_volumetric_roi_measurement_groups()
+    assert [str(g.tracking_identifier) for g in groups] == ["F1", "F2"]
+    for group, finding in zip(groups, (report.finding("F1"), report.finding("F2"))):
+        m = finding.measurements
+
+        def value(name, group=group):
+            (item,) = group.get_measurements(name=name)
+            return item
+
+        assert value(codes.SCT.Volume).value == pytest.approx(m.volume_ml, rel=1e-6)
+        assert value(codes.SCT.Volume).unit.value == "ml"
+        assert value(codes.SCT.LongAxis).value == pytest.approx(m.recist.long_axis.length_mm, rel=1e-6)
+        assert value(codes.SCT.ShortAxis).value == pytest.approx(m.recist.short_axis.length_mm, rel=1e-6)
+        assert value(codes.SCT.Diameter).value == pytest.approx(m.max_3d_diameter.length_mm, rel=1e-6)
+        assert group.finding_type.value == finding.lesion_type.code.value
+        assert group.referenced_segment.referenced_sop_instance_uid == seg.SOPInstanceUID
+        evaluations = {e.name.meaning: e.value.meaning for e in group.get_qualitative_evaluations()}
+        for name, attribute in finding.attributes.items():
+            if attribute.value is not None:
+                assert evaluations[name] == attribute.value
+    f1 = report.finding("F1")
+    evaluations = {e.name.meaning: e.value.meaning for e in groups[0].get_qualitative_evaluations()}
+    assert evaluations["AJCC 8th T category from size"] == f1.staging.value
+    # The liver tumour lies in no organ mask here, so its site is its type's host organ.
+    assert groups[0].finding_sites[0].value.value == "10200004"
+
+
+def test_blank_series_uids_and_non_dicom_input_are_explained(tmp_path):
+    image = read_volume(SAMPLE)  # the anonymiser left Study/Series Instance UID blank
+    analysis = analyse_segmentation(image, lesions(image))
+    with pytest.raises(PastaInputError, match=r"blank .*SeriesInstanceUID.*StudyInstanceUID"):
+        export_dicom(analysis.report, image, analysis.mask, tmp_path)
+    nifti = write_volume(image, tmp_path / "ct.nrrd")
+    from_file = read_volume(nifti)
+    analysis = analyse_segmentation(from_file, lesions(from_file))
+    with pytest.raises(PastaInputError, match="DICOM export needs a DICOM source") as error:
+        export_dicom(analysis.report, from_file, analysis.mask, tmp_path)
+    assert "DICOM series folder" in error.value.hint
+    assert not list(tmp_path.glob("*.dcm"))
+
+
+def test_nothing_to_export_writes_no_dicom(dicom_series, tmp_path):
+    """TID 1500 needs a measurement group: without exported findings no SEG or SR is written."""
+    image = read_volume(dicom_series)
+    analysis = analyse_segmentation(image, image.with_array(np.zeros(image.array.shape, np.uint8)))
+    assert export_dicom(analysis.report, image, analysis.mask, tmp_path) == {}
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,130 @@
+"""The report model: lossless JSON round trip, the versioned JSON Schema, reader edits that keep
+the machine's original value, and review status."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from PASTALib.report import review
+from PASTALib.report.findings import report_from_segmentation
+from PASTALib.report.lesion_types import BY_KEY
+from PASTALib.report.model import SCHEMA_PATH, SCHEMA_VERSION, Report
+from PASTALib.volume import Volume
+
+from conftest import rotation
+
+
+def test_the_schema_ships_inside_the_package():
+    repo_copy = Path(__file__).resolve().parents[1] / "PASTA" / "PASTALib" / "Resources" / "report.schema.json"
+    assert SCHEMA_PATH.is_file() and SCHEMA_PATH.read_bytes() == repo_copy.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.fixture
+def report() -> Report:
+    """Three findings (liver tumour, kidney cyst, lung tumour) on an oblique anisotropic grid."""
+    rng = np.random.default_rng(1)
+    array = (np.full((24, 48, 48), 50.0) + rng.normal(0, 8, (24, 48, 48))).astype(np.int16)
+    array[:, :4, :] = -1000
+    labels = np.zeros(array.shape, np.int16)
+    k, j, i = np.indices(array.shape)
+    labels[(k - 8) ** 2 / 9 + (j - 16) ** 2 / 36 + (i - 16) ** 2 / 36 <= 1] = BY_KEY["liver_tumor"].id
+    labels[(k - 16) ** 2 / 4 + (j - 34) ** 2 / 16 + (i - 34) ** 2 / 16 <= 1] = BY_KEY["kidney_cyst"].id
+    labels[(k - 16) ** 2 + (j - 30) ** 2 / 4 + (i - 10) ** 2 / 4 <= 1] = BY_KEY["lung_tumor"].id
+    array[labels > 0] -= 30
+    image = Volume(array, spacing=(1.2, 0.9, 3.0), origin=(-10.0, 20.0, 5.0), direction=rotation(10, -5, 20))
+    probabilities = np.where(labels > 0, 0.9, 0.05).astype(np.float32)
+    return report_from_segmentation(image, image.with_array(labels), image.with_array(probabilities))
+
+
+def test_json_round_trip_is_lossless(report):
+    text = report.to_json()
+    again = Report.from_json(text)
+    assert again == report
+    assert again.to_json() == text
+    assert json.loads(text)["schema_version"] == SCHEMA_VERSION
+
+
+def test_reports_validate_against_the_versioned_schema(report, validator):
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert schema["version"] == SCHEMA_VERSION and SCHEMA_VERSION in schema["$id"]
+    validator.validate(report.to_dict())
+    validator.validate(json.loads(json.dumps(report.findings_document())))
+    assert len(report.findings) == 3 and all(f.confidence.mean == pytest.approx(0.9) for f in report.findings)
+
+
+def test_schema_rejects_what_the_vocabulary_does_not_hold(report, validator):
+    data = report.to_dict()
+    data["findings"][0]["attributes"]["Shape"]["value"] = "Cystic"
+    assert not validator.is_valid(data)
+    data = report.to_dict()
+    data["findings"][0]["review"]["status"] = "maybe"
+    assert not validator.is_valid(data)
+    data = report.to_dict()
+    del data["findings"][0]["measurements"]["recist"]
+    assert not validator.is_valid(data)
+    data = report.to_dict()
+    data["schema_version"] = "0.9.0"
+    assert not validator.is_valid(data)
+
+
+def test_an_edited_field_keeps_its_machine_value(report, validator):
+    finding = report.findings[0]
+    machine_shape = finding.attributes["Shape"].value
+    machine_long = finding.measurements.recist.long_axis.length_mm
+    review.edit(report, finding.id, "attributes.Shape.value", "Irregular", "Dr A", when="2025-01-02T10:00:00+00:00")
+    review.edit(report, finding.id, "attributes.Shape.value", "Punctate, nodular", "Dr B")
+    review.edit(report, finding.id, "measurements.recist.long_axis.length_mm", 31.5, "Dr A",
+                comment="measured on the portal venous phase")
+    review.edit(report, "report", "impression", "Solitary liver lesion.", "Dr A")
+
+    assert finding.attributes["Shape"].value == "Punctate, nodular"
+    assert finding.attributes["Shape"].source == "reader"
+    assert finding.attributes["Shape"].rule.value == machine_shape  # the rule's evidence is untouched
+    second = report.edits[1]
+    assert (second.original, second.previous, second.new, second.editor) == (
+        machine_shape, "Irregular", "Punctate, nodular", "Dr B")
+    assert review.machine_value(report, finding.id, "attributes.Shape.value") == machine_shape
+    assert review.machine_value(report, finding.id, "measurements.recist.long_axis.length_mm") == machine_long
+    assert report.edits[0].time == "2025-01-02T10:00:00+00:00" and report.edits[1].time
+    # Edits survive the round trip and the schema.
+    again = Report.from_json(report.to_json())
+    assert again.edits == report.edits and again.impression == "Solitary liver lesion."
+    validator.validate(again.to_dict())
+
+
+def test_bad_edits_are_refused(report):
+    before = copy.deepcopy(report)
+    with pytest.raises(ValueError, match="not a Density option"):
+        review.edit(report, "F1", "attributes.Density.value", "Dark", "Dr A")
+    with pytest.raises(KeyError):
+        review.edit(report, "F1", "measurements.colour", "red", "Dr A")
+    with pytest.raises(KeyError):
+        review.edit(report, "F9", "notes", [], "Dr A")
+    with pytest.raises(ValueError, match="reader's name"):
+        review.edit(report, "F1", "notes", [], " ")
+    assert report == before
+
+
+def test_review_status_and_what_is_exported(report):
+    assert {f.review.status for f in report.findings} == {"pending"}
+    review.set_review(report, "F1", "accepted", "Dr A")
+    review.set_review(report, "F2", "rejected", "Dr A", comment="vessel")
+    assert report.finding("F2").review.comment == "vessel" and report.finding("F2").review.time
+    exported = [f.id for f in review.exported_findings(report)]
+    assert exported == ["F1", "F3"]  # accepted and pending go out; the rejected one does not
+    with pytest.raises(ValueError):
+        review.set_review(report, "F1", "maybe", "Dr A")
+    assert Report.from_json(report.to_json()).finding("F2").review.status == "rejected"
