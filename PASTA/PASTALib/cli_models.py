@@ -25,14 +25,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="nnU-Net results folder: checkpoint_final.pth or checkpoint_best.pth")
 
 
-# ------------------------------------------------------------------------------------ segment
-def _add_segment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="a CT file, a DICOM series folder, or a bundled sample name")
-    parser.add_argument("--model", required=True,
-                        help="a .pth/.safetensors checkpoint, an nnU-Net v2 results folder, or a PASTA model folder")
-    parser.add_argument("-o", "--output", required=True, help="label map to write (.nii.gz, .nrrd, ...)")
-    parser.add_argument("--probabilities", metavar="PATH",
-                        help="also write class probabilities (4D, one frame per class, uint8 = p x 255)")
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """Device, mirroring, tiling and checkpoint options shared by segment and analyze."""
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where the network runs (default: the GPU when PyTorch sees one)")
     tta = parser.add_mutually_exclusive_group()
@@ -44,9 +38,20 @@ def _add_segment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="GPU arithmetic (default fp16 autocast; the CPU always uses fp32)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    _add_model_arguments(parser)
+
+
+# ------------------------------------------------------------------------------------ segment
+def _add_segment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="a CT file, a DICOM series folder, or a bundled sample name")
+    parser.add_argument("--model", required=True,
+                        help="a .pth/.safetensors checkpoint, an nnU-Net v2 results folder, or a PASTA model folder")
+    parser.add_argument("-o", "--output", required=True, help="label map to write (.nii.gz, .nrrd, ...)")
+    parser.add_argument("--probabilities", metavar="PATH",
+                        help="also write class probabilities (4D, one frame per class, uint8 = p x 255)")
     parser.add_argument("--force", action="store_true", help="run even if the image does not look like CT in HU")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    _add_model_arguments(parser)
+    add_inference_arguments(parser)
 
 
 def run_segment(args: argparse.Namespace, progress: ProgressReporter) -> int:

@@ -78,18 +78,10 @@ def _read_probabilities(path: str, image):
 
 
 def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
-    from .report import key_images
-    from .atomic import atomic_write as _write_text
     from .report.findings import analyse_segmentation
-    from .report.render_html import render_html
-    from .report.render_markdown import render_markdown
 
     out = Path(args.output).expanduser()
-    planned = [out / name for name in OUTPUTS] + ([out / "seg.dcm", out / "sr.dcm"] if args.dicom else [])
-    existing = [p.name for p in planned if p.exists()]
-    if existing and not args.overwrite:
-        raise PastaInputError(f"{out} already holds {', '.join(existing)}; PASTA never overwrites a "
-                              "file unless asked.", "Choose another output folder or pass --overwrite.")
+    check_outputs_free(out, args.dicom, args.overwrite)
     image_path, sample = sample_data.resolve(args.image)
     progress.report("reading", 0.0, str(image_path))
     image = read_volume(image_path)
@@ -100,11 +92,7 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
         dicom_folder(image)  # fail before the work, not after it
     labels = read_volume(sample_data.resolve(args.seg)[0])
     probabilities = _read_probabilities(args.probabilities, image) if args.probabilities else None
-    organs_arg = args.organs
-    if organs_arg is None and sample is not None:
-        bundled = sample_data.sample_mask_for(sample.name)
-        organs_arg = bundled.name if bundled else None
-    organs = read_volume(sample_data.resolve(organs_arg)[0]) if organs_arg else None
+    organs_arg, organs = read_organs(args.organs, sample)
     organ_names = sample_data.load_label_names(args.organ_labels) if args.organ_labels else None
     if args.min_volume < 0:
         raise PastaInputError(f"--min-volume must be 0 or more, got {args.min_volume:g}.")
@@ -114,6 +102,35 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
         inputs={"image": str(args.image), "lesion_labels": str(args.seg),
                 "probabilities": args.probabilities, "organs": organs_arg,
                 "organ_labels": args.organ_labels})
+    write_report_outputs(analysis, image, out, args.dicom, args.overwrite, progress)
+    return 0
+
+
+def read_organs(organs_arg, sample) -> tuple:
+    """The organ mask asked for, or the bundled one of a sample image; (name, Volume or None)."""
+    if organs_arg is None and sample is not None:
+        bundled = sample_data.sample_mask_for(sample.name)
+        organs_arg = bundled.name if bundled else None
+    return organs_arg, (read_volume(sample_data.resolve(organs_arg)[0]) if organs_arg else None)
+
+
+def check_outputs_free(out: Path, dicom: bool, overwrite: bool, extra: tuple[str, ...] = ()) -> None:
+    """Refuse before any work if an output would overwrite a file the user did not offer up."""
+    planned = [out / name for name in (*OUTPUTS, *extra)] + ([out / "seg.dcm", out / "sr.dcm"] if dicom else [])
+    existing = [p.name for p in planned if p.exists()]
+    if existing and not overwrite:
+        raise PastaInputError(f"{out} already holds {', '.join(existing)}; PASTA never overwrites a "
+                              "file unless asked.", "Choose another output folder or pass --overwrite.")
+
+
+def write_report_outputs(analysis, image, out: Path, dicom: bool, overwrite: bool,
+                         progress: ProgressReporter) -> None:
+    """findings.json, report.json, report.md + key images, report.html (+ DICOM SEG and SR)."""
+    from .atomic import atomic_write as _write_text
+    from .report import key_images
+    from .report.render_html import render_html
+    from .report.render_markdown import render_markdown
+
     report = analysis.report
     progress.report("rendering", 0.9, "key images")
     images = key_images.key_images(report, image, analysis.mask)
@@ -123,17 +140,16 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
     for finding_id, png in images.items():
         _write_text(out / KEY_IMAGE_DIR / f"{finding_id}.png", png, overwrite=True)
         links[finding_id] = f"{KEY_IMAGE_DIR}/{finding_id}.png"
-    _write_text(out / "findings.json", json.dumps(report.findings_document(), indent=2) + "\n", args.overwrite)
-    _write_text(out / "report.json", report.to_json(), args.overwrite)
-    _write_text(out / "report.md", render_markdown(report, links), args.overwrite)
-    _write_text(out / "report.html", render_html(report, images), args.overwrite)
-    if args.dicom:
+    _write_text(out / "findings.json", json.dumps(report.findings_document(), indent=2) + "\n", overwrite)
+    _write_text(out / "report.json", report.to_json(), overwrite)
+    _write_text(out / "report.md", render_markdown(report, links), overwrite)
+    _write_text(out / "report.html", render_html(report, images), overwrite)
+    if dicom:
         from .report.dicom_export import export_dicom
 
         progress.report("dicom", 0.95, "SEG and SR")
-        export_dicom(report, image, analysis.mask, out, overwrite=args.overwrite)
+        export_dicom(report, image, analysis.mask, out, overwrite=overwrite)
     log.info("%d finding(s); wrote %s", len(report.findings), out)
-    return 0
 
 
 COMMANDS = [

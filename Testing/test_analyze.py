@@ -1,0 +1,77 @@
+"""`pasta analyze`: segment with a model, map its classes to lesion types, write the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from PASTALib.checkpoints import load_model
+from PASTALib.volume_io import read_volume
+
+from conftest import DATA
+from nnunet_peer import write_results_folder
+
+TINY = DATA / "tiny_pasta_organs"
+PASTA = str(Path(sys.executable).parent / "pasta")
+
+
+def analyze(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PASTA, "analyze", *args, "--device", "cpu", "--quiet"], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def lesion_model(tmp_path_factory) -> Path:
+    """The tiny network presented as a fine-tuned PASTA model: classes background, organ, lesion.
+
+    Its class 2 (trained on kidneys) plays the lesion, so the findings land in both kidneys.
+    """
+    tiny = load_model(TINY)
+    folder = tmp_path_factory.mktemp("models") / "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres"
+    return write_results_folder(folder, tiny.states, tiny.preprocessing, tiny.config,
+                                ["background", "organ", "lesion"], mirror_axes=tiny.mirror_axes)
+
+
+def test_analyze_sample_with_a_fine_tuned_model(lesion_model, tmp_path, sample_paths):
+    out = tmp_path / "analysis"
+    result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in out.iterdir()} >= {"segmentation.nii.gz", "report.json", "report.md", "report.html",
+                                               "findings.json", "key_images"}
+    assert read_volume(out / "segmentation.nii.gz").has_same_geometry(read_volume(sample_paths["sample"]), 1e-4)
+    report = json.loads((out / "report.json").read_text())
+    findings = report["findings"]
+    assert findings, "the kidneys should be found"
+    assert {f["lesion_type"]["key"] for f in findings} == {"kidney_tumor"}
+    assert {f["location"]["side"] for f in findings} == {"left", "right"}
+    assert all(f["confidence"] is not None and f["confidence"]["mean"] > 0.5 for f in findings)
+    assert "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres" in report["provenance"]["model_id"]
+
+
+def test_model_card_lesion_types_need_no_flag(tmp_path):
+    folder = shutil.copytree(TINY, tmp_path / "model")
+    card = json.loads((folder / "model.json").read_text())
+    card["classes"][1]["lesion_type"] = "liver_tumor"
+    (folder / "model.json").write_text(json.dumps(card))
+    out = tmp_path / "analysis"
+    result = analyze("sample", "--model", str(folder), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    findings = json.loads((out / "report.json").read_text())["findings"]
+    assert findings and {f["lesion_type"]["key"] for f in findings} == {"liver_tumor"}
+    assert max(f["measurements"]["volume_ml"] for f in findings) > 500  # the whole liver, as trained
+
+
+def test_analyze_explains_what_is_missing(lesion_model, tmp_path):
+    result = analyze("sample", "--model", str(lesion_model), "-o", str(tmp_path / "a"))
+    assert result.returncode == 2 and "--lesion-type" in result.stderr
+    result = analyze("sample", "--model", str(TINY), "-o", str(tmp_path / "b"))
+    assert result.returncode == 2 and "name no lesion type" in result.stderr
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "report.json").write_text("{}")
+    result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(tmp_path / "c"))
+    assert result.returncode == 2 and "never overwrites" in result.stderr
+    assert (tmp_path / "c" / "report.json").read_text() == "{}"
