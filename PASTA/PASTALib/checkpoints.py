@@ -11,7 +11,6 @@ Formats:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import pickle
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from .errors import PastaInputError
+from .hashing import sha256_file
 from .network import UNetConfig, check_state_dict, infer_config, parameter_count
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
 
@@ -73,14 +73,6 @@ class LoadedModel:
 
 
 # ------------------------------------------------------------------------------------ files
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _numpy_safe_globals() -> list:
     """numpy scalars and dtypes that nnU-Net's training logs put in checkpoints (data, not code)."""
     core = getattr(np, "_core", None) or np.core

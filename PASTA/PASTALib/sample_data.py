@@ -7,12 +7,12 @@ the package so it is found the same way from a pip install, a source checkout an
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PastaInputError
+from .hashing import sha256_file
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
 
@@ -34,7 +34,7 @@ class SampleFile:
 
     def verify(self) -> bool:
         """True when the file is present and its SHA256 matches the registry."""
-        return self.path.is_file() and sha256_of(self.path) == self.sha256
+        return self.path.is_file() and sha256_file(self.path) == self.sha256
 
 
 SAMPLES: dict[str, SampleFile] = {
@@ -54,14 +54,6 @@ SAMPLES: dict[str, SampleFile] = {
         labels_file="totalsegmentator_v2_classes.json",
     ),
 }
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sample_mask_for(name: str) -> SampleFile | None:
