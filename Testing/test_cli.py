@@ -112,7 +112,7 @@ def test_every_listed_subcommand_works_end_to_end():
     help_text = pasta("--help").stdout
     assert names <= set(help_text.split())
     # segment: test_inference.py; models: test_checkpoints.py; analyze: test_analyze.py
-    tested = {"info", "convert", "sample", "report", "segment", "models", "analyze"}
+    tested = {"info", "convert", "sample", "report", "segment", "models", "analyze", "synth", "synth-batch"}
     assert names == tested, f"add an end-to-end test for {names - tested}"
 
 

@@ -37,7 +37,14 @@ def _commands() -> list[Command]:
     from .cli_report import COMMANDS as report_commands
     from .cli_volume import COMMANDS as volume_commands
 
-    return [*volume_commands, *model_commands, *report_commands, *analyze_commands]
+    try:  # the synthesis package ships with PASTALib in the pip package, but not in every checkout
+        from PASTASynthLib.cli_synth import COMMANDS as synth_commands
+    except ModuleNotFoundError as exc:
+        if exc.name != "PASTASynthLib":
+            raise
+        synth_commands = []
+
+    return [*volume_commands, *model_commands, *report_commands, *analyze_commands, *synth_commands]
 
 
 def common_options() -> argparse.ArgumentParser:

@@ -1,0 +1,112 @@
+"""Lesion appearance: target HU, texture, edge blur and noise, blended into the host box.
+
+The lesion replaces the host tissue: ``out = (1 - w) * host + w * lesion`` with ``w`` the lesion
+mask blurred by the margin's sigma. ``lesion`` is the target HU (relative to the host parenchyma
+or absolute, per type and phase), a smooth texture for heterogeneity (optionally a fluid core or
+calcifications), and noise with the host's measured SD so the lesion is not suspiciously smooth.
+Only the bounding box is touched, so cost scales with the lesion, not the scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .catalog import SynthSpec, margin_sigma_mm
+from .geometry import Geometry, smooth_noise
+from .host import Host, OrganStats
+from .mass_effect import push
+
+WEIGHT_FLOOR = 1e-3  #: blend weights below this are zero: the influence region ends there
+
+
+@dataclass
+class Appearance:
+    """The blended box and what was drawn for it (recorded in the report)."""
+
+    values: np.ndarray  #: new HU of the box (float32)
+    weight: np.ndarray  #: blend weight in the box (0 outside the influence region)
+    moved: np.ndarray  #: bool: host voxels displaced by the mass effect
+    target_hu: float
+    reference_hu: float
+    params: dict
+
+
+def reference_hu(spec: SynthSpec, stats: OrganStats, host: Host) -> float:
+    """The HU a lesion's density is judged against: the parenchyma median, or soft tissue.
+
+    Hollow organs hold air, bile or urine, so their cancers are judged against soft tissue
+    (40 HU native, 80 HU enhanced); lung lesions against 40 HU, as the report does.
+    """
+    if spec.kind == "wall" or spec.key == "lung_tumor":
+        return 80.0 if host.enhanced and spec.kind == "wall" else 40.0
+    return stats.parenchyma_hu
+
+
+def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
+              rng: np.random.Generator) -> float:
+    entry = spec.appearance[density]
+    lo, hi = entry.range(enhanced)
+    value = float(rng.uniform(lo, hi))
+    if entry.mode == "relative":
+        value += reference
+        return max(value, spec.min_hu)
+    return value
+
+
+def render(host: Host, spec: SynthSpec, geometry: Geometry, attributes: dict,
+           rng: np.random.Generator, mass_effect_mm: float = 0.0, radius_mm: float = 0.0) -> Appearance:
+    """Blend one lesion into a copy of its box of the host image."""
+    spacing = host.spacing_kji
+    stats = host.stats(geometry.label)
+    reference = reference_hu(spec, stats, host)
+    target = target_hu(spec, attributes["density"], reference, host.enhanced, rng)
+    mask = geometry.mask
+    box_values = host.image.array[geometry.box.slices].astype(np.float32)
+    box_values, moved = push(box_values, geometry, spacing, radius_mm, mass_effect_mm)
+    lesion = np.full(mask.shape, target, np.float32)
+    params: dict = {"target_hu": round(target, 1), "reference_hu": round(reference, 1),
+                    "host_parenchyma_hu": round(stats.parenchyma_hu, 1), "noise_sd_hu": round(stats.noise_hu, 1)}
+    heterogeneity = attributes["heterogeneity"]
+    scale_vox = np.maximum(2.5 / spacing, 0.6)
+    if heterogeneity != "homogeneous" or spec.kind in ("stone", "bone"):
+        contrast = abs(target - reference)
+        amplitude = {"stone": 0.12 * target, "bone": 0.15 * abs(target - 200.0)}.get(
+            spec.kind, max(10.0, 0.3 * contrast))
+        if heterogeneity == "homogeneous":
+            amplitude *= 0.3
+        lesion += amplitude * smooth_noise(mask.shape, scale_vox, rng)
+        params["texture_sd_hu"] = round(float(amplitude), 1)
+    if heterogeneity == "necrotic-core":
+        inside = geometry.field[mask]
+        level = geometry.threshold + 0.5 * (float(inside.max()) - geometry.threshold)
+        core = ndimage.gaussian_filter((geometry.field >= level).astype(np.float32) * mask, 0.8)
+        core_hu = float(rng.uniform(10.0, 30.0))
+        lesion = lesion * (1 - core) + core_hu * core
+        params["necrotic_core_hu"] = round(core_hu, 1)
+    elif heterogeneity == "calcified":
+        points = np.argwhere(mask)
+        count = int(min(len(points), rng.integers(2, 7)))
+        spots = np.zeros(mask.shape, np.float32)
+        for index in points[rng.choice(len(points), count, replace=False)]:
+            spots[tuple(index)] = 1.0
+        spots = ndimage.gaussian_filter(spots, 0.6) / ndimage.gaussian_filter(
+            np.pad([[[1.0]]], 2), 0.6).max()
+        calcium = float(rng.uniform(250.0, 600.0))
+        lesion = lesion * (1 - np.clip(spots, 0, 1)) + calcium * np.clip(spots, 0, 1)
+        params.update(calcifications=count, calcification_hu=round(calcium, 1))
+    noise = smooth_noise(mask.shape, 0.5, rng) * stats.noise_hu
+    lesion += noise
+    sigma_mm = margin_sigma_mm(attributes["margin"], float(spacing.mean()))
+    if spec.kind == "cyst":
+        sigma_mm = min(sigma_mm, 0.7)
+    weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma_mm / spacing, truncate=3.0)
+    # keep the lesion's own voxels (nearly) opaque; fully where the surroundings are air
+    inner = 1.0 if spec.kind == "wall" or spec.key == "lung_tumor" else 0.9
+    weight = np.where(mask, np.maximum(weight, inner), weight)
+    weight[weight < WEIGHT_FLOOR] = 0.0
+    values = (1.0 - weight) * box_values + weight * lesion
+    params.update(edge_sigma_mm=round(sigma_mm, 2), mass_effect_mm=float(mass_effect_mm))
+    return Appearance(values, weight, moved, target, reference, params)

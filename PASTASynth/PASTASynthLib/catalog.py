@@ -1,0 +1,206 @@
+"""Synthesis parameters of PASTA's 15 lesion types: hosts, sizes, attribute priors, appearance.
+
+The type table itself (ids, keys, organ groups, benign/malignant) lives in
+:mod:`PASTALib.report.lesion_types`; this module only adds what synthesis needs, keyed by the
+same ``key``, so the two cannot drift. HU ranges follow SYNTHESIS_REFERENCE.md section 9 and are
+sampling ranges, not diagnostic criteria.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from PASTALib.errors import PastaInputError
+from PASTALib.report import lesion_types
+
+#: Attribute keys accepted by ``--attr KEY=VALUE`` and their allowed values (report vocabulary).
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "shape": ("round-like", "irregular", "lobulated", "wall-thickening", "punctate-nodular", "cystic"),
+    "density": ("hypodense", "isodense", "hyperdense"),
+    "heterogeneity": ("homogeneous", "heterogeneous", "necrotic-core", "calcified"),
+    "margin": ("well-defined", "ill-defined"),
+    "relation": ("none", "close-contact"),
+}
+
+#: Aliases users may type (report attribute names and phrases) -> canonical key / value.
+KEY_ALIASES = {"surface": "margin", "invasion": "relation", "density variations": "heterogeneity",
+               "relationship": "relation"}
+VALUE_ALIASES = {"round": "round-like", "punctate": "punctate-nodular", "nodular": "punctate-nodular",
+                 "wall": "wall-thickening", "well": "well-defined", "ill": "ill-defined",
+                 "close": "close-contact", "contact": "close-contact", "no": "none",
+                 "necrotic": "necrotic-core", "calcification": "calcified", "lytic": "hypodense",
+                 "sclerotic": "hyperdense"}
+
+Weights = Mapping[str, float]
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """HU of one density class: ``relative`` to the host parenchyma P, or ``absolute`` HU."""
+
+    mode: str  #: "relative" or "absolute"
+    native: Range
+    enhanced: Range
+
+    def range(self, enhanced: bool) -> Range:
+        return self.enhanced if enhanced else self.native
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """What synthesis needs to know about one lesion type."""
+
+    key: str
+    kind: str  #: "solid", "cyst", "stone", "wall" (hollow-organ wall) or "bone"
+    hosts: tuple[str, ...]  #: TotalSegmentator v2 class names (prefix match with a trailing '*')
+    size_mm: Range  #: allowed diameter range per axis
+    typical_mm: Range  #: range sampled when no size is given
+    priors: Mapping[str, Weights]  #: allowed attribute values with sampling weights
+    appearance: Mapping[str, Appearance]  #: density class -> HU
+    min_inside: float = 0.80  #: minimum fraction of lesion voxels inside the host organ
+    min_hu: float = -10.0  #: floor of a relative target HU (solid tumours are not fat- or water-like)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def type(self) -> lesion_types.LesionType:
+        return lesion_types.BY_KEY[self.key]
+
+
+_MARGIN_SHARP = {"well-defined": 0.9, "ill-defined": 0.1}
+_MARGIN_SOFT = {"well-defined": 0.3, "ill-defined": 0.7}
+_REL = {"none": 0.6, "close-contact": 0.4}
+_SOLID_HET = {"homogeneous": 0.35, "heterogeneous": 0.45, "necrotic-core": 0.2}
+_CYST = {"hypodense": Appearance("absolute", (0.0, 10.0), (0.0, 15.0))}
+_CYST_PRIORS = {"shape": {"round-like": 0.6, "cystic": 0.4}, "density": {"hypodense": 1.0},
+                "heterogeneity": {"homogeneous": 1.0}, "margin": {"well-defined": 1.0},
+                "relation": {"none": 0.8, "close-contact": 0.2}}
+_WALL_PRIORS = {"shape": {"wall-thickening": 0.75, "irregular": 0.25},
+                "density": {"hyperdense": 0.45, "isodense": 0.35, "hypodense": 0.2},
+                "heterogeneity": {"homogeneous": 0.5, "heterogeneous": 0.5},
+                "margin": {"well-defined": 0.4, "ill-defined": 0.6}, "relation": _REL}
+#: wall tumours: soft tissue, relative to the wall's soft-tissue reference (see host.py)
+_WALL_HU = {"isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
+            "hyperdense": Appearance("relative", (15.0, 30.0), (20.0, 45.0)),
+            "hypodense": Appearance("relative", (-25.0, -12.0), (-35.0, -15.0))}
+_STONE_PRIORS = {"shape": {"punctate-nodular": 0.6, "round-like": 0.4}, "density": {"hyperdense": 1.0},
+                 "heterogeneity": {"homogeneous": 0.8, "heterogeneous": 0.2},
+                 "margin": {"well-defined": 1.0}, "relation": {"none": 1.0}}
+
+SPECS: dict[str, SynthSpec] = {s.key: s for s in (
+    SynthSpec("lung_tumor", "solid", ("lung_*",), (4.0, 60.0), (10.0, 35.0),
+              {"shape": {"round-like": 0.4, "irregular": 0.35, "lobulated": 0.15, "punctate-nodular": 0.1},
+               # density of a lung lesion is judged against soft tissue (40 HU), as the report does
+               "density": {"isodense": 0.8, "hypodense": 0.2},
+               "heterogeneity": {"homogeneous": 0.6, "heterogeneous": 0.3, "calcified": 0.1},
+               "margin": _MARGIN_SOFT, "relation": _REL},
+              {"isodense": Appearance("absolute", (25.0, 55.0), (40.0, 90.0)),
+               "hypodense": Appearance("absolute", (-650.0, -350.0), (-650.0, -350.0))},
+              min_inside=0.85, min_hu=-700.0, notes=("hypodense = ground-glass opacity",)),
+    SynthSpec("liver_tumor", "solid", ("liver",), (5.0, 120.0), (12.0, 50.0),
+              {"shape": {"round-like": 0.45, "irregular": 0.35, "lobulated": 0.2},
+               "density": {"hypodense": 0.8, "isodense": 0.05, "hyperdense": 0.15},
+               "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.55, "ill-defined": 0.45},
+               "relation": _REL},
+              {"hypodense": Appearance("relative", (-30.0, -15.0), (-60.0, -25.0)),
+               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
+               "hyperdense": Appearance("relative", (15.0, 30.0), (25.0, 50.0))}),
+    SynthSpec("gallbladder_cancer", "wall", ("gallbladder",), (8.0, 60.0), (12.0, 30.0),
+              _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    SynthSpec("pancreas_tumor", "solid", ("pancreas",), (6.0, 60.0), (12.0, 30.0),
+              {"shape": {"irregular": 0.6, "round-like": 0.3, "lobulated": 0.1},
+               "density": {"hypodense": 0.8, "isodense": 0.2},
+               "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
+               "margin": {"well-defined": 0.2, "ill-defined": 0.8}, "relation": _REL},
+              {"hypodense": Appearance("relative", (-25.0, -12.0), (-50.0, -20.0)),
+               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=5.0),
+    SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 90.0), (15.0, 45.0),
+              {"shape": {"round-like": 0.6, "irregular": 0.25, "lobulated": 0.15},
+               "density": {"hypodense": 0.5, "isodense": 0.2, "hyperdense": 0.3},
+               "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.6, "ill-defined": 0.4},
+               "relation": {"none": 0.4, "close-contact": 0.6}},
+              {"hypodense": Appearance("relative", (-30.0, -15.0), (-90.0, -30.0)),
+               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
+               "hyperdense": Appearance("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=5.0),
+    SynthSpec("bladder_cancer", "wall", ("urinary_bladder",), (8.0, 60.0), (12.0, 35.0),
+              _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    SynthSpec("esophageal_cancer", "wall", ("esophagus",), (8.0, 80.0), (15.0, 40.0),
+              _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    SynthSpec("gastric_cancer", "wall", ("stomach",), (8.0, 80.0), (15.0, 40.0),
+              _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    SynthSpec("colorectal_cancer", "wall", ("colon",), (8.0, 80.0), (15.0, 40.0),
+              _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    SynthSpec("bone_metastasis", "bone", ("vertebrae_*",), (5.0, 45.0), (10.0, 25.0),
+              {"shape": {"irregular": 0.6, "round-like": 0.4},
+               "density": {"hypodense": 0.65, "hyperdense": 0.35},  # lytic / sclerotic
+               "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
+               "margin": {"well-defined": 0.5, "ill-defined": 0.5}, "relation": {"none": 0.7, "close-contact": 0.3}},
+              {"hypodense": Appearance("absolute", (30.0, 60.0), (35.0, 70.0)),
+               "hyperdense": Appearance("absolute", (500.0, 900.0), (500.0, 900.0))},
+              notes=("hypodense = lytic, hyperdense = sclerotic",)),
+    SynthSpec("liver_cyst", "cyst", ("liver",), (4.0, 100.0), (8.0, 40.0), _CYST_PRIORS, _CYST),
+    SynthSpec("gallstone", "stone", ("gallbladder",), (2.0, 35.0), (5.0, 18.0), _STONE_PRIORS,
+              {"hyperdense": Appearance("absolute", (150.0, 800.0), (150.0, 800.0))}, min_inside=0.95),
+    SynthSpec("pancreas_cyst", "cyst", ("pancreas",), (4.0, 60.0), (8.0, 25.0), _CYST_PRIORS, _CYST),
+    SynthSpec("kidney_cyst", "cyst", ("kidney_left", "kidney_right"), (4.0, 80.0), (8.0, 35.0),
+              {**_CYST_PRIORS, "relation": {"none": 0.5, "close-contact": 0.5}}, _CYST),
+    SynthSpec("kidney_stone", "stone", ("kidney_left", "kidney_right"), (2.0, 25.0), (4.0, 12.0),
+              _STONE_PRIORS, {"hyperdense": Appearance("absolute", (300.0, 1200.0), (300.0, 1200.0))},
+              min_inside=0.95),
+)}
+
+assert set(SPECS) == set(lesion_types.BY_KEY), "every lesion type needs synthesis parameters"
+
+
+def spec_for(name_or_id: str | int) -> SynthSpec:
+    """The synthesis spec of a lesion type given by id, key or name (PastaInputError if unknown)."""
+    return SPECS[lesion_types.lookup(name_or_id).key]
+
+
+def parse_attributes(spec: SynthSpec, pairs: Mapping[str, str]) -> dict[str, str]:
+    """Canonical, validated attributes from user ``KEY=VALUE`` pairs (PastaInputError if bad)."""
+    result: dict[str, str] = {}
+    for raw_key, raw_value in pairs.items():
+        key = raw_key.strip().lower().replace("_", " ")
+        key = KEY_ALIASES.get(key, key)
+        if key not in ATTRIBUTES:
+            raise PastaInputError(f"Unknown attribute {raw_key!r}.",
+                                  f"Use one of: {', '.join(ATTRIBUTES)}.")
+        value = raw_value.strip().lower().replace("_", "-").replace(" ", "-").replace(",", "")
+        value = VALUE_ALIASES.get(value, value)
+        if value not in ATTRIBUTES[key]:
+            raise PastaInputError(f"Unknown value {raw_value!r} for attribute {key}.",
+                                  f"Use one of: {', '.join(ATTRIBUTES[key])}.")
+        if value not in spec.priors[key]:
+            raise PastaInputError(
+                f"{key}={value} is not plausible for a {spec.type.name.lower()}.",
+                f"For {spec.key} use {key} = {' | '.join(spec.priors[key])}.")
+        result[key] = value
+    return result
+
+
+def describe(spec: SynthSpec) -> str:
+    """One block of ``pasta synth --lesion list``."""
+    t = spec.type
+    lines = [f"{t.id:2d} {t.key:<20} {'malignant' if t.malignant else 'benign':9}  host: "
+             f"{', '.join(spec.hosts)}  size {spec.size_mm[0]:g}-{spec.size_mm[1]:g} mm "
+             f"(default {spec.typical_mm[0]:g}-{spec.typical_mm[1]:g})"]
+    for key, weights in spec.priors.items():
+        lines.append(f"     {key:<13} " + " | ".join(f"{v} ({w:.0%})" for v, w in weights.items()))
+    lines.extend(f"     note: {n}" for n in spec.notes)
+    return "\n".join(lines)
+
+
+def organ_names_match(spec: SynthSpec, name: str) -> bool:
+    """True when a TotalSegmentator class name is one of the type's host organs."""
+    return any(name.startswith(h[:-1]) if h.endswith("*") else name == h for h in spec.hosts)
+
+
+def margin_sigma_mm(margin: str, spacing_mm: float) -> float:
+    """Edge blur: well-defined about 0.5-1 mm, ill-defined about 1.5-3 mm (section 9)."""
+    return (0.7 if margin == "well-defined" else 2.2) * max(1.0, spacing_mm / 1.5) ** 0.5
+
+
+def default_weights(spec: SynthSpec, key: str) -> Optional[Weights]:
+    return spec.priors.get(key)
