@@ -204,3 +204,15 @@ def test_optional_mass_effect_moves_only_nearby_tissue(abdomen):
     assert pushed.lesions[0].record["appearance"]["mass_effect_mm"] == 3.0
     with pytest.raises(PastaInputError, match="mass-effect"):
         synthesize(abdomen, LesionRequest("liver_tumor", mass_effect_mm=9.0))
+
+
+def test_kidney_stones_sit_in_the_collecting_region(abdomen):
+    """Sampled kidney stones are seeded in the renal sinus (urine/fat, below the parenchyma HU), not
+    in the cortex: the host HU around each seed, before the stone, is well below the parenchyma."""
+    for seed in range(6):
+        result = synthesize(abdomen, LesionRequest("kidney_stone", size_mm=[6.0], seed=seed))
+        lesion = result.lesion_mask
+        centre = tuple(int(round(v)) for v in np.argwhere(lesion).mean(axis=0))
+        label = int(abdomen.organs[centre])
+        around = abdomen.image.array[tuple(slice(c - 1, c + 2) for c in centre)].astype(float)
+        assert around.mean() < abdomen.stats(label).parenchyma_hu - 15.0, (seed, around.mean())

@@ -103,6 +103,8 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
         candidates = (depth > 0) & (depth <= 1.01 * voxel)
     elif spec.kind == "stone" or relation == "none":
         candidates = depth >= r_max + 0.5 * voxel
+        if spec.key == "kidney_stone":
+            candidates = _collecting_region(host, label, box, candidates)
         if not candidates.any():
             candidates = depth >= 0.95 * depth.max()
     else:  # close contact: the lesion reaches the organ surface but stays mostly inside
@@ -112,6 +114,18 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
     points = np.argwhere(candidates)
     pick = points[rng.integers(len(points))]
     return pick + np.array([s.start for s in box], np.float64), label
+
+
+def _collecting_region(host: Host, label: int, box, candidates: np.ndarray) -> np.ndarray:
+    """Kidney stones lie in the collecting system: inside the kidney mask, the renal sinus.
+
+    TotalSegmentator's kidney label includes the sinus, whose urine and fat are at least 25 HU
+    below the parenchyma (smoothed over ~3 mm so single noisy voxels do not count). Without such
+    a region (a small or contrast-filled kidney) the deep candidates are kept as they are.
+    """
+    values = ndimage.uniform_filter(host.image.array[box].astype(np.float32), size=3)
+    sinus = candidates & (values < host.stats(label).parenchyma_hu - 25.0)
+    return sinus if sinus.any() else candidates
 
 
 def _volume_weights(host: Host, labels: list[int]) -> np.ndarray:
