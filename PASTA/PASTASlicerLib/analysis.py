@@ -1,0 +1,134 @@
+"""One analysis run from the scene's point of view: write the inputs, build the command, import.
+
+The module's Apply button uses it as: :func:`prepare_analysis` (input volume and optional organ
+segmentation written to a work folder, exactly on the volume's grid) -> a
+:class:`.process_runner.ProcessRunner` on :attr:`AnalysisJob.command` -> :func:`finish_analysis`
+(results imported as new nodes) -> :func:`cleanup` (work folder removed). Cancel or failure skips
+the import, so the scene stays as it was.
+
+MRML/numpy only (no Qt): tested end to end on slicer-core with a real subprocess.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from PASTALib.errors import PastaInputError
+
+from . import process_runner
+from .results_import import ImportedResults, import_results, model_class_map
+
+log = logging.getLogger(__name__)
+
+INPUT_FILE = "input_ct.nrrd"
+ORGANS_FILE = "organs.nrrd"
+OUTPUT_DIR = "output"
+
+
+@dataclass
+class AnalysisJob:
+    input_node_id: str
+    work_dir: Path
+    out_dir: Path
+    command: list
+    env: dict
+    class_map: dict
+    notes: list = field(default_factory=list)  #: e.g. organ segments that were not recognised
+
+    @property
+    def log_path(self) -> Path:
+        return self.work_dir / "pasta.log"
+
+
+def organ_label_ids(segment_names: dict[int, str]) -> tuple[dict[int, int], list[str]]:
+    """Map exported segment labels to TotalSegmentator v2 ids by name ("Kidney left" -> kidney_left).
+
+    Returns (segment label -> organ id, names not recognised). PASTA's organ logic reads v2 ids.
+    """
+    from PASTALib.report.anatomy import TOTALSEGMENTATOR_V2_TABLE
+    from PASTALib.sample_data import load_label_names
+
+    by_name = {name.lower(): label for label, name in load_label_names(TOTALSEGMENTATOR_V2_TABLE).items()}
+    mapping, unknown = {}, []
+    for label, name in segment_names.items():
+        key = name.strip().lower().replace(" ", "_").replace("-", "_")
+        if key in by_name:
+            mapping[label] = by_name[key]
+        else:
+            unknown.append(name)
+    return mapping, unknown
+
+
+def write_organs(organ_node, input_node, path: Path) -> list[str]:
+    """Write an organ segmentation or label map on the input's grid, as TotalSegmentator v2 ids."""
+    import numpy as np
+
+    from PASTALib.volume_io import write_volume
+
+    from .volume_nodes import node_to_volume, segmentation_to_volume
+
+    if organ_node.IsA("vtkMRMLSegmentationNode"):
+        volume, names = segmentation_to_volume(organ_node, input_node)
+        mapping, unknown = organ_label_ids(names)
+        if not mapping:
+            raise PastaInputError(f"No segment of '{organ_node.GetName()}' is a TotalSegmentator organ "
+                                  f"({', '.join(sorted(unknown)[:5])}…).",
+                                  "Use a TotalSegmentator segmentation, or run without organs.")
+        organs = np.zeros(volume.array.shape, np.uint8)
+        for label, organ in mapping.items():
+            organs[volume.array == label] = organ
+        volume = volume.with_array(organs)
+    else:
+        volume, unknown = node_to_volume(organ_node), []
+    write_volume(volume, path, overwrite=True, compress=False)
+    return [f"organ segment not recognised, ignored: {name}" for name in unknown]
+
+
+def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, module_dir: str | Path, *,
+                     organ_node=None, device: str = "auto", tta: Optional[bool] = None,
+                     lesion_type: Optional[str] = None, force: bool = False,
+                     python: Optional[str] = None, extra_args: Sequence[str] = ()) -> AnalysisJob:
+    """Write the inputs into ``work_dir`` and build the ``pasta analyze`` command.
+
+    Fails early (PastaInputError) when the model's classes do not say which lesion type it finds.
+    """
+    from PASTALib.volume_io import write_volume
+
+    from .volume_nodes import node_to_volume
+
+    if input_node is None:
+        raise PastaInputError("No CT volume is selected.", "Choose a CT volume as input.")
+    class_map = model_class_map(model_path, lesion_type)  # before any file is written
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    image_path = work_dir / INPUT_FILE
+    write_volume(node_to_volume(input_node), image_path, overwrite=True, compress=False)
+    notes: list[str] = []
+    organs_path = None
+    if organ_node is not None:
+        organs_path = work_dir / ORGANS_FILE
+        notes = write_organs(organ_node, input_node, organs_path)
+    out_dir = work_dir / OUTPUT_DIR
+    command = process_runner.analyze_command(
+        python or process_runner.python_executable(), image_path, model_path, out_dir, device=device, tta=tta,
+        lesion_type=lesion_type, organs=organs_path, force=force, extra=extra_args)
+    env = process_runner.child_environment(module_dir, device)
+    return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes)
+
+
+def finish_analysis(scene, job: AnalysisJob, name: Optional[str] = None) -> ImportedResults:
+    """Import a successful run's outputs as new nodes (nothing is added if this fails)."""
+    input_node = scene.GetNodeByID(job.input_node_id)
+    if input_node is None:
+        raise PastaInputError("The input volume was removed from the scene during the analysis.",
+                              "Load it again and rerun.")
+    return import_results(scene, input_node, job.out_dir, job.class_map, name=name)
+
+
+def cleanup(job: AnalysisJob) -> None:
+    """Remove the run's temporary files (the log is kept by the caller if needed)."""
+    shutil.rmtree(job.work_dir, ignore_errors=True)

@@ -1,0 +1,400 @@
+"""Put the output folder of ``pasta analyze`` into the MRML scene.
+
+One run gives: a *new* segmentation node (one segment per finding, named "Kidney tumor 1", with
+the lesion type's colour and SNOMED CT terminology, geometry of the input volume, placed in the
+input's study), a findings table node, one markups ROI and one RECIST long-axis line per finding,
+and the structured report in a text node (:mod:`.report_store`). Nothing existing is modified:
+if anything fails, every node created so far is removed again, so the scene is left unchanged.
+
+MRML/VTK/numpy only (no Qt), so it runs in Slicer and on slicer-core in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Optional
+
+import numpy as np
+
+from PASTALib.errors import PastaInputError
+from PASTALib.report import codes
+from PASTALib.report.model import Finding, Report
+
+from . import report_store
+from .volume_nodes import world_ijk_to_ras
+
+SEGMENTATION_FILE = "segmentation.nii.gz"
+REPORT_FILE = "report.json"
+
+#: Node reference roles from the segmentation node to the other result nodes.
+TABLE_ROLE = "PASTAFindingsTable"
+MARKUPS_ROLE = "PASTAFindingMarkups"
+INPUT_ROLE = "PASTAInputVolume"
+#: Attribute on every node a run creates, holding the report id (to find a run's nodes again).
+RUN_ATTRIBUTE = "PASTA.ReportId"
+#: Attribute on a segment / markups node: the finding id ("F1") it shows.
+FINDING_TAG = "PASTA.FindingId"
+
+#: Slicer's terminology contexts (the DICOM master list that ships with Slicer >= 5.6).
+TYPE_CONTEXT = "Segmentation category and type - DICOM master list"
+ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
+
+#: Segment colours per lesion type (0-1 RGB): malignant types warm, benign types cool/neutral.
+LESION_COLORS: dict[str, tuple[float, float, float]] = {
+    "lung_tumor": (0.85, 0.33, 0.10),
+    "liver_tumor": (0.89, 0.10, 0.11),
+    "gallbladder_cancer": (0.80, 0.60, 0.00),
+    "pancreas_tumor": (0.91, 0.16, 0.54),
+    "kidney_tumor": (1.00, 0.50, 0.00),
+    "bladder_cancer": (0.65, 0.34, 0.16),
+    "esophageal_cancer": (0.75, 0.00, 0.30),
+    "gastric_cancer": (0.60, 0.20, 0.60),
+    "colorectal_cancer": (0.55, 0.00, 0.00),
+    "bone_metastasis": (1.00, 0.90, 0.00),
+    "liver_cyst": (0.20, 0.60, 1.00),
+    "gallstone": (0.90, 0.90, 0.70),
+    "pancreas_cyst": (0.40, 0.80, 0.90),
+    "kidney_cyst": (0.30, 0.75, 0.45),
+    "kidney_stone": (0.95, 0.95, 0.95),
+}
+
+TABLE_COLUMNS = ("Finding", "Segment", "Type", "Organ", "Long axis (mm)", "Short axis (mm)",
+                 "Volume (mL)", "T", "Confidence", "Review")
+
+
+@dataclass
+class ImportedResults:
+    """The nodes one run added to the scene."""
+
+    segmentation: Any
+    table: Any
+    report: Any
+    markups: list = field(default_factory=list)
+    #: finding id -> segment id in :attr:`segmentation`
+    segment_ids: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------- class map
+def model_class_map(model_path: str | Path, lesion_type: Optional[str] = None) -> dict[int, int]:
+    """Model class index -> PASTA lesion-type id, read from the model's card without torch.
+
+    Same rule as ``pasta analyze`` (:func:`PASTALib.cli_analyze.lesion_class_map`): a PASTA model
+    card's ``lesion_type`` entries, else the class named "lesion" with ``lesion_type``.
+    """
+    from PASTALib.cli_analyze import lesion_class_map
+
+    path = Path(model_path)
+    classes: list[SimpleNamespace] = []
+    if (path / "model.json").is_file():
+        card = json.loads((path / "model.json").read_text(encoding="utf-8"))
+        classes = [SimpleNamespace(id=int(c["id"]), name=str(c["name"]), lesion_type=c.get("lesion_type"))
+                   for c in card.get("classes", [])]
+    elif (path / "dataset.json").is_file():
+        labels = json.loads((path / "dataset.json").read_text(encoding="utf-8")).get("labels", {})
+        classes = [SimpleNamespace(id=int(v), name=str(k), lesion_type=None) for k, v in labels.items()
+                   if isinstance(v, (int, float))]
+    else:  # a bare checkpoint: PASTA's fine-tuned layout background, organ, lesion
+        classes = [SimpleNamespace(id=i, name=n, lesion_type=None)
+                   for i, n in enumerate(("background", "organ", "lesion"))]
+    return lesion_class_map(classes, lesion_type)
+
+
+def lesion_type_map(model_labels: np.ndarray, class_map: dict[int, int]) -> np.ndarray:
+    """The lesion-type-id map (0 = none) that ``pasta analyze`` derived its findings from."""
+    lesions = np.zeros(model_labels.shape, np.uint8)
+    for index, type_id in class_map.items():
+        lesions[model_labels == index] = type_id
+    return lesions
+
+
+def finding_masks(lesions: np.ndarray, report: Report) -> dict[str, np.ndarray]:
+    """Each finding's voxels: its 26-connected component of its lesion type, within its box.
+
+    ``report.json`` stores per finding its label value, bounding box and voxel count; the
+    connected component is taken on the full grid so that a neighbour whose box overlaps is not
+    swallowed. Where a component was split between organs, the part is cut to its box (which
+    may still hold a few voxels of the other part).
+    """
+    from scipy import ndimage
+
+    structure = ndimage.generate_binary_structure(3, 3)
+    components: dict[int, np.ndarray] = {}
+    masks: dict[str, np.ndarray] = {}
+    for finding in report.findings:
+        value = finding.component.label_value
+        if value not in components:
+            components[value] = ndimage.label(lesions == value, structure)[0]
+        labelled = components[value]
+        lo, hi = finding.measurements.bbox.ijk_min, finding.measurements.bbox.ijk_max
+        box = tuple(slice(lo[a], hi[a] + 1) for a in (2, 1, 0))
+        ids, counts = np.unique(labelled[box], return_counts=True)
+        keep = ids != 0
+        if not keep.any():
+            raise PastaInputError(f"Finding {finding.id} has no voxels in {SEGMENTATION_FILE}.",
+                                  "The segmentation does not belong to this report; run the analysis again.")
+        ids, counts = ids[keep], counts[keep]
+        chosen = int(ids[np.argmax(counts)])
+        mask = np.zeros(lesions.shape, bool)
+        mask[box] = labelled[box] == chosen
+        masks[finding.id] = mask
+    return masks
+
+
+# ----------------------------------------------------------------------------------- terminology
+def segment_name(finding: Finding, number: int) -> str:
+    """'Kidney tumor 1': the lesion type's name and its running number among that type."""
+    return f"{finding.lesion_type.name} {number}"
+
+
+def terminology_entry(finding: Finding) -> str:
+    """Slicer's serialised terminology: category/type from the lesion type, region from the organ."""
+    category = codes.MORPHOLOGICALLY_ABNORMAL_STRUCTURE
+    kind = finding.lesion_type.code
+    region = finding.location.code
+    modifier = codes.LATERALITY.get(finding.location.side or "")
+    region_text = f"{region.scheme}^{region.value}^{region.meaning}" if region else "^^"
+    modifier_text = f"{modifier.scheme}^{modifier.value}^{modifier.meaning}" if (region and modifier) else "^^"
+    return (f"{TYPE_CONTEXT}~{category.scheme}^{category.value}^{category.meaning}"
+            f"~{kind.scheme}^{kind.value}^{kind.meaning}~^^~{ANATOMY_CONTEXT}~{region_text}~{modifier_text}")
+
+
+def segment_color(finding: Finding) -> tuple[float, float, float]:
+    return LESION_COLORS.get(finding.lesion_type.key, (1.0, 0.0, 0.0))
+
+
+# ----------------------------------------------------------------------------------- table
+def table_row(finding: Finding, segment: str) -> list[str]:
+    """One findings-table row (all text, so the table saves as CSV without type surprises)."""
+    m = finding.measurements
+    organ = finding.location.site or finding.location.organ_name or ""
+    confidence = f"{finding.confidence.mean:.2f}" if finding.confidence else ""
+    return [finding.id, segment, finding.lesion_type.name, organ,
+            f"{m.recist.long_axis.length_mm:.1f}", f"{m.recist.short_axis.length_mm:.1f}",
+            f"{m.volume_ml:.2f}", finding.staging.value or "", confidence, finding.review.status]
+
+
+def fill_table(table_node, report: Report, segment_names: dict[str, str]) -> None:
+    """(Re)write every row of the findings table from the report."""
+    table = table_node.GetTable()
+    wasModifying = table_node.StartModify()
+    try:
+        table_node.RemoveAllColumns()
+        table_node.SetUseColumnNameAsColumnHeader(True)
+        for title in TABLE_COLUMNS:
+            column = table_node.AddColumn()
+            column.SetName(title)
+        for finding in report.findings:
+            row = table_node.AddEmptyRow()
+            for col, text in enumerate(table_row(finding, segment_names.get(finding.id, ""))):
+                table_node.SetCellText(row, col, text)
+    finally:
+        table_node.EndModify(wasModifying)
+    table.Modified()
+
+
+def finding_center_ras(report: Report, finding_id: str) -> list[float]:
+    """Where to centre the slice views for a finding: the middle of its RECIST slice."""
+    return list(report.finding(finding_id).measurements.recist.slice_center_ras)
+
+
+# ----------------------------------------------------------------------------------- import
+def _labelmap_node(scene, input_volume, array: np.ndarray, name: str):
+    """A label map node on exactly the input volume's grid (its world IJK-to-RAS matrix)."""
+    from vtk.util import numpy_support
+    import vtk
+
+    image = vtk.vtkImageData()
+    image.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(array).reshape(-1), deep=True))
+    node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
+    matrix = vtk.vtkMatrix4x4()
+    ijk_to_ras = world_ijk_to_ras(input_volume)
+    for r in range(4):
+        for c in range(4):
+            matrix.SetElement(r, c, float(ijk_to_ras[r, c]))
+    node.SetIJKToRASMatrix(matrix)
+    node.SetAndObserveImageData(image)
+    return node
+
+
+def _read_outputs(out_dir: Path, input_volume) -> tuple[Report, np.ndarray]:
+    from PASTALib.volume_io import read_volume
+
+    from .volume_nodes import node_to_volume
+
+    report_path, seg_path = out_dir / REPORT_FILE, out_dir / SEGMENTATION_FILE
+    for path in (report_path, seg_path):
+        if not path.is_file():
+            raise PastaInputError(f"The analysis wrote no {path.name} in {out_dir}.",
+                                  "See the log of the run for the reason.")
+    report = Report.from_json(report_path.read_text(encoding="utf-8"))
+    labels = read_volume(seg_path)
+    reference = node_to_volume(input_volume)
+    if not labels.has_same_geometry(reference, 1e-3):
+        raise PastaInputError(f"{seg_path.name} does not lie on the grid of volume '{input_volume.GetName()}'.",
+                              "; ".join(labels.geometry_differences(reference, 1e-3)))
+    return report, labels.array
+
+
+def _place_in_study(scene, node, input_volume) -> None:
+    """Put ``node`` next to the input volume in the subject hierarchy (its study or patient)."""
+    from slicer import vtkMRMLSubjectHierarchyNode
+
+    sh = vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    if sh is None:
+        return
+    volume_item = sh.GetItemByDataNode(input_volume)
+    if not volume_item:
+        return
+    parent = sh.GetItemParent(volume_item)
+    item = sh.GetItemByDataNode(node)
+    if item:  # Slicer's subject hierarchy plugins create an item for every new data node
+        sh.SetItemParent(item, parent)
+    else:
+        sh.CreateItem(parent, node)
+
+
+def unique_node_name(scene, base: str) -> str:
+    """``base``, or ``base (2)``, ``base (3)``… so each run's nodes are told apart."""
+    names = {scene.GetNthNode(i).GetName() for i in range(scene.GetNumberOfNodes())}
+    if base not in names:
+        return base
+    number = 2
+    while f"{base} ({number})" in names:
+        number += 1
+    return f"{base} ({number})"
+
+
+def import_results(scene, input_volume, out_dir: str | Path, class_map: dict[int, int],
+                   name: Optional[str] = None, markups: bool = True) -> ImportedResults:
+    """Add one analysis run's results to ``scene`` as new nodes; on failure, add nothing.
+
+    ``class_map`` maps the model classes in ``segmentation.nii.gz`` to lesion-type ids
+    (:func:`model_class_map`). The segmentation never replaces an existing node.
+    """
+    from slicer import vtkSlicerSegmentationsModuleLogic
+
+    out_dir = Path(out_dir)
+    report, model_labels = _read_outputs(out_dir, input_volume)
+    lesions = lesion_type_map(model_labels, class_map)
+    masks = finding_masks(lesions, report)
+
+    base = name or f"{input_volume.GetName()} PASTA"
+    created: list = []
+    try:
+        index_map = np.zeros(lesions.shape, np.uint16)
+        for number, finding in enumerate(report.findings, start=1):
+            index_map[masks[finding.id] & (index_map == 0)] = number
+        labelmap = _labelmap_node(scene, input_volume, index_map, "PASTA temporary findings labelmap")
+        created.append(labelmap)
+
+        segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", unique_node_name(scene, base + " findings"))
+        created.append(segmentation)
+        segmentation.CreateDefaultDisplayNodes()
+        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
+        if report.findings and not vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(
+                labelmap, segmentation):
+            raise RuntimeError("Slicer could not import the findings label map into a segmentation.")
+        scene.RemoveNode(labelmap)
+        created.remove(labelmap)
+
+        seg = segmentation.GetSegmentation()
+        segment_ids: dict[str, str] = {}
+        segment_names: dict[str, str] = {}
+        per_type: dict[str, int] = {}
+        for number, finding in enumerate(report.findings, start=1):
+            segment_id = seg.GetSegmentIdBySegmentName(f"Label_{number}") or seg.GetNthSegmentID(number - 1)
+            segment = seg.GetSegment(segment_id)
+            per_type[finding.lesion_type.key] = per_type.get(finding.lesion_type.key, 0) + 1
+            segment.SetName(segment_name(finding, per_type[finding.lesion_type.key]))
+            segment.SetColor(*segment_color(finding))
+            segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_entry(finding))
+            segment.SetTag(FINDING_TAG, finding.id)
+            segment_ids[finding.id] = segment_id
+            segment_names[finding.id] = segment.GetName()
+
+        table = scene.AddNewNodeByClass("vtkMRMLTableNode", unique_node_name(scene, base + " findings table"))
+        created.append(table)
+        fill_table(table, report, segment_names)
+
+        report_node = report_store.create_report_node(scene, report, unique_node_name(scene, base + " report"))
+        created.append(report_node)
+
+        markup_nodes = []
+        if markups:
+            for finding in report.findings:
+                for node in _finding_markups(scene, finding, segment_names[finding.id]):
+                    created.append(node)
+                    markup_nodes.append(node)
+
+        for node in [segmentation, table, report_node, *markup_nodes]:
+            node.SetAttribute(RUN_ATTRIBUTE, report.report_id)
+            _place_in_study(scene, node, input_volume)
+        segmentation.SetNodeReferenceID(report_store.REPORT_ROLE, report_node.GetID())
+        segmentation.SetNodeReferenceID(TABLE_ROLE, table.GetID())
+        for node in markup_nodes:
+            segmentation.AddNodeReferenceID(MARKUPS_ROLE, node.GetID())
+        segmentation.SetNodeReferenceID(INPUT_ROLE, input_volume.GetID())
+    except Exception:
+        for node in reversed(created):
+            if node.GetScene() is scene:
+                _remove_with_display(scene, node)
+        raise
+    return ImportedResults(segmentation, table, report_node, markup_nodes, segment_ids)
+
+
+def _remove_with_display(scene, node) -> None:
+    for i in range(node.GetNumberOfDisplayNodes() if hasattr(node, "GetNumberOfDisplayNodes") else 0):
+        display = node.GetNthDisplayNode(i)
+        if display is not None:
+            scene.RemoveNode(display)
+    scene.RemoveNode(node)
+
+
+def _finding_markups(scene, finding: Finding, label: str) -> list:
+    """An ROI around the finding and a line along its RECIST long axis."""
+    m = finding.measurements
+    lo, hi = np.array(m.bbox.ras_min, float), np.array(m.bbox.ras_max, float)
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", f"{label} ROI")
+    roi.CreateDefaultDisplayNodes()
+    roi.SetCenter(*((lo + hi) / 2).tolist())
+    roi.SetSize(*np.abs(hi - lo).tolist())
+    line = scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", f"{label} long axis")
+    line.CreateDefaultDisplayNodes()
+    line.AddControlPoint(*m.recist.long_axis.start_ras)
+    line.AddControlPoint(*m.recist.long_axis.end_ras)
+    for node in (roi, line):
+        node.SetAttribute(FINDING_TAG, finding.id)
+        node.SetLocked(True)
+    return [roi, line]
+
+
+def results_of(segmentation_node) -> Optional[dict]:
+    """The nodes of the run a PASTA segmentation came from, or None for other segmentations."""
+    report = segmentation_node.GetNodeReference(report_store.REPORT_ROLE) if segmentation_node else None
+    if report is None:
+        return None
+    markups = [segmentation_node.GetNthNodeReference(MARKUPS_ROLE, i)
+               for i in range(segmentation_node.GetNumberOfNodeReferences(MARKUPS_ROLE))]
+    return {"report": report, "table": segmentation_node.GetNodeReference(TABLE_ROLE), "markups": markups}
+
+
+def refresh_table(segmentation_node) -> None:
+    """Rewrite the findings table after a report edit (review status, T category...)."""
+    nodes = results_of(segmentation_node)
+    if not nodes or nodes["table"] is None:
+        return
+    report = report_store.load_report(nodes["report"])
+    seg = segmentation_node.GetSegmentation()
+    names = {}
+    for i in range(seg.GetNumberOfSegments()):
+        segment = seg.GetNthSegment(i)
+        import vtk
+
+        tag = vtk.mutable("")
+        if segment.GetTag(FINDING_TAG, tag):
+            names[str(tag)] = segment.GetName()
+    fill_table(nodes["table"], report, names)

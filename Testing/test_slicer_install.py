@@ -1,0 +1,97 @@
+"""Dependency planning and device advice: what the module asks before a run, without Slicer or torch.
+
+The Slicer-facing calls (PyTorchUtils, slicer.packaging.pip_ensure / slicer.util.pip_install, the
+dialogs) cannot run here; the decisions they act on are tested.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import REPO
+
+REQUIREMENTS = REPO / "PASTA" / "Resources" / "requirements.txt"
+
+
+def versions(**installed):
+    table = {name.lower(): version for name, version in installed.items()}
+    return lambda name: table.get(name.lower().replace("-", "_")) or table.get(name.lower())
+
+
+def test_requirements_cover_the_core_but_never_slicers_own_packages():
+    from PASTASlicerLib.install import PROTECTED, read_requirements
+
+    requirements = read_requirements(REQUIREMENTS)
+    names = {re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower() for r in requirements}
+    assert not names & {p.lower() for p in PROTECTED}
+    pyproject = (REPO / "pyproject.toml").read_text()
+    core = re.search(r"^dependencies = \[(.*?)\]", pyproject, re.S | re.M).group(1)
+    core_names = {re.split(r"[<>=!~ ]", d.strip().strip('",'), maxsplit=1)[0].lower()
+                  for d in core.splitlines() if d.strip().strip(",")}
+    slicer_ships = {"numpy", "scipy", "simpleitk", "torch"}
+    assert core_names - slicer_ships == names, "requirements.txt must list the core's other dependencies"
+
+
+def test_plan_lists_only_what_is_missing():
+    from PASTASlicerLib.install import install_plan
+
+    requirements = ["monai>=1.3", "safetensors>=0.4", "Pillow>=9"]
+    plan = install_plan(requirements, versions(torch="2.5.1", monai="1.4.0", safetensors="0.3.0", pillow="10.0"))
+    assert not plan.torch and plan.packages == ["safetensors>=0.4"]
+    plan = install_plan(requirements, versions(monai="1.4.0", safetensors="0.4.5", pillow="10.0"))
+    assert plan.torch and plan.packages == []
+    assert "PyTorch >=2.1 (through the PyTorch extension" in plan.confirmation_text()
+    assert install_plan(requirements, versions(torch="1.13.0", monai="1.4", safetensors="0.5", pillow="11")).torch
+    assert install_plan(requirements, versions(torch="2.6", monai="1.4", safetensors="0.5", pillow="11")).empty
+
+
+def test_plan_refuses_to_touch_protected_packages():
+    from PASTASlicerLib.install import install_plan
+
+    with pytest.raises(ValueError, match="numpy"):
+        install_plan(["numpy>=2"], versions())
+
+
+def test_constraints_pin_slicers_packages_to_their_installed_versions():
+    from PASTASlicerLib.install import protected_constraints
+
+    text = protected_constraints(versions(numpy="1.26.4", simpleitk="2.4.0", requests="2.32.3"))
+    assert text.splitlines() == ["SimpleITK==2.4.0", "numpy==1.26.4", "requests==2.32.3"]
+
+
+def test_device_advice():
+    from PASTASlicerLib.devices import LOW_MEMORY_ARGS, device_advice, time_estimate
+
+    assert device_advice("cpu", None) is None and device_advice("auto", None) is None
+    assert device_advice("auto", 24.0) is None
+    assert device_advice("cuda", None).suggest_cpu
+    low = device_advice("auto", 4.0)
+    assert not low.suggest_cpu and low.low_memory_args == LOW_MEMORY_ARGS and "4.0 GB" in low.message
+    assert "CPU" in time_estimate("auto", None) and "GPU" in time_estimate("cuda", 24.0)
+
+
+def test_low_memory_options_are_accepted_by_pasta_analyze():
+    """The options the low-memory advice adds must exist in the CLI (checked on its parser)."""
+    import argparse
+
+    from PASTALib.cli_models import add_inference_arguments
+    from PASTASlicerLib.devices import LOW_MEMORY_ARGS
+
+    parser = argparse.ArgumentParser()
+    add_inference_arguments(parser)
+    args = parser.parse_args(list(LOW_MEMORY_ARGS))
+    assert args.tta is False and args.batch_size == 1
+
+
+def test_gpu_memory_reads_nvidia_smi(tmp_path, monkeypatch):
+    from PASTASlicerLib import devices
+
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 6144\necho 24576\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert devices.gpu_memory_gb() == pytest.approx(24.0)
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert devices.gpu_memory_gb() is None

@@ -1,0 +1,175 @@
+"""Model registry and cache: import from file/folder/zip with SHA256, zip slip refused, delete,
+consent-gated download tested against local files through file:// URLs (no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from PASTALib.errors import PastaInputError
+
+from conftest import DATA, REPO
+
+TINY = DATA / "tiny_pasta_organs"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    from PASTASlicerLib.model_registry import ModelCache
+
+    monkeypatch.setenv("PASTA_HOME", str(tmp_path / "home"))
+    return ModelCache()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def nnunet_folder(root: Path) -> Path:
+    folder = root / "Dataset501__PASTATrainer_ft__nnUNetPlans__3d_fullres"
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "plans.json").write_text("{}")
+    (folder / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "liver": 1, "lesion": 2}}))
+    (folder / "fold_0" / "checkpoint_final.pth").write_bytes(b"not really weights")
+    return folder
+
+
+def test_shipped_registry_is_valid_and_promises_no_unverifiable_download():
+    from PASTASlicerLib.model_registry import default_registry_path, load_registry
+
+    assert default_registry_path() == REPO / "PASTA" / "Resources" / "Models.json"
+    entries = load_registry()
+    assert {e.id for e in entries} >= {"pasta-foundation"}
+    foundation = next(e for e in entries if e.id == "pasta-foundation")
+    assert not foundation.finds_lesions and foundation.license == "MIT"
+    assert all(e.download == "manual" or (e.url and len(e.sha256) == 64) for e in entries)
+
+
+def test_registry_rejects_a_download_without_sha256(tmp_path):
+    from PASTASlicerLib.model_registry import load_registry
+
+    bad = {"schema": "pasta-models", "models": [{"id": "m", "title": "M", "version": "1", "format": "checkpoint",
+                                                  "description": "", "license": "MIT", "download": "auto",
+                                                  "url": "https://example.org/m.pth"}]}
+    (tmp_path / "Models.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="lacks a url or SHA256"):
+        load_registry(tmp_path / "Models.json")
+
+
+def test_cache_defaults_to_pasta_home(cache, tmp_path, monkeypatch):
+    from PASTASlicerLib.model_registry import pasta_home
+
+    assert cache.root == tmp_path / "home" / "models"
+    monkeypatch.delenv("PASTA_HOME")
+    assert pasta_home() == Path.home() / ".pasta"
+
+
+def test_import_a_pasta_model_folder_verify_and_delete(cache):
+    model = cache.import_model(TINY)
+    assert model.id == "tiny_pasta_organs" and model.format == "pasta-model"
+    assert model.path == cache.root / "tiny_pasta_organs"
+    assert model.files["model.safetensors"] == sha(TINY / "model.safetensors")
+    assert [m.id for m in cache.installed()] == ["tiny_pasta_organs"]
+    assert cache.verify("tiny_pasta_organs").sha256 == model.sha256
+    with pytest.raises(PastaInputError, match="already installed"):
+        cache.import_model(TINY)
+    # A changed file is caught.
+    weights = model.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(PastaInputError, match="corrupt"):
+        cache.verify("tiny_pasta_organs")
+    cache.delete("tiny_pasta_organs")
+    assert cache.installed() == [] and not model.path.exists()
+    with pytest.raises(PastaInputError, match="not installed"):
+        cache.delete("../home")
+
+
+def test_a_model_folder_whose_weights_do_not_match_its_card_is_refused(cache, tmp_path):
+    folder = shutil.copytree(TINY, tmp_path / "broken")
+    (folder / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(PastaInputError, match="do not match the model card"):
+        cache.import_model(folder)
+    assert cache.installed() == [] and not any(cache.root.iterdir())  # no partial left behind
+
+
+def test_import_a_checkpoint_file_and_a_zipped_nnunet_folder(cache, tmp_path):
+    checkpoint = tmp_path / "PASTA_final.pth"
+    checkpoint.write_bytes(b"weights")
+    model = cache.import_model(checkpoint, expected_sha256=sha(checkpoint))
+    assert model.format == "checkpoint" and model.path == cache.root / "PASTA_final" / "PASTA_final.pth"
+    assert model.sha256 == sha(checkpoint)
+
+    folder = nnunet_folder(tmp_path / "src")
+    archive = tmp_path / "liver.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in folder.rglob("*"):
+            zf.write(file, file.relative_to(folder.parent).as_posix())
+    model = cache.import_model(archive)
+    assert model.id == "liver" and model.format == "nnunet"
+    assert model.path == cache.root / "liver" / folder.name
+    assert (model.path / "fold_0" / "checkpoint_final.pth").is_file()
+    with pytest.raises(PastaInputError, match="expected SHA256"):
+        cache.import_model(archive, "liver2", expected_sha256="0" * 64)
+
+
+@pytest.mark.parametrize("member", ["../evil.txt", "/abs/evil.txt", "model/../../evil.txt", "C:/evil.txt"])
+def test_zip_members_escaping_their_folder_are_refused(cache, tmp_path, member):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("model/model.pth", b"weights")
+        zf.writestr(member, b"owned")
+    with pytest.raises(PastaInputError, match="unsafe entry|escapes"):
+        cache.import_model(archive)
+    assert not (tmp_path / "evil.txt").exists() and not (cache.root.parent / "evil.txt").exists()
+    assert cache.installed() == []
+
+
+def test_zip_symlinks_are_refused(cache, tmp_path):
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("model/link.pth")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(PastaInputError, match="unsafe entry"):
+        cache.import_model(archive)
+
+
+def registry_entry(url: str, digest: str, **kwargs):
+    from PASTASlicerLib.model_registry import RegistryEntry
+
+    return RegistryEntry(id="tiny", title="Tiny test model", version="1", format="pasta-model", description="",
+                         license="MIT", download="auto", url=url, sha256=digest, **kwargs)
+
+
+def test_download_needs_consent_and_checks_sha256(cache, tmp_path):
+    from PASTASlicerLib.model_registry import ConsentRequired
+
+    archive = Path(shutil.make_archive(str(tmp_path / "tiny"), "zip", TINY.parent, TINY.name))
+    entry = registry_entry(archive.as_uri(), sha(archive))
+    with pytest.raises(ConsentRequired):
+        cache.download(entry, consent=False)
+    assert not cache.root.exists() or not any(cache.root.iterdir())
+
+    seen = []
+    model = cache.download(entry, consent=True, progress=lambda done, total: seen.append((done, total)))
+    assert model.id == "tiny" and model.registry_id == "tiny" and model.format == "pasta-model"
+    assert seen and seen[-1][0] == archive.stat().st_size
+    assert sorted(p.name for p in cache.root.iterdir()) == ["tiny"]  # no .partial left
+
+    wrong = registry_entry(archive.as_uri(), "0" * 64)
+    with pytest.raises(PastaInputError, match="corrupt"):
+        cache.download(wrong, consent=True, overwrite=True)
+    assert sorted(p.name for p in cache.root.iterdir()) == ["tiny"]
+
+
+def test_manual_entries_point_to_their_page(cache):
+    from PASTASlicerLib.model_registry import load_registry
+
+    foundation = next(e for e in load_registry() if e.id == "pasta-foundation")
+    with pytest.raises(PastaInputError, match="drive.google.com"):
+        cache.download(foundation, consent=True)

@@ -1,0 +1,459 @@
+"""Results of a real `pasta analyze` run imported into a real slicer-core MRML scene.
+
+The run uses the bundled sample CT and the tiny test network presented as a kidney-tumour model
+(so the two kidneys become two findings). Everything is checked on real MRML nodes: segments,
+names, colours, SNOMED CT terminology, reference geometry, study placement, table rows, markups,
+failure leaving the scene unchanged, and report edits surviving a scene save and reload.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vtk
+
+from conftest import DATA, REPO
+
+SAMPLE_CT = REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_ct.nii.gz"
+
+
+def kidney_tumor_model(folder: Path) -> Path:
+    """The tiny organ network whose kidney class plays a kidney-tumour class."""
+    model = shutil.copytree(DATA / "tiny_pasta_organs", folder)
+    card = json.loads((model / "model.json").read_text())
+    card["classes"][2]["lesion_type"] = "kidney_tumor"
+    (model / "model.json").write_text(json.dumps(card))
+    return model
+
+
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory) -> tuple[Path, Path]:
+    """(model folder, output folder) of one real `python -m PASTALib analyze` run on the sample."""
+    root = tmp_path_factory.mktemp("analysis")
+    model = kidney_tumor_model(root / "model")
+    out = root / "out"
+    result = subprocess.run([sys.executable, "-m", "PASTALib", "analyze", str(SAMPLE_CT), "--organs", "sample-organs",
+                             "--model", str(model), "-o", str(out), "--device", "cpu", "--quiet"],
+                            capture_output=True, text=True, cwd=REPO / "PASTA")
+    assert result.returncode == 0, result.stderr
+    return model, out
+
+
+def attach_logics(scene) -> list:
+    """The logics Slicer attaches to its scene that these nodes need (kept alive by the caller)."""
+    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic, vtkSlicerSegmentationsModuleLogic
+
+    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
+    selection.SetSingletonTag("Singleton")
+    scene.AddNode(selection)
+    logics = [vtkSlicerSegmentationsModuleLogic(), vtkSlicerMarkupsLogic()]
+    for logic in logics:
+        logic.SetMRMLScene(scene)
+    return logics
+
+
+@pytest.fixture
+def scene(mrml_scene):
+    """The conftest scene plus the markups logic Slicer attaches (needed to save markups)."""
+    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic
+
+    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
+    selection.SetSingletonTag("Singleton")
+    mrml_scene.AddNode(selection)
+    markups_logic = vtkSlicerMarkupsLogic()
+    markups_logic.SetMRMLScene(mrml_scene)
+    yield mrml_scene
+    markups_logic.SetMRMLScene(None)
+
+
+def load_ct(scene):
+    from slicer import vtkMRMLVolumeArchetypeStorageNode
+
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Abdomen CT")
+    storage = vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(SAMPLE_CT))
+    assert storage.ReadData(node)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    return node
+
+
+def put_in_study(scene, volume):
+    from slicer import vtkMRMLSubjectHierarchyNode
+
+    sh = vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    patient = sh.CreateSubjectItem(sh.GetSceneItemID(), "Patient 1")
+    study = sh.CreateStudyItem(patient, "CT study")
+    # Slicer's (Qt) subject hierarchy plugins would have created the volume's item; do it here.
+    sh.CreateItem(study, volume)
+    return sh, study
+
+
+def node_names(scene) -> list[str]:
+    return sorted(scene.GetNthNode(i).GetName() or "" for i in range(scene.GetNumberOfNodes()))
+
+
+def tag(segment, name) -> str:
+    value = vtk.mutable("")
+    assert segment.GetTag(name, value), f"segment {segment.GetName()} has no tag {name}"
+    return str(value)
+
+
+def test_class_map_is_read_from_the_model_card_without_torch(analysis):
+    from PASTASlicerLib.results_import import model_class_map
+
+    model, _ = analysis
+    assert model_class_map(model) == {2: 5}  # class 2 -> kidney_tumor
+    assert model_class_map(DATA / "no_such_model", "liver_tumor") == {2: 2}  # bare checkpoint layout
+
+
+def test_import_builds_segments_table_markups_and_report(analysis, scene):
+    from PASTALib.report.model import Report
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import (FINDING_TAG, TABLE_COLUMNS, import_results, model_class_map,
+                                               results_of)
+    from PASTASlicerLib.volume_nodes import node_to_volume
+
+    model, out = analysis
+    report = Report.from_json((out / "report.json").read_text())
+    assert len(report.findings) == 2
+    ct = load_ct(scene)
+    sh, study = put_in_study(scene, ct)
+
+    results = import_results(scene, ct, out, model_class_map(model))
+    seg_node = results.segmentation
+    assert seg_node.GetName() == "Abdomen CT PASTA findings"
+    segmentation = seg_node.GetSegmentation()
+    assert segmentation.GetNumberOfSegments() == 2
+    sides = {f.id: f.location.side for f in report.findings}
+    for index, finding in enumerate(report.findings):
+        segment = segmentation.GetSegment(results.segment_ids[finding.id])
+        assert segment.GetName() == f"Kidney tumor {index + 1}"
+        assert segment.GetColor() == pytest.approx((1.0, 0.5, 0.0))
+        assert tag(segment, FINDING_TAG) == finding.id
+        side = {"right": "SCT^24028007^Right", "left": "SCT^7771000^Left"}[sides[finding.id]]
+        assert tag(segment, segment.GetTerminologyEntryTagName()) == (
+            "Segmentation category and type - DICOM master list~SCT^49755003^Morphologically Abnormal Structure"
+            "~SCT^108369006^Neoplasm~^^~Anatomic codes - DICOM master list~SCT^64033007^Kidney~" + side)
+
+    # Reference geometry is the input's, and each segment holds exactly its finding's voxels.
+    probe = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "probe")
+    probe.SetReferenceImageGeometryParameterFromVolumeNode(ct)
+    geometry = segmentation.GetConversionParameter("Reference image geometry")
+    assert geometry and geometry == probe.GetSegmentation().GetConversionParameter("Reference image geometry")
+    scene.RemoveNode(probe)
+    for finding in report.findings:  # the stored binary labelmaps lie on the input's voxel grid
+        image = segmentation.GetSegment(results.segment_ids[finding.id]).GetRepresentation("Binary labelmap")
+        matrix = vtk.vtkMatrix4x4()
+        image.GetImageToWorldMatrix(matrix)
+        ct_matrix = vtk.vtkMatrix4x4()
+        ct.GetIJKToRASMatrix(ct_matrix)
+        assert [matrix.GetElement(r, c) for r in range(4) for c in range(4)] == pytest.approx(
+            [ct_matrix.GetElement(r, c) for r in range(4) for c in range(4)], abs=1e-9)
+    from slicer import vtkMRMLLabelMapVolumeNode, vtkSlicerSegmentationsModuleLogic
+
+    ct_volume = node_to_volume(ct)
+    for finding in report.findings:
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(results.segment_ids[finding.id])
+        labelmap = scene.AddNewNodeByClass(vtkMRMLLabelMapVolumeNode.__name__, "check")
+        assert vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(seg_node, ids, labelmap, ct)
+        exported = node_to_volume(labelmap)
+        assert exported.has_same_geometry(ct_volume, 1e-9)
+        assert int((exported.array > 0).sum()) == finding.component.voxel_count
+        scene.RemoveNode(labelmap)
+
+    # Placed in the input's study.
+    assert sh.GetItemParent(sh.GetItemByDataNode(seg_node)) == study
+
+    # The findings table: one row per finding, in the report's order.
+    table = results.table
+    assert table.GetNumberOfRows() == 2
+    assert [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())] == list(TABLE_COLUMNS)
+    for row, finding in enumerate(report.findings):
+        assert table.GetCellText(row, 0) == finding.id
+        assert table.GetCellText(row, 2) == "Kidney tumor"
+        assert table.GetCellText(row, 3) == finding.location.site
+        assert float(table.GetCellText(row, 4)) == pytest.approx(
+            finding.measurements.recist.long_axis.length_mm, abs=0.05)
+        assert float(table.GetCellText(row, 6)) == pytest.approx(finding.measurements.volume_ml, abs=0.005)
+        assert table.GetCellText(row, 7) == finding.staging.value
+        assert table.GetCellText(row, 9) == "pending"
+
+    # Markups: an ROI around each finding and its RECIST long axis.
+    assert len(results.markups) == 4
+    rois = [n for n in results.markups if n.IsA("vtkMRMLMarkupsROINode")]
+    lines = [n for n in results.markups if n.IsA("vtkMRMLMarkupsLineNode")]
+    for finding, roi, line in zip(report.findings, rois, lines):
+        bbox = finding.measurements.bbox
+        center = [0.0, 0.0, 0.0]
+        roi.GetCenter(center)
+        np.testing.assert_allclose(center, (np.array(bbox.ras_min) + np.array(bbox.ras_max)) / 2, atol=1e-6)
+        assert line.GetLineLengthWorld() == pytest.approx(finding.measurements.recist.long_axis.length_mm, abs=1e-6)
+        assert roi.GetAttribute(FINDING_TAG) == finding.id == line.GetAttribute(FINDING_TAG)
+
+    # The report text node is linked and holds the report.
+    linked = results_of(seg_node)
+    assert linked["report"] is results.report and linked["table"] is table and len(linked["markups"]) == 4
+    assert report_store.load_report(results.report).to_dict() == report.to_dict()
+
+
+def test_each_run_adds_new_nodes_and_keeps_existing_segmentations(analysis, scene):
+    from PASTASlicerLib.results_import import import_results, model_class_map
+
+    model, out = analysis
+    ct = load_ct(scene)
+    mine = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Abdomen CT PASTA findings")
+    mine.GetSegmentation().AddEmptySegment("mine", "My liver")
+    first = import_results(scene, ct, out, model_class_map(model))
+    second = import_results(scene, ct, out, model_class_map(model))
+    assert first.segmentation is not mine and second.segmentation is not first.segmentation
+    assert first.segmentation.GetName() == "Abdomen CT PASTA findings (2)"
+    assert second.segmentation.GetName() == "Abdomen CT PASTA findings (3)"
+    assert mine.GetSegmentation().GetNumberOfSegments() == 1
+    assert mine.GetSegmentation().GetSegment("mine").GetName() == "My liver"
+
+
+def test_a_failed_import_leaves_the_scene_unchanged(analysis, scene, tmp_path):
+    from PASTALib.errors import PastaInputError
+    from PASTASlicerLib.results_import import import_results, model_class_map
+
+    model, out = analysis
+    ct = load_ct(scene)
+    before = node_names(scene)
+    # A report whose findings are not in the segmentation (a mismatched run) must add nothing.
+    broken = shutil.copytree(out, tmp_path / "broken")
+    report = json.loads((broken / "report.json").read_text())
+    report["findings"][1]["component"]["label_value"] = 7
+    (broken / "report.json").write_text(json.dumps(report))
+    with pytest.raises(PastaInputError, match="has no voxels"):
+        import_results(scene, ct, broken, model_class_map(model))
+    assert node_names(scene) == before
+    # A run that wrote nothing is explained, not a traceback.
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PastaInputError, match="wrote no report.json"):
+        import_results(scene, ct, tmp_path / "empty", model_class_map(model))
+    assert node_names(scene) == before
+
+
+def test_report_edits_survive_saving_and_reloading_the_scene(analysis, scene, tmp_path):
+    from slicer import vtkMRMLScene
+
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import import_results, model_class_map, refresh_table, results_of
+
+    model, out = analysis
+    ct = load_ct(scene)
+    results = import_results(scene, ct, out, model_class_map(model))
+    node = results.report
+    machine_shape = report_store.load_report(node).finding("F1").attributes["Shape"].value
+    machine_t = report_store.load_report(node).finding("F1").staging.value
+    new_shape = "Irregular" if machine_shape != "Irregular" else "Round-like"
+    report_store.edit_field(node, "F1", "attributes.Shape.value", new_shape, "Dr Reader")
+    report_store.edit_field(node, "F1", "staging.value", "T1b", "Dr Reader", comment="measured by hand")
+    report_store.edit_field(node, "report", "impression", "Two renal masses.", "Dr Reader")
+    report_store.set_review(node, "F2", "rejected", "Dr Reader")
+    refresh_table(results.segmentation)
+    assert results.table.GetCellText(0, 7) == "T1b" and results.table.GetCellText(1, 9) == "rejected"
+    with pytest.raises(ValueError, match="not a Shape option"):
+        report_store.edit_field(node, "F1", "attributes.Shape.value", "Square", "Dr Reader")
+
+    # Save the scene as Slicer does: each data node through its storage node, then the .mrml
+    # (the report text node is written inline there).
+    for number, data_node in enumerate([results.segmentation, results.table, *results.markups]):
+        storage = data_node.CreateDefaultStorageNode()
+        scene.AddNode(storage)
+        extension = {"vtkMRMLSegmentationNode": "seg.nrrd", "vtkMRMLTableNode": "tsv"}.get(
+            data_node.GetClassName(), "mrk.json")
+        storage.SetFileName(str(tmp_path / f"node{number}.{extension}"))
+        assert storage.WriteData(data_node), data_node.GetName()
+        data_node.SetAndObserveStorageNodeID(storage.GetID())
+    scene.SetURL(str(tmp_path / "scene.mrml"))
+    assert scene.Commit()
+
+    reloaded = vtkMRMLScene()
+    _logics = attach_logics(reloaded)  # keep the logics alive while the scene loads
+    reloaded.SetURL(str(tmp_path / "scene.mrml"))
+    assert reloaded.Connect()
+    seg_node = reloaded.GetFirstNodeByName(results.segmentation.GetName())
+    linked = results_of(seg_node)
+    report = report_store.load_report(linked["report"])
+    finding = report.finding("F1")
+    assert finding.attributes["Shape"].value == new_shape and finding.attributes["Shape"].source == "reader"
+    assert finding.staging.value == "T1b" and finding.staging.source == "reader"
+    assert report.impression == "Two renal masses."
+    assert report.finding("F2").review.status == "rejected"
+    assert report_store.machine_value(linked["report"], "F1", "attributes.Shape.value") == machine_shape
+    assert report_store.machine_value(linked["report"], "F1", "staging.value") == machine_t
+    assert {(e.target, e.field, e.editor) for e in report.edits} == {
+        ("F1", "attributes.Shape.value", "Dr Reader"), ("F1", "staging.value", "Dr Reader"),
+        ("report", "impression", "Dr Reader")}
+    assert linked["table"].GetCellText(0, 7) == "T1b"
+    assert len(linked["markups"]) == 4
+    line = [n for n in linked["markups"] if n.IsA("vtkMRMLMarkupsLineNode")][0]
+    assert line.GetNumberOfControlPoints() == 2
+    assert seg_node.GetSegmentation().GetNumberOfSegments() == 2
+
+
+def test_report_text_node_also_survives_a_file_storage_round_trip(analysis, scene, tmp_path):
+    """In an .mrb, Slicer may store long text in a .txt next to the scene: that path keeps edits too."""
+    from slicer import vtkMRMLTextNode
+
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import import_results, model_class_map
+
+    model, out = analysis
+    results = import_results(scene, load_ct(scene), out, model_class_map(model))
+    report_store.edit_field(results.report, "F2", "attributes.Density.value", "Hyperdense", "Dr Reader")
+    storage = results.report.CreateDefaultStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(tmp_path / "report.txt"))
+    assert storage.WriteData(results.report)
+    copy = scene.AddNewNodeByClass(vtkMRMLTextNode.__name__, "copy")
+    assert storage.ReadData(copy)
+    copy.SetAttribute(report_store.REPORT_ATTRIBUTE, "1.0.0")
+    assert report_store.load_report(copy).finding("F2").attributes["Density"].value == "Hyperdense"
+
+
+def test_logic_end_to_end_from_scene_to_scene(analysis, scene, tmp_path):
+    """Scene volume -> files -> real `pasta analyze` subprocess (JSON progress) -> new nodes."""
+    from PASTASlicerLib.analysis import cleanup, finish_analysis, prepare_analysis
+    from PASTASlicerLib.process_runner import SUCCEEDED, ProcessRunner
+
+    model, _ = analysis
+    ct = load_ct(scene)
+    organs = load_organs_segmentation(scene)
+    job = prepare_analysis(ct, model, tmp_path / "work", REPO / "PASTA", organ_node=organs, device="cpu",
+                           python=sys.executable)
+    assert job.class_map == {2: 5} and job.notes == []
+    before = node_names(scene)
+    runner = ProcessRunner(job.command, env=job.env, log_path=job.log_path)
+    runner.start()
+    update = runner.wait(timeout=300)
+    assert runner.state == SUCCEEDED, "\n".join(runner.log)
+    assert [p.stage for p in update.progress][-1] == "done"
+    assert node_names(scene) == before  # nothing is added until the run has succeeded
+    results = finish_analysis(scene, job)
+    cleanup(job)
+    assert not job.work_dir.exists()
+    segmentation = results.segmentation.GetSegmentation()
+    assert [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())] == [
+        "Kidney tumor 1", "Kidney tumor 2"]
+    # The organ segmentation from the scene gave the findings their side.
+    assert sorted(results.table.GetCellText(row, 3) for row in range(2)) == ["kidney left", "kidney right"]
+
+
+def load_organs_segmentation(scene):
+    """The sample's TotalSegmentator mask as a segmentation with TotalSegmentator-style segment names."""
+    from slicer import vtkMRMLVolumeArchetypeStorageNode, vtkSlicerSegmentationsModuleLogic
+
+    from PASTALib.sample_data import load_label_names
+
+    names = load_label_names(REPO / "PASTA" / "PASTALib" / "sample_data" / "totalsegmentator_v2_classes.json")
+    labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "organs labelmap")
+    storage = vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_organs.nii.gz"))
+    assert storage.ReadData(labelmap_node)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "TotalSegmentator")
+    assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap_node, segmentation)
+    seg = segmentation.GetSegmentation()
+    for i in range(seg.GetNumberOfSegments()):
+        segment = seg.GetNthSegment(i)
+        value = int(segment.GetName().split("_")[-1])  # slicer-core names them Label_<value>
+        segment.SetName(names[value].replace("_", " ").capitalize())  # e.g. "Kidney left"
+    scene.RemoveNode(labelmap_node)
+    return segmentation
+
+
+def test_editing_a_segment_re_measures_its_finding(analysis, scene):
+    """A Segment Editor change (here: erasing the upper half of a kidney) updates the report and table."""
+    import slicer
+
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.remeasure import remeasure_segment
+    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.volume_nodes import node_to_volume
+
+    model, _ = analysis
+    ct = load_ct(scene)
+    results = import_results(scene, ct, analysis[1], model_class_map(model))
+    segment_id = results.segment_ids["F1"]
+    before = report_store.load_report(results.report).finding("F1")
+    f2_before = report_store.load_report(results.report).finding("F2").measurements.volume_ml
+    assert not remeasure_segment(results.segmentation, segment_id, "Dr Reader")  # unchanged: nothing to do
+
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(results.segmentation, segment_id, ct)
+    ks = np.nonzero(mask.any(axis=(1, 2)))[0]
+    mask[ks[len(ks) // 2]:] = 0
+    # What a Segment Editor stroke amounts to: new voxels for the segment, on the CT's grid.
+    from slicer import vtkSlicerSegmentationsModuleLogic
+
+    from PASTASlicerLib.volume_nodes import volume_to_node
+
+    labelmap = volume_to_node(node_to_volume(ct).with_array(mask.astype(np.uint8)), scene, "edit",
+                              "vtkMRMLLabelMapVolumeNode")
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, results.segmentation, ids)
+    scene.RemoveNode(labelmap)
+    assert remeasure_segment(results.segmentation, segment_id, "Dr Reader")
+
+    after = report_store.load_report(results.report)
+    finding = after.finding("F1")
+    voxel_ml = float(np.prod(node_to_volume(ct).spacing)) / 1000.0
+    assert finding.measurements.volume_ml == pytest.approx(int(mask.sum()) * voxel_ml)
+    assert finding.measurements.volume_ml < before.measurements.volume_ml
+    assert report_store.machine_value(results.report, "F1", "measurements")["volume_ml"] == pytest.approx(
+        before.measurements.volume_ml)
+    assert any(e.field == "measurements" and e.editor == "Dr Reader" for e in after.edits)
+    assert float(results.table.GetCellText(0, 6)) == pytest.approx(finding.measurements.volume_ml, abs=0.005)
+    assert after.finding("F2").measurements.volume_ml == f2_before
+
+
+def test_exports_hold_the_edits_and_key_images_from_the_scene(analysis, scene, tmp_path):
+    from PASTALib.report.model import Report
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import import_results, model_class_map
+
+    model, out = analysis
+    results = import_results(scene, load_ct(scene), out, model_class_map(model))
+    report_store.edit_field(results.report, "report", "impression", "Edited impression.", "Dr Reader")
+    report_store.export_json(results.report, tmp_path / "report.json")
+    assert Report.from_json((tmp_path / "report.json").read_text()).impression == "Edited impression."
+    report_store.export_html(results.report, tmp_path / "report.html", results.segmentation)
+    html = (tmp_path / "report.html").read_text()
+    assert "Edited impression." in html and html.count("data:image/png;base64,") == 2
+
+
+def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
+    """A CT loaded from DICOM: SEG + SR are written from the scene, without the rejected finding."""
+    import pydicom
+
+    from PASTALib.volume_io import read_volume
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.volume_nodes import volume_to_node
+
+    from dicom_writer import write_dicom_series
+
+    model, out = analysis
+    frame_of_reference = pydicom.uid.generate_uid()
+    for path in write_dicom_series(read_volume(SAMPLE_CT), tmp_path / "dicom"):
+        ds = pydicom.dcmread(path)
+        ds.FrameOfReferenceUID = frame_of_reference  # the test writer leaves it out; scanners do not
+        ds.save_as(path)
+    ct = volume_to_node(read_volume(tmp_path / "dicom"), scene, "CT from DICOM")
+    results = import_results(scene, ct, out, model_class_map(model))
+    report_store.set_review(results.report, "F2", "rejected", "Dr Reader")
+    written = report_store.export_dicom(results.report, results.segmentation, tmp_path / "dicom", tmp_path / "export")
+    seg = pydicom.dcmread(written["seg"])
+    assert len(seg.SegmentSequence) == 1  # F2 was rejected
+    assert seg.FrameOfReferenceUID == frame_of_reference
+    assert pydicom.dcmread(written["sr"]).Modality == "SR"
