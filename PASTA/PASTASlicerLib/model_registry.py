@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Optional
 
 from PASTALib.errors import PastaInputError
+from PASTALib.hashing import sha256_file
 
 MANIFEST = "pasta-install.json"
 REGISTRY_SCHEMA = "pasta-models"
@@ -116,14 +117,6 @@ class InstalledModel:
             return next(iter(self.files.values()))
         listing = "".join(f"{name}  {digest}\n" for name, digest in sorted(self.files.items()))
         return hashlib.sha256(listing.encode()).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ModelCache:

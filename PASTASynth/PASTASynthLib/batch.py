@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Sequence
 from PASTALib import __version__
 from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
+from PASTALib.hashing import sha256_file
 from PASTALib.progress import ProgressReporter
 
 from .catalog import SPECS, spec_for
@@ -43,14 +44,6 @@ class Job:
     seed: int
     case: str  #: path relative to the dataset folder
     crop: Optional[int] = None
-
-
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def find_hosts(hosts_dir: Path) -> dict[str, tuple[Path, Path]]:
@@ -110,7 +103,7 @@ def make_case(job: Job, dataset_dir: str) -> dict:
             "seed": job.seed,
             "lesions": [{"organ": l.record["organ"], "size_mm": l.size_mm, "attributes": l.attributes,
                          "seed_ras": l.record["seed_ras"]} for l in result.lesions],
-            "files": {name: sha256_of(folder / name) for name in CASE_FILES}}
+            "files": {name: sha256_file(folder / name) for name in CASE_FILES}}
 
 
 def _read_manifest(path: Path) -> dict[str, dict]:
