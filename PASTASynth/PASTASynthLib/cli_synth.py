@@ -20,8 +20,6 @@ from PASTALib.progress import ProgressReporter
 from PASTALib.volume_io import read_volume
 
 from .catalog import SPECS, describe
-from .engine import LesionRequest, synthesize
-from .host import make_host
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +48,8 @@ def parse_attr_pairs(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def load_host(image_arg: str, organs_arg: Optional[str], labels_arg: Optional[str] = None):
+    from .host import make_host  # scipy-heavy: imported only when a synthesis command runs
+
     """(host, image path name): the image, its organ mask (bundled one for 'sample'), label names."""
     image_path, sample = sample_data.resolve(image_arg)
     image = read_volume(image_path)
@@ -92,6 +92,7 @@ def run_synth(args: argparse.Namespace, progress: ProgressReporter) -> int:
         raise PastaInputError("pasta synth needs an IMAGE and -o CASE_DIR.",
                               "For example: pasta synth sample --lesion liver_tumor -o case1")
     from .case_io import write_case
+    from .engine import LesionRequest, synthesize
 
     request = LesionRequest(args.lesion, _triple(args.size_mm, "--size-mm", allow_one=True),
                             parse_attr_pairs(args.attr), _triple(args.center_ras, "--center-ras"),
