@@ -201,7 +201,7 @@ def finding_center_ras(report: Report, finding_id: str) -> list[float]:
 
 
 # ----------------------------------------------------------------------------------- import
-def _labelmap_node(scene, input_volume, array: np.ndarray, name: str):
+def labelmap_node(scene, input_volume, array: np.ndarray, name: str):
     """A label map node on exactly the input volume's grid (its world IJK-to-RAS matrix)."""
     from vtk.util import numpy_support
     import vtk
@@ -288,7 +288,7 @@ def import_results(scene, input_volume, out_dir: str | Path, class_map: dict[int
         index_map = np.zeros(lesions.shape, np.uint16)
         for number, finding in enumerate(report.findings, start=1):
             index_map[masks[finding.id] & (index_map == 0)] = number
-        labelmap = _labelmap_node(scene, input_volume, index_map, "PASTA temporary findings labelmap")
+        labelmap = labelmap_node(scene, input_volume, index_map, "PASTA temporary findings labelmap")
         created.append(labelmap)
 
         segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", unique_node_name(scene, base + " findings"))

@@ -1,0 +1,303 @@
+"""One interactive synthesis session in the scene: place, regenerate, undo/redo, export.
+
+The host volume node is never modified. The session creates its own output volume
+("<host> + synthetic lesions") and segmentation (host organ + one segment per lesion), and runs
+the engine in-process on the current synthetic volume for each click, so later lesions blend over
+earlier ones exactly as in ``pasta synth --count``. Each step stores the voxels of the changed box
+before and after, so undo and redo restore exact values. Each lesion's report (``report.json``
+schema) lives in a text node, like an analysis report (:mod:`PASTASlicerLib.report_store`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+from vtk.util import numpy_support
+
+from PASTALib.errors import PastaInputError
+from PASTALib.report.model import Report
+from PASTASlicerLib import report_store
+from PASTASlicerLib.results_import import unique_node_name
+from PASTASlicerLib.volume_nodes import node_to_volume, segmentation_to_volume, volume_to_node
+from PASTASynthLib.case_io import build_report, label_map, write_case
+from PASTASynthLib.catalog import spec_for
+from PASTASynthLib.engine import Lesion, LesionRequest, SynthesisResult, synthesize
+from PASTASynthLib.host import Host, make_host
+
+from .segments import ORGAN_COLOR, add_mask_segment, style_lesion
+
+#: Node reference roles from the output volume to the session's other nodes.
+HOST_ROLE = "PASTASynthHost"
+SEGMENTATION_ROLE = "PASTASynthSegmentation"
+#: Attribute on every node the session creates; on report nodes, the lesion key ("L1").
+SESSION_ATTRIBUTE = "PASTASynth.Session"
+LESION_ATTRIBUTE = "PASTASynth.LesionId"
+
+
+@dataclass
+class PlacedLesion:
+    """One step of the session: what was asked, what changed, and the nodes it owns."""
+
+    key: str  #: "L1", "L2"... stable across regenerate
+    request: LesionRequest
+    result: SynthesisResult  #: the engine's result (one lesion) on the then-current volume
+    box: tuple[slice, slice, slice]  #: the changed region of the output volume
+    before: np.ndarray  #: voxels of ``box`` before this lesion
+    after: np.ndarray  #: voxels of ``box`` with it
+    report: dict  #: report.json of this lesion
+    segment_id: str = ""
+    name: str = ""
+    organ_segment: Optional[tuple[int, str]] = None  #: (organ label, segment id) created by this step
+    report_node: Any = None
+    _segments: dict = field(default_factory=dict, repr=False)  #: segment id -> vtkSegment while undone
+
+    @property
+    def lesion(self) -> Lesion:
+        return self.result.lesions[0]
+
+
+def _voxels(node) -> np.ndarray:
+    """A writable [k, j, i] view of a scalar volume node's voxels."""
+    image = node.GetImageData()
+    i, j, k = image.GetDimensions()
+    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(k, j, i)
+
+
+def _changed(node) -> None:
+    node.GetImageData().GetPointData().GetScalars().Modified()
+    node.GetImageData().Modified()
+    node.Modified()
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    points = np.argwhere(mask)
+    lo, hi = points.min(axis=0), points.max(axis=0) + 1
+    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+
+
+class SynthSession:
+    """Lesions placed by hand into a copy of one host volume, with undo/redo and export."""
+
+    def __init__(self, scene, host_node, organs_node, names: Optional[dict[int, str]] = None) -> None:
+        """``organs_node``: a label map volume (TotalSegmentator v2 ids unless ``names``) or a
+        segmentation whose segment names are TotalSegmentator class names ("liver")."""
+        self.scene, self.host_node = scene, host_node
+        image = node_to_volume(host_node)
+        if organs_node is None:
+            organs = None
+        elif organs_node.IsA("vtkMRMLSegmentationNode"):
+            organs, segment_names = segmentation_to_volume(organs_node, host_node)
+            names = names or {label: name.strip().lower().replace(" ", "_")
+                              for label, name in segment_names.items()}
+        else:
+            organs = node_to_volume(organs_node)
+        self.host: Host = make_host(image, organs, names)
+        base = host_node.GetName()
+        self.output_node = volume_to_node(image, scene, unique_node_name(scene, f"{base} + synthetic lesions"))
+        self.output_node.CreateDefaultDisplayNodes()
+        shown, host_display = self.output_node.GetDisplayNode(), host_node.GetDisplayNode()
+        if shown is not None and host_display is not None:  # same window/level as the host
+            shown.SetAutoWindowLevel(host_display.GetAutoWindowLevel())
+            shown.SetWindowLevel(host_display.GetWindow(), host_display.GetLevel())
+        self.segmentation_node = scene.AddNewNodeByClass(
+            "vtkMRMLSegmentationNode", unique_node_name(scene, f"{base} + synthetic lesions segmentation"))
+        self.segmentation_node.CreateDefaultDisplayNodes()
+        self.segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(self.output_node)
+        for node in (self.output_node, self.segmentation_node):
+            node.SetAttribute(SESSION_ATTRIBUTE, base)
+        self.output_node.SetNodeReferenceID(HOST_ROLE, host_node.GetID())
+        self.output_node.SetNodeReferenceID(SEGMENTATION_ROLE, self.segmentation_node.GetID())
+        self.done: list[PlacedLesion] = []
+        self.undone: list[PlacedLesion] = []
+        self._count = 0
+        self._organ_segments: dict[int, str] = {}
+
+    # ------------------------------------------------------------------------------ placing
+    def place(self, lesion_type: str, ras_point: Sequence[float], size_mm: Optional[float | Sequence[float]] = None,
+              attributes: Optional[Mapping[str, str]] = None, seed: int = 0,
+              mass_effect_mm: float = 0.0) -> PlacedLesion:
+        """Place one lesion centred at ``ras_point``; clears the redo stack."""
+        request = LesionRequest(lesion_type, _sizes(size_mm),
+                                dict(attributes or {}), center_ras=[float(v) for v in ras_point], seed=seed,
+                                mass_effect_mm=mass_effect_mm)
+        step = self._apply(request, f"L{self._count + 1}")
+        self._count += 1
+        self._discard(self.undone)
+        self.undone = []
+        return step
+
+    def regenerate(self, attributes: Optional[Mapping[str, str]] = None,
+                   size_mm: Optional[float | Sequence[float]] = None, seed: Optional[int] = None) -> PlacedLesion:
+        """Replace the last placed lesion in place (same point, name and segment id).
+
+        Arguments left out keep the previous request's; ``seed`` defaults to the previous + 1,
+        so a bare call draws a new lesion.
+        """
+        if not self.done:
+            raise PastaInputError("There is no lesion to regenerate.", "Place a lesion first.")
+        old = self.done[-1]
+        request = dataclasses.replace(
+            old.request, attributes=dict(old.request.attributes if attributes is None else attributes),
+            size_mm=old.request.size_mm if size_mm is None else _sizes(size_mm),
+            seed=old.request.seed + 1 if seed is None else seed)
+        self._remove(old)
+        self.done.pop()
+        try:
+            step = self._apply(request, old.key, segment_id=old.segment_id)
+        except Exception:
+            self._restore(old)
+            self.done.append(old)
+            raise
+        self._discard([old])
+        return step
+
+    def _apply(self, request: LesionRequest, key: str, segment_id: Optional[str] = None) -> PlacedLesion:
+        # organ HU statistics come from the pristine host (as for lesion 2+ in the engine): warm
+        # the cache the copy below shares, so earlier synthetic lesions never bias them
+        for label in self.host.labels_for(spec_for(request.lesion_type)):
+            self.host.stats(label)
+        voxels = _voxels(self.output_node)
+        current = self.host.image.with_array(voxels.copy())
+        host = dataclasses.replace(self.host, image=current)  # shares the statistics and depth maps
+        result = synthesize(host, request)
+        box = _bounding_box(result.influence | result.lesion_mask)
+        report = self._report(result, host, request)
+        if not report["findings"]:  # checked before anything in the scene changes
+            raise PastaInputError("The placed lesion gave no finding in its report.",
+                                  "Try another point or a larger size.")
+        step = PlacedLesion(key, request, result, box, voxels[box].copy(), result.image.array[box].copy(), report)
+        self._restore(step, segment_id=segment_id, new=True)
+        self.done.append(step)
+        return step
+
+    def _report(self, result: SynthesisResult, host: Host, request: LesionRequest) -> dict:
+        label = result.image.with_array(label_map(result, host))
+        total = result.image.with_array(host.organs)
+        return build_report(result, result.image, label, total, host.names, _summary(request),
+                            self.host_node.GetName())
+
+    # ------------------------------------------------------------------------------ undo/redo
+    @property
+    def lesions(self) -> list[PlacedLesion]:
+        return list(self.done)
+
+    def can_undo(self) -> bool:
+        return bool(self.done)
+
+    def can_redo(self) -> bool:
+        return bool(self.undone)
+
+    def undo(self) -> Optional[PlacedLesion]:
+        """Take the last lesion out: voxels, segments and report node (kept for redo)."""
+        if not self.done:
+            return None
+        step = self.done.pop()
+        self._remove(step)
+        self.undone.append(step)
+        return step
+
+    def redo(self) -> Optional[PlacedLesion]:
+        if not self.undone:
+            return None
+        step = self.undone.pop()
+        self._restore(step)
+        self.done.append(step)
+        return step
+
+    def _remove(self, step: PlacedLesion) -> None:
+        voxels = _voxels(self.output_node)
+        voxels[step.box] = step.before
+        _changed(self.output_node)
+        segmentation = self.segmentation_node.GetSegmentation()
+        ids = [step.segment_id] + ([step.organ_segment[1]] if step.organ_segment else [])
+        for segment_id in ids:
+            step._segments[segment_id] = segmentation.GetSegment(segment_id)
+            segmentation.RemoveSegment(segment_id)
+        if step.organ_segment:
+            self._organ_segments.pop(step.organ_segment[0], None)
+        if step.report_node is not None and step.report_node.GetScene() is self.scene:
+            self.scene.RemoveNode(step.report_node)
+        step.report_node = None
+
+    def _restore(self, step: PlacedLesion, segment_id: Optional[str] = None, new: bool = False) -> None:
+        """Write the step's voxels, segments and report node into the scene."""
+        voxels = _voxels(self.output_node)
+        voxels[step.box] = step.after
+        _changed(self.output_node)
+        segmentation = self.segmentation_node.GetSegmentation()
+        label = step.lesion.label
+        if new:
+            if label not in self._organ_segments:
+                organ = np.isin(self.host.organs, [label])
+                organ_id = add_mask_segment(self.segmentation_node, self.output_node, organ,
+                                            self.host.names.get(label, str(label)), ORGAN_COLOR)
+                step.organ_segment = (label, organ_id)
+            mask = np.zeros(self.host.organs.shape, bool)
+            mask[step.lesion.box.slices] = step.lesion.mask
+            step.segment_id = add_mask_segment(self.segmentation_node, self.output_node, mask, "lesion",
+                                               (1.0, 0.0, 0.0), segment_id=segment_id)
+            finding = Report.from_dict(step.report).findings[0]
+            style_lesion(segmentation.GetSegment(step.segment_id), finding, self._number(step), step.key)
+            step.name = segmentation.GetSegment(step.segment_id).GetName()
+        else:
+            if step.organ_segment:
+                segmentation.AddSegment(step._segments.pop(step.organ_segment[1]), step.organ_segment[1])
+            segmentation.AddSegment(step._segments.pop(step.segment_id), step.segment_id)
+        if step.organ_segment:
+            self._organ_segments[step.organ_segment[0]] = step.organ_segment[1]
+        node = report_store.create_report_node(self.scene, Report.from_dict(step.report),
+                                               unique_node_name(self.scene, f"{step.name} report"))
+        node.SetAttribute(SESSION_ATTRIBUTE, self.host_node.GetName())
+        node.SetAttribute(LESION_ATTRIBUTE, step.key)
+        step.report_node = node
+
+    def _number(self, step: PlacedLesion) -> int:
+        """Running number among the active lesions of the same type ("Liver tumor 2")."""
+        return 1 + sum(1 for other in self.done if other.request.lesion_type == step.request.lesion_type
+                       and other is not step)
+
+    @staticmethod
+    def _discard(steps: list[PlacedLesion]) -> None:
+        """Forget steps that can no longer come back (their removed segments)."""
+        for step in steps:
+            step._segments.clear()
+
+    # ------------------------------------------------------------------------------ export
+    def export_case(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the active lesions as one PASTA-Gen-30K case (one lesion type per case)."""
+        if not self.done:
+            raise PastaInputError("There are no lesions to export.", "Place a lesion first.")
+        types = {step.request.lesion_type for step in self.done}
+        if len(types) > 1:
+            raise PastaInputError(f"A case holds one lesion type; this session has {', '.join(sorted(types))}.",
+                                  "Undo the lesions of the other types, or export them in another session.")
+        image = self.host.image.with_array(_voxels(self.output_node).copy())
+        mask = np.zeros(image.array.shape, bool)
+        influence = np.zeros(image.array.shape, bool)
+        lesions = []
+        for number, step in enumerate(self.done, start=1):
+            mask |= step.result.lesion_mask
+            influence |= step.result.influence
+            lesions.append(dataclasses.replace(step.lesion, number=number,
+                                               record=dict(step.lesion.record, number=number)))
+        first = self.done[0].result
+        result = SynthesisResult(image, mask, influence, first.spec, lesions, first.host_notes,
+                                 first.enhanced, first.phase_evidence)
+        summary = {"source": "PASTASynth Slicer session", "lesions": [_summary(s.request) for s in self.done]}
+        return write_case(result, self.host, folder, summary, self.host_node.GetName(), overwrite=overwrite)
+
+
+def _sizes(size_mm: Optional[float | Sequence[float]]) -> Optional[list[float]]:
+    """One or three diameters in mm as plain floats (they go into JSON reports)."""
+    return None if size_mm is None else [float(v) for v in np.atleast_1d(size_mm)]
+
+
+def _summary(request: LesionRequest) -> dict:
+    return {"lesion_type": request.lesion_type, "size_mm": request.size_mm,
+            "attributes": dict(request.attributes), "center_ras": request.center_ras,
+            "count": request.count, "seed": request.seed, "mass_effect_mm": request.mass_effect_mm}
