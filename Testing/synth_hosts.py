@@ -7,13 +7,14 @@ the distal esophagus runs). It is a test fixture, not anatomy ground truth.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from PASTALib import sample_data
 from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume
+from PASTALib.volume_io import read_volume, write_volume
 
 DATA = Path(__file__).resolve().parent / "Data"
 ESOPHAGUS = 15  #: TotalSegmentator v2 id
@@ -56,3 +57,16 @@ def add_standin_esophagus(image: Volume, organs: Volume, radius_mm: float = 8.0,
     tube = (radial <= radius_mm) & (along >= -3.0) & (along <= length_mm) & (labels == 0)
     labels[tube] = ESOPHAGUS
     return organs.with_array(labels)
+
+
+def write_host_folders(hosts: Path) -> Path:
+    """Two synth-batch host folders (image + TotalSegmentator mask each): the sample abdomen with
+    its stand-in esophagus, and the upper abdomen."""
+    image, organs = sample_pair()
+    (hosts / "abdomen").mkdir(parents=True)
+    write_volume(image, hosts / "abdomen" / "ct.nii.gz")
+    write_volume(add_standin_esophagus(image, organs), hosts / "abdomen" / "total.nii.gz")
+    (hosts / "upper").mkdir()
+    shutil.copy(DATA / "upper_abdomen_native_3mm_ct.nii.gz", hosts / "upper" / "ct.nii.gz")
+    shutil.copy(DATA / "upper_abdomen_native_3mm_organs.nii.gz", hosts / "upper" / "total.nii.gz")
+    return hosts

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from PASTALib import sample_data
-from PASTALib.volume_io import read_volume, write_volume
-from synth_hosts import DATA, add_standin_esophagus, sample_pair
+from PASTALib.volume_io import read_volume
+from synth_hosts import DATA, write_host_folders
 
 _BESIDE = Path(sys.executable).parent / "pasta"
 PASTA = str(_BESIDE) if _BESIDE.exists() else shutil.which("pasta")
@@ -102,15 +102,7 @@ def test_bad_synth_requests_exit_2_naming_the_problem(tmp_path, args, words):
 
 
 def _hosts(tmp_path: Path) -> Path:
-    hosts = tmp_path / "hosts"
-    image, organs = sample_pair()
-    (hosts / "abdomen").mkdir(parents=True)
-    write_volume(image, hosts / "abdomen" / "ct.nii.gz")
-    write_volume(add_standin_esophagus(image, organs), hosts / "abdomen" / "total.nii.gz")
-    (hosts / "upper").mkdir()
-    shutil.copy(DATA / "upper_abdomen_native_3mm_ct.nii.gz", hosts / "upper" / "ct.nii.gz")
-    shutil.copy(DATA / "upper_abdomen_native_3mm_organs.nii.gz", hosts / "upper" / "total.nii.gz")
-    return hosts
+    return write_host_folders(tmp_path / "hosts")
 
 
 def test_synth_batch_builds_a_resumable_dataset_with_a_manifest(tmp_path):

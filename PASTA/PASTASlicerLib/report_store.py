@@ -85,23 +85,16 @@ def export_html(node, path, segmentation_node=None) -> None:
 
 def key_images_from_scene(report: Report, segmentation_node) -> dict:
     """PNG key image per finding id, from the input volume and the finding's segment."""
-    import vtk
-
     from PASTALib.report.key_images import key_images
 
     from .remeasure import segment_mask
-    from .results_import import FINDING_TAG, INPUT_ROLE
+    from .results_import import INPUT_ROLE, finding_segments
     from .volume_nodes import node_to_volume
 
     input_node = segmentation_node.GetNodeReference(INPUT_ROLE)
     if input_node is None:
         return {}
-    segmentation = segmentation_node.GetSegmentation()
-    segment_of = {}
-    for index in range(segmentation.GetNumberOfSegments()):
-        tag = vtk.mutable("")
-        if segmentation.GetNthSegment(index).GetTag(FINDING_TAG, tag):
-            segment_of[str(tag)] = segmentation.GetNthSegmentID(index)
+    segment_of = finding_segments(segmentation_node)
     present = [f for f in report.findings if f.id in segment_of]
     if not present:
         return {}
@@ -117,14 +110,12 @@ def export_dicom(node, segmentation_node, dicom_folder, out_folder, overwrite: b
     ``dicom_folder`` holds the CT series the input volume was loaded from; the segments are
     written on that series' grid, which must be the input volume's.
     """
-    import vtk
-
     from PASTALib.errors import PastaInputError
     from PASTALib.report.dicom_export import export_dicom as write_dicom
     from PASTALib.volume_io import read_volume
 
     from .remeasure import segment_mask
-    from .results_import import FINDING_TAG, INPUT_ROLE
+    from .results_import import INPUT_ROLE, finding_segments
     from .volume_nodes import node_to_volume
 
     input_node = segmentation_node.GetNodeReference(INPUT_ROLE)
@@ -135,12 +126,7 @@ def export_dicom(node, segmentation_node, dicom_folder, out_folder, overwrite: b
     if not image.has_same_geometry(reference, 1e-3):
         raise PastaInputError(f"The DICOM series in {dicom_folder} is not the grid of volume "
                               f"'{input_node.GetName()}'.", "; ".join(image.geometry_differences(reference, 1e-3)))
-    segmentation = segmentation_node.GetSegmentation()
-    segment_of = {}
-    for index in range(segmentation.GetNumberOfSegments()):
-        tag = vtk.mutable("")
-        if segmentation.GetNthSegment(index).GetTag(FINDING_TAG, tag):
-            segment_of[str(tag)] = segmentation.GetNthSegmentID(index)
+    segment_of = finding_segments(segmentation_node)
     report = load_report(node)
     missing = [f.id for f in report.findings if f.id not in segment_of and f.review.status != "rejected"]
     if missing:

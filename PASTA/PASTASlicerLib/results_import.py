@@ -200,6 +200,19 @@ def finding_center_ras(report: Report, finding_id: str) -> list[float]:
     return list(report.finding(finding_id).measurements.recist.slice_center_ras)
 
 
+def finding_segments(segmentation_node) -> dict[str, str]:
+    """Finding id -> segment id, from the finding tag every imported segment carries."""
+    import vtk
+
+    segmentation = segmentation_node.GetSegmentation()
+    found = {}
+    for index in range(segmentation.GetNumberOfSegments()):
+        tag = vtk.mutable("")
+        if segmentation.GetNthSegment(index).GetTag(FINDING_TAG, tag):
+            found[str(tag)] = segmentation.GetNthSegmentID(index)
+    return found
+
+
 # ----------------------------------------------------------------------------------- import
 def labelmap_node(scene, input_volume, array: np.ndarray, name: str):
     """A label map node on exactly the input volume's grid (its world IJK-to-RAS matrix)."""
@@ -389,12 +402,6 @@ def refresh_table(segmentation_node) -> None:
         return
     report = report_store.load_report(nodes["report"])
     seg = segmentation_node.GetSegmentation()
-    names = {}
-    for i in range(seg.GetNumberOfSegments()):
-        segment = seg.GetNthSegment(i)
-        import vtk
-
-        tag = vtk.mutable("")
-        if segment.GetTag(FINDING_TAG, tag):
-            names[str(tag)] = segment.GetName()
+    names = {finding: seg.GetSegment(segment_id).GetName()
+             for finding, segment_id in finding_segments(segmentation_node).items()}
     fill_table(nodes["table"], report, names)

@@ -21,7 +21,6 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
-import shutil  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -33,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 for extra in (ROOT / "PASTA", ROOT / "PASTASynth", ROOT / "Testing"):
     sys.path.insert(0, str(extra))
 
-from PASTALib.volume_io import read_volume, write_volume  # noqa: E402
+from PASTALib.volume_io import read_volume  # noqa: E402
 from PASTASynthLib.catalog import SPECS  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
-from synth_hosts import DATA, add_standin_esophagus, chest_part, sample_pair, upper_abdomen_pair  # noqa: E402
+from synth_hosts import add_standin_esophagus, chest_part, sample_pair, write_host_folders  # noqa: E402
 
 SHARED_CHEST = Path("/work/shared/data/totalseg_examples/chest_crop_a_ct.nii.gz")
 SIZE_MM = {"kidney_stone": 10.0, "gallstone": 15.0, "bone_metastasis": 20.0, "pancreas_cyst": 15.0,
@@ -65,14 +64,7 @@ def bench_batch(workers: int) -> tuple[int, float]:
     from PASTASynthLib.batch import run_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
-        hosts = Path(tmp) / "hosts"
-        image, organs = sample_pair()
-        (hosts / "abdomen").mkdir(parents=True)
-        write_volume(image, hosts / "abdomen" / "ct.nii.gz")
-        write_volume(add_standin_esophagus(image, organs), hosts / "abdomen" / "total.nii.gz")
-        (hosts / "upper").mkdir()
-        shutil.copy(DATA / "upper_abdomen_native_3mm_ct.nii.gz", hosts / "upper" / "ct.nii.gz")
-        shutil.copy(DATA / "upper_abdomen_native_3mm_organs.nii.gz", hosts / "upper" / "total.nii.gz")
+        hosts = write_host_folders(Path(tmp) / "hosts")
         start = time.perf_counter()
         summary = run_dataset(hosts, Path(tmp) / "out", per_type=2, workers=workers)
         seconds = time.perf_counter() - start
