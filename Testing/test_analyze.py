@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from PASTALib.checkpoints import load_model
@@ -41,10 +42,15 @@ def test_analyze_sample_with_a_fine_tuned_model(lesion_model, tmp_path, sample_p
     result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert {p.name for p in out.iterdir()} >= {"segmentation.nii.gz", "report.json", "report.md", "report.html",
-                                               "findings.json", "key_images"}
+                                               "findings.json", "key_images", "findings.nii.gz"}
     assert read_volume(out / "segmentation.nii.gz").has_same_geometry(read_volume(sample_paths["sample"]), 1e-4)
     report = json.loads((out / "report.json").read_text())
     findings = report["findings"]
+    # findings.nii.gz: label n on finding Fn's voxels, on the input grid.
+    labels = read_volume(out / "findings.nii.gz")
+    assert labels.has_same_geometry(read_volume(sample_paths["sample"]), 1e-4)
+    counts = np.bincount(labels.array.astype(np.int64).ravel())
+    assert counts[1:].tolist() == [f["component"]["voxel_count"] for f in findings]
     assert findings, "the kidneys should be found"
     assert {f["lesion_type"]["key"] for f in findings} == {"kidney_tumor"}
     assert {f["location"]["side"] for f in findings} == {"left", "right"}

@@ -105,6 +105,49 @@ def test_an_edited_field_keeps_its_machine_value(report, validator):
     validator.validate(again.to_dict())
 
 
+def test_typed_measurements_keep_the_machine_value_through_a_re_measure(report, validator):
+    """A typed long axis, then a re-measure replacing all measurements: every machine value survives."""
+    finding = report.findings[0]
+    machine = copy.deepcopy(finding.measurements)
+    review.edit_measurement(report, finding.id, "long_axis_mm", "31.5", "Dr A")
+    review.edit_measurement(report, finding.id, "volume_ml", 12.25, "Dr A")
+    assert finding.measurements.recist.long_axis.length_mm == 31.5 and finding.measurements.volume_ml == 12.25
+    remeasured = copy.deepcopy(machine)
+    remeasured.volume_ml = 99.0
+    remeasured.recist.long_axis.length_mm = 50.0
+    review.edit(report, finding.id, "measurements", remeasured, "Dr B", comment="segment edited")
+    review.edit_measurement(report, finding.id, "long_axis_mm", 40, "Dr B")
+
+    path = "measurements.recist.long_axis.length_mm"
+    assert review.machine_value(report, finding.id, path) == machine.recist.long_axis.length_mm
+    assert review.machine_value(report, finding.id, "measurements.volume_ml") == machine.volume_ml
+    whole = review.machine_value(report, finding.id, "measurements")
+    assert whole["volume_ml"] == machine.volume_ml
+    assert whole["recist"]["long_axis"]["length_mm"] == machine.recist.long_axis.length_mm
+    assert report.edits[-1].original == machine.recist.long_axis.length_mm
+    assert report.edits[-1].previous == 50.0  # what the re-measure set
+    validator.validate(Report.from_json(report.to_json()).to_dict())
+    before = copy.deepcopy(report)
+    for name, value in (("long_axis_mm", -3), ("short_axis_mm", "wide"), ("volume_ml", float("nan")),
+                        ("colour", 1.0)):
+        with pytest.raises(ValueError):
+            review.edit_measurement(report, finding.id, name, value, "Dr A")
+    assert report == before
+
+
+def test_a_typed_largest_diameter_re_stages_unless_the_reader_set_t(report):
+    lung = next(f for f in report.findings if f.lesion_type.key == "lung_tumor")
+    machine_t = lung.staging.value
+    review.edit_measurement(report, lung.id, "max_3d_diameter_mm", 55.0, "Dr A")
+    assert lung.staging.value == "T3" != machine_t and lung.staging.size_mm == 55.0
+    assert review.machine_value(report, lung.id, "staging.value") == machine_t
+    review.edit(report, lung.id, "staging.value", "T4", "Dr A", comment="invades the mediastinum")
+    review.edit_measurement(report, lung.id, "max_3d_diameter_mm", 15.0, "Dr A")
+    assert lung.staging.value == "T4"  # the reader's T stands
+    review.edit_measurement(report, lung.id, "long_axis_mm", 80.0, "Dr A")  # not the size T is read from
+    assert lung.staging.value == "T4"
+
+
 def test_bad_edits_are_refused(report):
     before = copy.deepcopy(report)
     with pytest.raises(ValueError, match="not a Density option"):

@@ -173,3 +173,35 @@ def test_manual_entries_point_to_their_page(cache):
     foundation = next(e for e in load_registry() if e.id == "pasta-foundation")
     with pytest.raises(PastaInputError, match="drive.google.com"):
         cache.download(foundation, consent=True)
+
+
+def test_download_button_says_why_it_is_disabled_and_what_consent_covers(cache, tmp_path):
+    """The GUI's offer per registry entry: only verifiable downloads, and a reason otherwise."""
+    from PASTASlicerLib.model_download import consent_text, download_offer
+    from PASTASlicerLib.model_registry import RegistryEntry, load_registry
+
+    for entry in load_registry():  # the shipped entries are manual: disabled, pointing to their page
+        offer = download_offer(entry, cache)
+        assert not offer.allowed and entry.page in offer.reason and "import" in offer.reason
+    no_sha = RegistryEntry(id="x", title="X model", version="1", format="checkpoint", description="",
+                           license="MIT", download="manual", url="https://example.org/x.pth")
+    assert not download_offer(no_sha, cache).allowed
+    archive = Path(shutil.make_archive(str(tmp_path / "tiny"), "zip", TINY.parent, TINY.name))
+    entry = registry_entry(archive.as_uri(), sha(archive), size_bytes=archive.stat().st_size)
+    offer = download_offer(entry, cache)
+    assert offer.allowed and "SHA256" in offer.reason
+    text = consent_text(entry, cache)
+    assert entry.sha256 in text and "MIT" in text and str(cache.root / "tiny") in text
+    cache.download(entry, consent=True)
+    offer = download_offer(entry, cache)
+    assert not offer.allowed and "already installed" in offer.reason
+
+
+def test_a_cancelled_download_leaves_nothing_behind(cache, tmp_path):
+    from PASTASlicerLib.model_download import DownloadCancelled, progress_reporter
+
+    archive = Path(shutil.make_archive(str(tmp_path / "tiny"), "zip", TINY.parent, TINY.name))
+    entry = registry_entry(archive.as_uri(), sha(archive))
+    with pytest.raises(DownloadCancelled):
+        cache.download(entry, consent=True, progress=progress_reporter(lambda done, total: False))
+    assert cache.installed() == [] and not any(cache.root.iterdir())

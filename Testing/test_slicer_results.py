@@ -45,6 +45,35 @@ def analysis(tmp_path_factory) -> tuple[Path, Path]:
     return model, out
 
 
+@pytest.fixture(scope="module")
+def split_analysis(tmp_path_factory) -> Path:
+    """Output folder of a real `analyze` run whose one lesion component spans two organs.
+
+    The tiny network's liver class plays a liver tumour; in the organ mask the upper half of the
+    liver is relabelled stomach, so `analyze` splits the component into two findings by organ.
+    """
+    from PASTALib.volume_io import read_volume, write_volume
+
+    root = tmp_path_factory.mktemp("split")
+    model = shutil.copytree(DATA / "tiny_pasta_organs", root / "model")
+    card = json.loads((model / "model.json").read_text())
+    card["classes"][1]["lesion_type"] = "liver_tumor"
+    (model / "model.json").write_text(json.dumps(card))
+    organs = read_volume(REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_organs.nii.gz")
+    array = organs.array.copy()
+    ks = np.nonzero((array == 5).any(axis=(1, 2)))[0]  # 5: liver, 6: stomach (TotalSegmentator v2)
+    upper = np.zeros(array.shape, bool)
+    upper[ks[len(ks) // 2]:] = True
+    array[upper & (array == 5)] = 6
+    write_volume(organs.with_array(array), root / "organs.nii.gz")
+    out = root / "out"
+    result = subprocess.run([sys.executable, "-m", "PASTALib", "analyze", str(SAMPLE_CT), "--organs",
+                             str(root / "organs.nii.gz"), "--model", str(model), "-o", str(out), "--device", "cpu",
+                             "--quiet"], capture_output=True, text=True, cwd=REPO / "PASTA")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 def attach_logics(scene) -> list:
     """The logics Slicer attaches to its scene that these nodes need (kept alive by the caller)."""
     from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic, vtkSlicerSegmentationsModuleLogic
@@ -116,17 +145,17 @@ def test_class_map_is_read_from_the_model_card_without_torch(analysis):
 def test_import_builds_segments_table_markups_and_report(analysis, scene):
     from PASTALib.report.model import Report
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import (FINDING_TAG, TABLE_COLUMNS, import_results, model_class_map,
+    from PASTASlicerLib.results_import import (FINDING_TAG, TABLE_COLUMNS, import_results,
                                                results_of)
     from PASTASlicerLib.volume_nodes import node_to_volume
 
-    model, out = analysis
+    _, out = analysis
     report = Report.from_json((out / "report.json").read_text())
     assert len(report.findings) == 2
     ct = load_ct(scene)
     sh, study = put_in_study(scene, ct)
 
-    results = import_results(scene, ct, out, model_class_map(model))
+    results = import_results(scene, ct, out)
     seg_node = results.segmentation
     assert seg_node.GetName() == "Abdomen CT PASTA findings"
     segmentation = seg_node.GetSegmentation()
@@ -205,14 +234,14 @@ def test_import_builds_segments_table_markups_and_report(analysis, scene):
 
 
 def test_each_run_adds_new_nodes_and_keeps_existing_segmentations(analysis, scene):
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.results_import import import_results
 
-    model, out = analysis
+    _, out = analysis
     ct = load_ct(scene)
     mine = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Abdomen CT PASTA findings")
     mine.GetSegmentation().AddEmptySegment("mine", "My liver")
-    first = import_results(scene, ct, out, model_class_map(model))
-    second = import_results(scene, ct, out, model_class_map(model))
+    first = import_results(scene, ct, out)
+    second = import_results(scene, ct, out)
     assert first.segmentation is not mine and second.segmentation is not first.segmentation
     assert first.segmentation.GetName() == "Abdomen CT PASTA findings (2)"
     assert second.segmentation.GetName() == "Abdomen CT PASTA findings (3)"
@@ -220,25 +249,37 @@ def test_each_run_adds_new_nodes_and_keeps_existing_segmentations(analysis, scen
     assert mine.GetSegmentation().GetSegment("mine").GetName() == "My liver"
 
 
-def test_a_failed_import_leaves_the_scene_unchanged(analysis, scene, tmp_path):
+def test_a_failed_import_leaves_the_scene_unchanged(analysis, scene, tmp_path, monkeypatch):
     from PASTALib.errors import PastaInputError
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib import results_import
+    from PASTASlicerLib.results_import import import_results
 
-    model, out = analysis
+    _, out = analysis
     ct = load_ct(scene)
     before = node_names(scene)
-    # A report whose findings are not in the segmentation (a mismatched run) must add nothing.
+    # A report whose findings are not the voxels in findings.nii.gz (a mismatched run) must add nothing.
     broken = shutil.copytree(out, tmp_path / "broken")
     report = json.loads((broken / "report.json").read_text())
-    report["findings"][1]["component"]["label_value"] = 7
+    report["findings"][1]["component"]["voxel_count"] += 1
     (broken / "report.json").write_text(json.dumps(report))
-    with pytest.raises(PastaInputError, match="has no voxels"):
-        import_results(scene, ct, broken, model_class_map(model))
+    with pytest.raises(PastaInputError, match="findings.nii.gz does not match report.json: F2"):
+        import_results(scene, ct, broken)
+    assert node_names(scene) == before
+    # An output folder of an older PASTA (no findings.nii.gz) is explained, not guessed at.
+    (broken / "findings.nii.gz").unlink()
+    shutil.copy(out / "report.json", broken / "report.json")
+    with pytest.raises(PastaInputError, match="wrote no findings.nii.gz"):
+        import_results(scene, ct, broken)
+    assert node_names(scene) == before
+    # A failure half-way through the import removes the nodes it had already added.
+    monkeypatch.setattr(results_import, "fill_table", lambda *a: (_ for _ in ()).throw(RuntimeError("disk full")))
+    with pytest.raises(RuntimeError, match="disk full"):
+        import_results(scene, ct, out)
     assert node_names(scene) == before
     # A run that wrote nothing is explained, not a traceback.
     (tmp_path / "empty").mkdir()
     with pytest.raises(PastaInputError, match="wrote no report.json"):
-        import_results(scene, ct, tmp_path / "empty", model_class_map(model))
+        import_results(scene, ct, tmp_path / "empty")
     assert node_names(scene) == before
 
 
@@ -246,11 +287,11 @@ def test_report_edits_survive_saving_and_reloading_the_scene(analysis, scene, tm
     from slicer import vtkMRMLScene
 
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import import_results, model_class_map, refresh_table, results_of
+    from PASTASlicerLib.results_import import import_results, refresh_table, results_of
 
-    model, out = analysis
+    _, out = analysis
     ct = load_ct(scene)
-    results = import_results(scene, ct, out, model_class_map(model))
+    results = import_results(scene, ct, out)
     node = results.report
     machine_shape = report_store.load_report(node).finding("F1").attributes["Shape"].value
     machine_t = report_store.load_report(node).finding("F1").staging.value
@@ -306,10 +347,10 @@ def test_report_text_node_also_survives_a_file_storage_round_trip(analysis, scen
     from slicer import vtkMRMLTextNode
 
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.results_import import import_results
 
-    model, out = analysis
-    results = import_results(scene, load_ct(scene), out, model_class_map(model))
+    _, out = analysis
+    results = import_results(scene, load_ct(scene), out)
     report_store.edit_field(results.report, "F2", "attributes.Density.value", "Hyperdense", "Dr Reader")
     storage = results.report.CreateDefaultStorageNode()
     scene.AddNode(storage)
@@ -378,12 +419,12 @@ def test_editing_a_segment_re_measures_its_finding(analysis, scene):
 
     from PASTASlicerLib import report_store
     from PASTASlicerLib.remeasure import remeasure_segment
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.results_import import import_results
     from PASTASlicerLib.volume_nodes import node_to_volume
 
     model, _ = analysis
     ct = load_ct(scene)
-    results = import_results(scene, ct, analysis[1], model_class_map(model))
+    results = import_results(scene, ct, analysis[1])
     segment_id = results.segment_ids["F1"]
     before = report_store.load_report(results.report).finding("F1")
     f2_before = report_store.load_report(results.report).finding("F2").measurements.volume_ml
@@ -420,10 +461,10 @@ def test_editing_a_segment_re_measures_its_finding(analysis, scene):
 def test_exports_hold_the_edits_and_key_images_from_the_scene(analysis, scene, tmp_path):
     from PASTALib.report.model import Report
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.results_import import import_results
 
-    model, out = analysis
-    results = import_results(scene, load_ct(scene), out, model_class_map(model))
+    _, out = analysis
+    results = import_results(scene, load_ct(scene), out)
     report_store.edit_field(results.report, "report", "impression", "Edited impression.", "Dr Reader")
     report_store.export_json(results.report, tmp_path / "report.json")
     assert Report.from_json((tmp_path / "report.json").read_text()).impression == "Edited impression."
@@ -438,22 +479,47 @@ def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
 
     from PASTALib.volume_io import read_volume
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import import_results, model_class_map
+    from PASTASlicerLib.results_import import import_results
     from PASTASlicerLib.volume_nodes import volume_to_node
 
     from dicom_writer import write_dicom_series
 
-    model, out = analysis
+    _, out = analysis
     frame_of_reference = pydicom.uid.generate_uid()
     for path in write_dicom_series(read_volume(SAMPLE_CT), tmp_path / "dicom"):
         ds = pydicom.dcmread(path)
         ds.FrameOfReferenceUID = frame_of_reference  # the test writer leaves it out; scanners do not
         ds.save_as(path)
     ct = volume_to_node(read_volume(tmp_path / "dicom"), scene, "CT from DICOM")
-    results = import_results(scene, ct, out, model_class_map(model))
+    results = import_results(scene, ct, out)
     report_store.set_review(results.report, "F2", "rejected", "Dr Reader")
     written = report_store.export_dicom(results.report, results.segmentation, tmp_path / "dicom", tmp_path / "export")
     seg = pydicom.dcmread(written["seg"])
     assert len(seg.SegmentSequence) == 1  # F2 was rejected
     assert seg.FrameOfReferenceUID == frame_of_reference
     assert pydicom.dcmread(written["sr"]).Modality == "SR"
+
+
+def test_a_component_split_between_organs_imports_exactly(split_analysis, scene):
+    """Each part of a component that spans liver and stomach becomes a segment with exactly its voxels."""
+    from PASTALib.report.model import Report
+    from PASTALib.volume_io import read_volume
+    from PASTASlicerLib.remeasure import segment_mask
+    from PASTASlicerLib.results_import import import_results
+
+    report = Report.from_json((split_analysis / "report.json").read_text())
+    split = [f for f in report.findings if f.component.parts > 1]
+    assert len(split) >= 2 and {f.location.organ for f in split} >= {"liver", "stomach"}
+    # The parts' boxes overlap, so cutting the component to a box could not tell them apart.
+    a, b = (f.measurements.bbox for f in split[:2])
+    assert all(a.ijk_min[x] <= b.ijk_max[x] and b.ijk_min[x] <= a.ijk_max[x] for x in range(3))
+
+    ct = load_ct(scene)
+    results = import_results(scene, ct, split_analysis)
+    written = read_volume(split_analysis / "findings.nii.gz").array
+    masks = {}
+    for number, finding in enumerate(report.findings, start=1):
+        masks[finding.id] = segment_mask(results.segmentation, results.segment_ids[finding.id], ct)
+        assert int(masks[finding.id].sum()) == finding.component.voxel_count, finding.id
+        assert np.array_equal(masks[finding.id], written == number), finding.id
+    assert not (masks[split[0].id] & masks[split[1].id]).any()

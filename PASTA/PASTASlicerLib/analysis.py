@@ -120,13 +120,25 @@ def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, m
     return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes)
 
 
-def finish_analysis(scene, job: AnalysisJob, name: Optional[str] = None) -> ImportedResults:
-    """Import a successful run's outputs as new nodes (nothing is added if this fails)."""
+def finish_analysis(scene, job: AnalysisJob, name: Optional[str] = None,
+                    replace_previous: bool = False) -> ImportedResults:
+    """Import a successful run's outputs as new nodes (nothing is added if this fails).
+
+    With ``replace_previous``, the nodes of the latest earlier PASTA run on the same volume are
+    removed, but only once the new import has succeeded, and the new nodes take over their names.
+    """
+    from .replace_results import previous_result, replace_run
+
     input_node = scene.GetNodeByID(job.input_node_id)
     if input_node is None:
         raise PastaInputError("The input volume was removed from the scene during the analysis.",
                               "Load it again and rerun.")
-    return import_results(scene, input_node, job.out_dir, job.class_map, name=name)
+    previous = previous_result(scene, input_node) if replace_previous else None
+    results = import_results(scene, input_node, job.out_dir, name=name)
+    if previous is not None:
+        removed = replace_run(scene, previous, results, keep_names=name is None)
+        log.info("Replaced the previous PASTA result: removed %s", ", ".join(removed))
+    return results
 
 
 def cleanup(job: AnalysisJob) -> None:

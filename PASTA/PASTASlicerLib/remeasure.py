@@ -10,7 +10,6 @@ MRML/numpy only (no Qt). The widget calls it when the segmentation's segments ch
 
 from __future__ import annotations
 
-import copy
 from typing import Optional
 
 import vtk
@@ -18,7 +17,6 @@ import vtk
 from PASTALib.errors import PastaInputError
 from PASTALib.report import review
 from PASTALib.report.model import to_dict
-from PASTALib.report.staging import stage_findings
 
 from . import report_store
 from .results_import import FINDING_TAG, INPUT_ROLE, refresh_table, results_of
@@ -72,12 +70,7 @@ def remeasure_segment(segmentation_node, segment_id: str, editor: str) -> bool:
         return False
     comment = "re-measured after the segment was edited"
     review.edit(report, finding_id, "measurements", measurements, editor, comment=comment)
-    if finding.staging.source != "reader":
-        restaged = copy.deepcopy(report.findings)
-        stage_findings(restaged)
-        new = next(f.staging for f in restaged if f.id == finding_id)
-        if to_dict(new) != to_dict(finding.staging):
-            review.edit(report, finding_id, "staging", new, editor, comment=comment)
+    review.restage_by_size(report, finding_id, editor, comment=comment)
     report_store.save_report(nodes["report"], report)
     refresh_table(segmentation_node)
     return True

@@ -53,6 +53,29 @@ def edit_field(node, target: str, path: str, value: Any, editor: str,
     return record
 
 
+def edit_measurement(node, finding_id: str, name: str, value: float, editor: str,
+                     comment: Optional[str] = None) -> review.ReaderEdit:
+    """Store a measurement the reader typed (``review.MEASUREMENT_FIELDS``), keeping the machine's."""
+    report = load_report(node)
+    record = review.edit_measurement(report, finding_id, name, value, editor, comment=comment)
+    save_report(node, report)
+    return record
+
+
+def field_value(node, target: str, path: str) -> Any:
+    """A report field as it is now (a finding id or "report", and a dotted path as in review)."""
+    report = load_report(node)
+    value: Any = report if target == "report" else report.finding(target)
+    for part in path.split("."):
+        value = value[part] if isinstance(value, dict) else getattr(value, part)
+    return value
+
+
+def measurement_value(node, finding_id: str, name: str) -> float:
+    """The measurement as it is now (typed by a reader or measured)."""
+    return float(field_value(node, finding_id, review.MEASUREMENT_FIELDS[name]))
+
+
 def set_review(node, finding_id: str, status: str, reviewer: str, comment: Optional[str] = None) -> None:
     """Accept, reject or reset a finding."""
     report = load_report(node)

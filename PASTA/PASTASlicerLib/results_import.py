@@ -3,7 +3,9 @@
 One run gives: a *new* segmentation node (one segment per finding, named "Kidney tumor 1", with
 the lesion type's colour and SNOMED CT terminology, geometry of the input volume, placed in the
 input's study), a findings table node, one markups ROI and one RECIST long-axis line per finding,
-and the structured report in a text node (:mod:`.report_store`). Nothing existing is modified:
+and the structured report in a text node (:mod:`.report_store`). Each segment holds exactly its
+finding's voxels from ``findings.nii.gz`` (checked against the report's voxel counts), so nothing
+is reconstructed, not even the parts of a region split between organs. Nothing existing is modified:
 if anything fails, every node created so far is removed again, so the scene is left unchanged.
 
 MRML/VTK/numpy only (no Qt), so it runs in Slicer and on slicer-core in the tests.
@@ -26,7 +28,8 @@ from PASTALib.report.model import Finding, Report
 from . import report_store
 from .volume_nodes import world_ijk_to_ras
 
-SEGMENTATION_FILE = "segmentation.nii.gz"
+#: Written by ``pasta analyze`` (PASTALib.cli_analyze.FINDING_LABELS): label n on finding Fn's voxels.
+FINDING_LABELS_FILE = "findings.nii.gz"
 REPORT_FILE = "report.json"
 
 #: Node reference roles from the segmentation node to the other result nodes.
@@ -100,47 +103,6 @@ def model_class_map(model_path: str | Path, lesion_type: Optional[str] = None) -
         classes = [SimpleNamespace(id=i, name=n, lesion_type=None)
                    for i, n in enumerate(("background", "organ", "lesion"))]
     return lesion_class_map(classes, lesion_type)
-
-
-def lesion_type_map(model_labels: np.ndarray, class_map: dict[int, int]) -> np.ndarray:
-    """The lesion-type-id map (0 = none) that ``pasta analyze`` derived its findings from."""
-    lesions = np.zeros(model_labels.shape, np.uint8)
-    for index, type_id in class_map.items():
-        lesions[model_labels == index] = type_id
-    return lesions
-
-
-def finding_masks(lesions: np.ndarray, report: Report) -> dict[str, np.ndarray]:
-    """Each finding's voxels: its 26-connected component of its lesion type, within its box.
-
-    ``report.json`` stores per finding its label value, bounding box and voxel count; the
-    connected component is taken on the full grid so that a neighbour whose box overlaps is not
-    swallowed. Where a component was split between organs, the part is cut to its box (which
-    may still hold a few voxels of the other part).
-    """
-    from scipy import ndimage
-
-    structure = ndimage.generate_binary_structure(3, 3)
-    components: dict[int, np.ndarray] = {}
-    masks: dict[str, np.ndarray] = {}
-    for finding in report.findings:
-        value = finding.component.label_value
-        if value not in components:
-            components[value] = ndimage.label(lesions == value, structure)[0]
-        labelled = components[value]
-        lo, hi = finding.measurements.bbox.ijk_min, finding.measurements.bbox.ijk_max
-        box = tuple(slice(lo[a], hi[a] + 1) for a in (2, 1, 0))
-        ids, counts = np.unique(labelled[box], return_counts=True)
-        keep = ids != 0
-        if not keep.any():
-            raise PastaInputError(f"Finding {finding.id} has no voxels in {SEGMENTATION_FILE}.",
-                                  "The segmentation does not belong to this report; run the analysis again.")
-        ids, counts = ids[keep], counts[keep]
-        chosen = int(ids[np.argmax(counts)])
-        mask = np.zeros(lesions.shape, bool)
-        mask[box] = labelled[box] == chosen
-        masks[finding.id] = mask
-    return masks
 
 
 # ----------------------------------------------------------------------------------- terminology
@@ -234,25 +196,39 @@ def labelmap_node(scene, input_volume, array: np.ndarray, name: str):
 
 
 def _read_outputs(out_dir: Path, input_volume) -> tuple[Report, np.ndarray]:
+    """report.json and findings.nii.gz, checked against each other and against the input's grid."""
     from PASTALib.volume_io import read_volume
 
     from .volume_nodes import node_to_volume
 
-    report_path, seg_path = out_dir / REPORT_FILE, out_dir / SEGMENTATION_FILE
-    for path in (report_path, seg_path):
+    report_path, labels_path = out_dir / REPORT_FILE, out_dir / FINDING_LABELS_FILE
+    for path in (report_path, labels_path):
         if not path.is_file():
             raise PastaInputError(f"The analysis wrote no {path.name} in {out_dir}.",
-                                  "See the log of the run for the reason.")
+                                  "See the log of the run for the reason; an output folder of an older "
+                                  "PASTA has no findings.nii.gz, so run the analysis again.")
     report = Report.from_json(report_path.read_text(encoding="utf-8"))
-    labels = read_volume(seg_path)
+    labels = read_volume(labels_path)
     reference = node_to_volume(input_volume)
     if not labels.has_same_geometry(reference, 1e-3):
-        raise PastaInputError(f"{seg_path.name} does not lie on the grid of volume '{input_volume.GetName()}'.",
+        raise PastaInputError(f"{labels_path.name} does not lie on the grid of volume '{input_volume.GetName()}'.",
                               "; ".join(labels.geometry_differences(reference, 1e-3)))
-    return report, labels.array
+    array = np.asarray(labels.array)
+    if array.size and (array.min() < 0 or array.max() > len(report.findings)
+                       or not np.array_equal(array, np.round(array))):
+        raise PastaInputError(f"{labels_path.name} holds values other than 0..{len(report.findings)} "
+                              f"(one per finding of {REPORT_FILE}).",
+                              "The two files come from different runs; run the analysis again.")
+    counts = np.bincount(array.astype(np.int64).ravel(), minlength=len(report.findings) + 1)
+    wrong = [f"{f.id} ({int(counts[n])} voxels, the report says {f.component.voxel_count})"
+             for n, f in enumerate(report.findings, start=1) if int(counts[n]) != f.component.voxel_count]
+    if wrong:
+        raise PastaInputError(f"{labels_path.name} does not match {REPORT_FILE}: " + ", ".join(wrong) + ".",
+                              "The two files come from different runs; run the analysis again.")
+    return report, array.astype(np.uint16)
 
 
-def _place_in_study(scene, node, input_volume) -> None:
+def place_in_study(scene, node, input_volume) -> None:
     """Put ``node`` next to the input volume in the subject hierarchy (its study or patient)."""
     from slicer import vtkMRMLSubjectHierarchyNode
 
@@ -281,26 +257,21 @@ def unique_node_name(scene, base: str) -> str:
     return f"{base} ({number})"
 
 
-def import_results(scene, input_volume, out_dir: str | Path, class_map: dict[int, int],
-                   name: Optional[str] = None, markups: bool = True) -> ImportedResults:
+def import_results(scene, input_volume, out_dir: str | Path, name: Optional[str] = None,
+                   markups: bool = True) -> ImportedResults:
     """Add one analysis run's results to ``scene`` as new nodes; on failure, add nothing.
 
-    ``class_map`` maps the model classes in ``segmentation.nii.gz`` to lesion-type ids
-    (:func:`model_class_map`). The segmentation never replaces an existing node.
+    Each finding's segment holds exactly its voxels in ``findings.nii.gz`` (also each part of a
+    component split between organs). The segmentation never replaces an existing node.
     """
     from slicer import vtkSlicerSegmentationsModuleLogic
 
     out_dir = Path(out_dir)
-    report, model_labels = _read_outputs(out_dir, input_volume)
-    lesions = lesion_type_map(model_labels, class_map)
-    masks = finding_masks(lesions, report)
+    report, index_map = _read_outputs(out_dir, input_volume)
 
     base = name or f"{input_volume.GetName()} PASTA"
     created: list = []
     try:
-        index_map = np.zeros(lesions.shape, np.uint16)
-        for number, finding in enumerate(report.findings, start=1):
-            index_map[masks[finding.id] & (index_map == 0)] = number
         labelmap = labelmap_node(scene, input_volume, index_map, "PASTA temporary findings labelmap")
         created.append(labelmap)
 
@@ -345,7 +316,7 @@ def import_results(scene, input_volume, out_dir: str | Path, class_map: dict[int
 
         for node in [segmentation, table, report_node, *markup_nodes]:
             node.SetAttribute(RUN_ATTRIBUTE, report.report_id)
-            _place_in_study(scene, node, input_volume)
+            place_in_study(scene, node, input_volume)
         segmentation.SetNodeReferenceID(report_store.REPORT_ROLE, report_node.GetID())
         segmentation.SetNodeReferenceID(TABLE_ROLE, table.GetID())
         for node in markup_nodes:

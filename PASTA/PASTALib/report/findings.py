@@ -169,6 +169,15 @@ class Analysis:
     def mask(self, finding) -> np.ndarray:
         return self.regions[finding.id].full_mask(self.shape)
 
+    def finding_labels(self) -> np.ndarray:
+        """Label value n on finding Fn's voxels (uint16): the exact voxels, written as ``findings.nii.gz``
+        so a viewer need not rebuild the parts of a component that was split between organs."""
+        labels = np.zeros(self.shape, np.uint16)
+        for number, finding in enumerate(self.report.findings, start=1):
+            region = self.regions[finding.id]
+            labels[region.box][region.mask] = number
+        return labels
+
 
 def report_from_segmentation(image: Volume, lesion_labels: Volume, probabilities: Probabilities = None,
                              organs: Optional[Volume] = None, **options) -> Report:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from datetime import datetime, timezone
 from typing import Any, Optional
 
@@ -45,13 +46,49 @@ def _set(node: Any, key: str, value: Any) -> None:
         setattr(node, key, value)
 
 
+#: Measurements a reader may type in (name -> field path inside a finding), e.g. after measuring by hand.
+MEASUREMENT_FIELDS = {
+    "long_axis_mm": "measurements.recist.long_axis.length_mm",
+    "short_axis_mm": "measurements.recist.short_axis.length_mm",
+    "max_3d_diameter_mm": "measurements.max_3d_diameter.length_mm",
+    "volume_ml": "measurements.volume_ml",
+}
+
+
+def _descend(value: Any, parts: list[str]) -> Any:
+    for part in parts:
+        value = value[part]
+    return value
+
+
 def machine_value(report: Report, target: str, path: str) -> Any:
-    """The value the machine wrote, whatever readers have changed since."""
-    for edit in report.edits:
-        if edit.target == target and edit.field == path:
-            return edit.original
-    node, key = _resolve(report, target, path)
-    return to_dict(_get(node, key))
+    """The value the machine wrote, whatever readers have changed since.
+
+    Edits may nest (a typed long axis, then a re-measure replacing all ``measurements``): the first
+    edit of ``path`` or of a field containing it holds the machine value, and edits of fields
+    inside ``path`` made before it put their own originals back.
+    """
+    edits = [e for e in report.edits if e.target == target]
+    covering = next((i for i, e in enumerate(edits)
+                     if e.field == path or path.startswith(e.field + ".")), None)
+    if covering is None:
+        node, key = _resolve(report, target, path)
+        value = to_dict(_get(node, key))
+    else:
+        edit = edits[covering]
+        value = _descend(edit.original, path.split(".")[len(edit.field.split(".")):])
+    inner = [e for e in edits[:covering] if e.field.startswith(path + ".")]
+    if not inner:
+        return value
+    value = copy.deepcopy(value)
+    seen = set()
+    for edit in inner:  # the first edit of each inner field holds its machine value
+        if edit.field in seen:
+            continue
+        seen.add(edit.field)
+        parts = edit.field[len(path) + 1:].split(".")
+        _descend(value, parts[:-1])[parts[-1]] = copy.deepcopy(edit.original)
+    return value
 
 
 def edit(report: Report, target: str, path: str, new_value: Any, editor: str,
@@ -75,6 +112,42 @@ def edit(report: Report, target: str, path: str, new_value: Any, editor: str,
                         time=when or _now(), comment=comment)
     report.edits.append(record)
     return record
+
+
+def edit_measurement(report: Report, finding_id: str, name: str, value: float, editor: str,
+                     when: Optional[str] = None, comment: Optional[str] = None) -> ReaderEdit:
+    """Store a measurement the reader typed (``MEASUREMENT_FIELDS``); the machine value is kept."""
+    if name not in MEASUREMENT_FIELDS:
+        raise ValueError(f"{name!r} is not an editable measurement: {sorted(MEASUREMENT_FIELDS)}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    record = edit(report, finding_id, MEASUREMENT_FIELDS[name], number, editor, when=when, comment=comment)
+    if name == "max_3d_diameter_mm":  # the size the T category is read from
+        restage_by_size(report, finding_id, editor, comment="re-staged after the reader's measurement")
+    return record
+
+
+def restage_by_size(report: Report, finding_id: str, editor: str,
+                    comment: Optional[str] = None) -> Optional[ReaderEdit]:
+    """After a size change, the size-based T category again, unless a reader has set T.
+
+    Recorded as an edit of ``staging`` (machine value kept); None when nothing changed.
+    """
+    from .staging import stage_findings
+
+    finding = report.finding(finding_id)
+    if finding.staging.source == "reader":
+        return None
+    restaged = copy.deepcopy(report.findings)
+    stage_findings(restaged)
+    new = next(f.staging for f in restaged if f.id == finding_id)
+    if to_dict(new) == to_dict(finding.staging):
+        return None
+    return edit(report, finding_id, "staging", new, editor, comment=comment)
 
 
 def set_review(report: Report, finding_id: str, status: str, reviewer: str,

@@ -1,0 +1,191 @@
+"""The Model section: installed models (choose, import, open folder, delete) and the registry list
+with its Download button. The model cache and registry logic are in ``PASTASlicerLib``."""
+
+from __future__ import annotations
+
+import html
+from typing import Callable, Optional
+
+import qt
+import slicer
+from slicer.i18n import tr as _
+
+#: Raw parameter (not a GUI-bound field: the model list changes at run time) holding the model id.
+MODEL_ID_PARAMETER = "ModelId"
+
+
+def models_help_html() -> str:
+    """What to do without an installed model: the registry's models and where to get them."""
+    from PASTASlicerLib.model_registry import load_registry
+
+    items = []
+    for entry in load_registry():
+        link = entry.page or entry.url
+        title = html.escape(entry.title)
+        items.append(f'<li><a href="{html.escape(link)}">{title}</a>: {html.escape(entry.description)}</li>'
+                     if link else f"<li>{title}</li>")
+    return (_("No model installed yet. Get one of these, then import it (file, folder or zip):")
+            + "<ul>" + "".join(items) + "</ul>")
+
+
+class ModelPanel:
+    """Keeps the model list, the registry list and their buttons in step with the model cache."""
+
+    def __init__(self, ui, parameterNode: Callable[[], object], onChanged: Callable[[], None]) -> None:
+        self.ui = ui
+        self._parameterNode = parameterNode
+        self._onChanged = onChanged
+        self._verified: set[str] = set()  # model ids whose SHA256 was checked in this session
+
+    def setup(self) -> None:
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.importModelFileButton.connect("clicked(bool)", self.onImportModelFile)
+        self.ui.importModelFolderButton.connect("clicked(bool)", self.onImportModelFolder)
+        self.ui.openModelsFolderButton.connect("clicked(bool)", self.onOpenModelsFolder)
+        self.ui.deleteModelButton.connect("clicked(bool)", self.onDeleteModel)
+        self.ui.registryComboBox.connect("currentIndexChanged(int)", self.onRegistryEntryChanged)
+        self.ui.downloadModelButton.connect("clicked(bool)", self.onDownload)
+        self.refreshRegistry()
+        self.refresh()
+
+    # ------------------------------------------------------------------ installed models
+    def refresh(self, selectId: Optional[str] = None) -> None:
+        """Fill the model list from the cache."""
+        from PASTASlicerLib.model_registry import ModelCache
+
+        self.ui.modelComboBox.blockSignals(True)
+        self.ui.modelComboBox.clear()
+        for model in ModelCache().installed():
+            self.ui.modelComboBox.addItem(f"{model.id} ({model.format})", model.id)
+        self.ui.modelComboBox.blockSignals(False)
+        if selectId:
+            self.select(selectId)
+        self.onModelChanged()
+        self.onRegistryEntryChanged()
+
+    def select(self, modelId: Optional[str]) -> None:
+        index = self.ui.modelComboBox.findData(modelId) if modelId else -1
+        if index >= 0:
+            self.ui.modelComboBox.currentIndex = index
+
+    def restoreSelection(self) -> None:
+        """Select the model the parameter node remembers (after a scene load)."""
+        node = self._parameterNode()
+        if node is not None:
+            self.select(node.parameterNode.GetParameter(MODEL_ID_PARAMETER))
+
+    def selectedModel(self):
+        from PASTASlicerLib.model_registry import ModelCache
+
+        modelId = self.ui.modelComboBox.currentData
+        if not modelId:
+            return None
+        try:
+            return ModelCache().get(modelId)
+        except Exception:
+            return None
+
+    def verifiedModel(self):
+        """The selected model, its files re-hashed once per session (raises when one changed)."""
+        from PASTASlicerLib.model_registry import ModelCache
+
+        model = self.selectedModel()
+        if model is not None and model.id not in self._verified:
+            slicer.util.showStatusMessage(_("Checking the model's SHA256…"))
+            slicer.app.processEvents()
+            ModelCache().verify(model.id)
+            self._verified.add(model.id)
+        return model
+
+    def onModelChanged(self, index=None) -> None:
+        model = self.selectedModel()
+        if model is None:
+            self.ui.modelInfoLabel.text = models_help_html()
+            self.ui.modelInfoLabel.toolTip = ""
+        else:
+            self.ui.modelInfoLabel.text = f"{model.format} · SHA256 {model.sha256[:16]}…"
+            self.ui.modelInfoLabel.toolTip = f"{model.path}\nSHA256 {model.sha256}\nfrom {model.source}"
+            node = self._parameterNode()
+            if node is not None:
+                node.parameterNode.SetParameter(MODEL_ID_PARAMETER, model.id)
+        self.ui.deleteModelButton.enabled = model is not None
+        self._onChanged()
+
+    def _importModel(self, path: str) -> None:
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Importing the model failed."), waitCursor=True):
+            from PASTASlicerLib.model_registry import ModelCache
+
+            model = ModelCache().import_model(path)
+            self.refresh(selectId=model.id)
+            slicer.util.showStatusMessage(_("Imported model {id} (SHA256 {sha})").format(
+                id=model.id, sha=model.sha256[:16]), 5000)
+
+    def onImportModelFile(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(
+            slicer.util.mainWindow(), _("Import a PASTA model"), "",
+            _("Models (*.zip *.pth *.pt *.safetensors);;All files (*)"))
+        self._importModel(path)
+
+    def onImportModelFolder(self) -> None:
+        self._importModel(qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Import a model folder")))
+
+    def onOpenModelsFolder(self) -> None:
+        from PASTASlicerLib.model_registry import ModelCache
+
+        root = ModelCache().root
+        root.mkdir(parents=True, exist_ok=True)
+        qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(root)))
+
+    def onDeleteModel(self) -> None:
+        model = self.selectedModel()
+        if model is None or not slicer.util.confirmYesNoDisplay(
+                _("Delete model {id} from {path}?").format(id=model.id, path=model.path)):
+            return
+        with slicer.util.tryWithErrorDisplay(_("Deleting the model failed.")):
+            from PASTASlicerLib.model_registry import ModelCache
+
+            ModelCache().delete(model.id)
+            self._verified.discard(model.id)
+            self.refresh()
+
+    # ------------------------------------------------------------------ registry
+    def refreshRegistry(self) -> None:
+        from PASTASlicerLib.model_registry import load_registry
+
+        self.ui.registryComboBox.blockSignals(True)
+        self.ui.registryComboBox.clear()
+        for entry in load_registry():
+            if not entry.deprecated:
+                self.ui.registryComboBox.addItem(entry.title, entry.id)
+        self.ui.registryComboBox.blockSignals(False)
+        self.onRegistryEntryChanged()
+
+    def _registryEntry(self):
+        from PASTASlicerLib.model_registry import load_registry
+
+        entryId = self.ui.registryComboBox.currentData
+        return next((e for e in load_registry() if e.id == entryId), None) if entryId else None
+
+    def onRegistryEntryChanged(self, index=None) -> None:
+        """Enable Download only for verifiable entries, and always say why it is disabled."""
+        from PASTASlicerLib.model_download import download_offer
+        from PASTASlicerLib.model_registry import ModelCache
+
+        entry = self._registryEntry()
+        offer = download_offer(entry, ModelCache())
+        self.ui.downloadModelButton.enabled = offer.allowed
+        self.ui.downloadModelButton.toolTip = offer.reason
+        description = html.escape(entry.description) + "<br>" if entry is not None else ""
+        self.ui.registryInfoLabel.text = description + html.escape(offer.reason)
+
+    def onDownload(self) -> None:
+        from .download_dialog import downloadWithConsent
+
+        entry = self._registryEntry()
+        if entry is None:
+            return
+        model = downloadWithConsent(entry)
+        if model is not None:
+            self.refresh(selectId=model.id)

@@ -1,0 +1,144 @@
+"""The model panel's Download button (PASTAWidgets/model_panel.py, download_dialog.py).
+
+As in test_report_panel_flow.py, the panel drives stand-in widgets built from PASTA.ui because
+Slicer's PythonQt cannot be installed here. The parameter node is a real MRML scripted-module
+node, the cache is a real folder, and the download is a real file:// transfer checked by SHA256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, REPO
+from test_report_panel_flow import ui_from_the_ui_file
+
+
+class ProgressDialog:
+    """What download_dialog.py uses of Slicer's progress dialog; records what the user saw."""
+
+    def __init__(self, **kwargs) -> None:
+        self.value, self.maximum, self.labelText, self.wasCanceled = 0, 100, "", False
+        self.values: list = []
+        self.closed = False
+
+    def __setattr__(self, name, value) -> None:
+        if name == "value" and "values" in self.__dict__:
+            self.values.append(value)
+        object.__setattr__(self, name, value)
+
+    def setCancelButtonText(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def panel(tmp_path, monkeypatch, mrml_scene):
+    """A model panel on an empty cache with a registry of one verifiable (file://) model."""
+    import slicer
+
+    from PASTASlicerLib import model_registry
+
+    archive = Path(shutil.make_archive(str(tmp_path / "tiny"), "zip", DATA / "tiny_pasta_organs" / "..",
+                                       "tiny_pasta_organs"))
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    registry = json.loads((REPO / "PASTA" / "Resources" / "Models.json").read_text())
+    registry["models"].append({"id": "tiny", "title": "Tiny test model", "version": "1", "format": "pasta-model",
+                               "description": "For tests.", "license": "MIT", "download": "auto",
+                               "url": archive.as_uri(), "sha256": digest, "size_bytes": archive.stat().st_size})
+    (tmp_path / "Models.json").write_text(json.dumps(registry))
+    monkeypatch.setattr(model_registry, "default_registry_path", lambda: tmp_path / "Models.json")
+    monkeypatch.setenv("PASTA_HOME", str(tmp_path / "home"))
+
+    seen = {"questions": [], "answer": False, "dialogs": []}
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+    monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))  # only the file dialogs use it
+    monkeypatch.setattr(slicer, "i18n", i18n, raising=False)
+    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True, processEvents=lambda: None),
+                        raising=False)
+    monkeypatch.setattr(slicer.util, "showStatusMessage", lambda *args: None)
+    monkeypatch.setattr(slicer.util, "mainWindow", lambda: None)
+
+    def confirm(text, **kwargs):
+        seen["questions"].append(text)
+        return seen["answer"]
+
+    def progress_dialog(**kwargs):
+        seen["dialogs"].append(ProgressDialog(**kwargs))
+        return seen["dialogs"][-1]
+
+    monkeypatch.setattr(slicer.util, "confirmYesNoDisplay", confirm)
+    monkeypatch.setattr(slicer.util, "createProgressDialog", progress_dialog)
+    monkeypatch.syspath_prepend(str(REPO / "PASTA"))
+    for name in [n for n in sys.modules if n.startswith("PASTAWidgets")]:
+        monkeypatch.delitem(sys.modules, name)
+    from PASTAWidgets.model_panel import MODEL_ID_PARAMETER, ModelPanel
+
+    node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode", "PASTA")
+    parameters = types.SimpleNamespace(parameterNode=node)
+    ui = ui_from_the_ui_file()
+    changes = []
+    model_panel = ModelPanel(ui, lambda: parameters, onChanged=lambda: changes.append(1))
+    model_panel.setup()
+    return model_panel, ui, node, seen, MODEL_ID_PARAMETER
+
+
+def choose(ui, entry_id: str) -> None:
+    ui.registryComboBox.currentIndex = ui.registryComboBox.findData(entry_id)
+
+
+def test_manual_entries_disable_download_and_say_why(panel):
+    _, ui, _, _, _ = panel
+    assert ui.modelComboBox.items == [] and "No model installed" in ui.modelInfoLabel.text
+    choose(ui, "pasta-foundation")
+    assert not ui.downloadModelButton.enabled
+    assert "drive.google.com" in ui.registryInfoLabel.text and "import" in ui.registryInfoLabel.text
+    choose(ui, "tiny")
+    assert ui.downloadModelButton.enabled and "SHA256" in ui.downloadModelButton.toolTip
+
+
+def test_download_asks_first_shows_progress_and_selects_the_model(panel):
+    model_panel, ui, node, seen, model_id_parameter = panel
+    choose(ui, "tiny")
+    ui.downloadModelButton.emit("clicked(bool)")  # the user says No
+    assert len(seen["questions"]) == 1 and "SHA256" in seen["questions"][0]
+    assert not seen["dialogs"] and ui.modelComboBox.items == []
+
+    seen["answer"] = True
+    ui.downloadModelButton.emit("clicked(bool)")
+    dialog = seen["dialogs"][-1]
+    assert dialog.values and dialog.values[-1] == 100 and dialog.closed
+    assert [data for _, data in ui.modelComboBox.items] == ["tiny"] and ui.modelComboBox.currentData == "tiny"
+    assert node.GetParameter(model_id_parameter) == "tiny"
+    assert ui.deleteModelButton.enabled
+    assert not ui.downloadModelButton.enabled and "already installed" in ui.registryInfoLabel.text
+    assert model_panel.verifiedModel().id == "tiny"  # its files match their SHA256
+
+
+def test_cancelling_the_download_installs_nothing(panel):
+    _, ui, _, seen, _ = panel
+    seen["answer"] = True
+    choose(ui, "tiny")
+    original = ProgressDialog.__init__
+
+    def cancelled(self, **kwargs):
+        original(self, **kwargs)
+        self.wasCanceled = True
+
+    ProgressDialog.__init__ = cancelled
+    try:
+        ui.downloadModelButton.emit("clicked(bool)")
+    finally:
+        ProgressDialog.__init__ = original
+    assert seen["dialogs"][-1].closed and ui.modelComboBox.items == []
+    assert ui.downloadModelButton.enabled

@@ -1,0 +1,248 @@
+"""The report panel's behaviour (PASTAWidgets/report_panel.py) on a real slicer-core scene.
+
+Slicer's Qt (PythonQt) cannot be installed here, so the panel drives stand-ins built from the
+names and classes in PASTA.ui (a name the .ui lacks fails here too). The scene, the result nodes
+and the report store are real MRML. What is checked is what a reader would notice: a typed
+measurement is stored as a reader edit with the machine value kept and shows in the table; a box
+that only lost focus stores nothing; no edit without a reader name.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import REPO
+from test_slicer_results import analysis, load_ct, scene  # noqa: F401 (fixtures)
+
+
+class Widget:
+    """What the panel uses of any Qt widget: properties, connect() and a way to fire a signal."""
+
+    def __init__(self) -> None:
+        self.enabled, self.visible, self.toolTip, self.text, self.styleSheet = True, True, "", "", ""
+        self.slots: dict = {}
+
+    def connect(self, signal: str, slot) -> None:
+        self.slots[signal] = slot
+
+    def emit(self, signal: str, *args) -> None:
+        self.slots[signal](*args)
+
+    def setStyleSheet(self, sheet: str) -> None:
+        self.styleSheet = sheet
+
+    def blockSignals(self, block: bool) -> None:
+        self.blocked = block
+
+
+class ComboBox(Widget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list = []
+        self._index = -1
+
+    def addItem(self, text, data=None) -> None:
+        self.items.append((text, data))
+        if self._index < 0:
+            self.currentIndex = 0
+
+    def clear(self) -> None:
+        self.items, self._index = [], -1
+
+    def findText(self, text) -> int:
+        return next((i for i, (t, _) in enumerate(self.items) if t == text), -1)
+
+    def findData(self, data) -> int:
+        return next((i for i, (_, d) in enumerate(self.items) if d == data), -1)
+
+    @property
+    def currentIndex(self) -> int:
+        return self._index
+
+    @currentIndex.setter
+    def currentIndex(self, index: int) -> None:
+        changed, self._index = index != self._index, index
+        if changed and "currentIndexChanged(int)" in self.slots:
+            self.slots["currentIndexChanged(int)"](index)
+
+    @property
+    def currentData(self):
+        return self.items[self._index][1] if self._index >= 0 else None
+
+    @property
+    def currentText(self) -> str:
+        return self.items[self._index][0] if self._index >= 0 else ""
+
+
+class SpinBox(Widget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.value, self.suffix, self.decimals = 0.0, "", 2
+
+
+class TextEdit(Widget):
+    def setPlainText(self, text: str) -> None:
+        self.text = text
+
+    def toPlainText(self) -> str:
+        return self.text
+
+
+class TableView(Widget):
+    def setMRMLTableNode(self, node) -> None:
+        self.table = node
+
+
+STAND_INS = {"QComboBox": ComboBox, "QDoubleSpinBox": SpinBox, "QPlainTextEdit": TextEdit,
+             "qMRMLTableView": TableView}
+
+
+def ui_from_the_ui_file():
+    root = ET.parse(REPO / "PASTA" / "Resources" / "UI" / "PASTA.ui").getroot()
+    widgets = {w.get("name"): STAND_INS.get(w.get("class"), Widget)() for w in root.iter("widget")}
+    for name in ("shapeComboBox", "longAxisSpinBox", "volumeSpinBox"):  # the .ui's decimals and suffixes
+        widget = root.find(f".//widget[@name='{name}']")
+        for prop in widget.findall("property"):
+            if prop.get("name") == "decimals":
+                widgets[name].decimals = int(prop.findtext("number"))
+            if prop.get("name") == "suffix":
+                widgets[name].suffix = prop.findtext("string")
+    return types.SimpleNamespace(**widgets)
+
+
+@pytest.fixture
+def panel(analysis, scene, monkeypatch):  # noqa: F811
+    """A set-up report panel showing a real imported result; (panel, ui, results, parameter node, log)."""
+    import slicer
+
+    from PASTASlicerLib.results_import import import_results
+
+    log = {"warnings": [], "jumps": []}
+    i18n = types.ModuleType("slicer.i18n")
+    i18n.tr = lambda text: text
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+    monkeypatch.setattr(slicer, "i18n", i18n, raising=False)
+    monkeypatch.setattr(slicer.util, "warningDisplay", lambda text, **kw: log["warnings"].append(text))
+    monkeypatch.setattr(slicer.util, "showStatusMessage", lambda *args: None)
+    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True), raising=False)
+    markups = types.SimpleNamespace(JumpSlicesToLocation=lambda *args: log["jumps"].append(args[:3]))
+    monkeypatch.setattr(slicer.modules, "markups", types.SimpleNamespace(logic=lambda: markups), raising=False)
+    monkeypatch.syspath_prepend(str(REPO / "PASTA"))
+    for name in [n for n in sys.modules if n.startswith("PASTAWidgets")]:
+        monkeypatch.delitem(sys.modules, name)
+    from PASTAWidgets.report_panel import ReportPanel
+
+    _, out = analysis
+    results = import_results(scene, load_ct(scene), out)
+    parameters = types.SimpleNamespace(resultSegmentation=results.segmentation, readerName="Dr Reader")
+    ui = ui_from_the_ui_file()
+    report_panel = ReportPanel(ui, lambda: parameters)
+    report_panel.setup()
+    ui.resultSelector.emit("currentNodeChanged(vtkMRMLNode*)", results.segmentation)
+    return report_panel, ui, results, parameters, log
+
+
+def test_choosing_a_result_lists_its_findings_and_centres_the_views(panel):
+    from PASTASlicerLib import report_store
+
+    _, ui, results, _, log = panel
+    report = report_store.load_report(results.report)
+    assert [data for _, data in ui.findingComboBox.items] == ["F1", "F2"]
+    assert ui.findingsTableView.table is results.table
+    assert log["jumps"][-1] == tuple(report.finding("F1").measurements.recist.slice_center_ras)
+    assert ui.longAxisSpinBox.value == pytest.approx(report.finding("F1").measurements.recist.long_axis.length_mm)
+    ui.findingComboBox.currentIndex = 1
+    assert log["jumps"][-1] == tuple(report.finding("F2").measurements.recist.slice_center_ras)
+    assert ui.volumeSpinBox.value == pytest.approx(report.finding("F2").measurements.volume_ml)
+
+
+def test_a_typed_measurement_is_a_reader_edit_and_focus_alone_stores_nothing(panel):
+    from PASTASlicerLib import report_store
+
+    _, ui, results, parameters, log = panel
+    machine = report_store.measurement_value(results.report, "F1", "long_axis_mm")
+    ui.longAxisSpinBox.emit("editingFinished()")  # the reader only tabbed through the box
+    ui.shapeComboBox.emit("activated(int)", ui.shapeComboBox.currentIndex)  # re-chose the same option
+    assert report_store.load_report(results.report).edits == []
+
+    ui.longAxisSpinBox.value = 42.5
+    ui.longAxisSpinBox.emit("editingFinished()")
+    report = report_store.load_report(results.report)
+    assert report.finding("F1").measurements.recist.long_axis.length_mm == 42.5
+    assert [(e.field, e.original, e.editor) for e in report.edits] == [
+        ("measurements.recist.long_axis.length_mm", machine, "Dr Reader")]
+    assert results.table.GetCellText(0, 4) == "42.5"
+    assert "bold" in ui.longAxisSpinBox.styleSheet and f"{machine:.2f}" in ui.longAxisSpinBox.toolTip
+
+    parameters.readerName = "  "
+    ui.volumeSpinBox.value = 1.0
+    ui.volumeSpinBox.emit("editingFinished()")
+    assert log["warnings"] and "name" in log["warnings"][-1]
+    assert len(report_store.load_report(results.report).edits) == 1  # nothing stored without a name
+    assert ui.volumeSpinBox.value == pytest.approx(report_store.measurement_value(results.report, "F1", "volume_ml"))
+
+
+def test_review_and_attribute_edits_reach_the_table(panel):
+    from PASTALib.report.model import ATTRIBUTE_OPTIONS
+    from PASTASlicerLib import report_store
+
+    _, ui, results, _, _ = panel
+    machine = report_store.load_report(results.report).finding("F1").attributes["Shape"].value
+    other = next(option for option in ATTRIBUTE_OPTIONS["Shape"] if option != machine)
+    ui.shapeComboBox.currentIndex = ui.shapeComboBox.findText(other)
+    ui.shapeComboBox.emit("activated(int)", ui.shapeComboBox.currentIndex)
+    ui.rejectFindingButton.emit("clicked(bool)")
+    report = report_store.load_report(results.report)
+    assert report.finding("F1").attributes["Shape"].value == other
+    assert report_store.machine_value(results.report, "F1", "attributes.Shape.value") == machine
+    assert report.finding("F1").review.status == "rejected" and results.table.GetCellText(0, 9) == "rejected"
+    assert ui.reviewStatusLabel.text == "Review: rejected"
+
+
+def test_editing_a_segment_re_measures_it_once_the_edits_settle(panel, monkeypatch):
+    """The segment watcher hears real vtkSegmentation events and re-measures the edited finding once."""
+    import numpy as np
+    import vtk
+
+    import slicer
+    from slicer import vtkSlicerSegmentationsModuleLogic
+
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.results_import import INPUT_ROLE
+    from PASTASlicerLib.volume_nodes import node_to_volume, volume_to_node
+
+    report_panel, ui, results, parameters, _ = panel
+    timers = []
+    qt = types.ModuleType("qt")
+    qt.QTimer = types.SimpleNamespace(singleShot=lambda ms, slot: timers.append(slot))
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    for name in [n for n in sys.modules if n.startswith("PASTAWidgets.segment_watcher")]:
+        monkeypatch.delitem(sys.modules, name)
+    from PASTAWidgets.segment_watcher import SegmentWatcher
+
+    shown = []
+    watcher = SegmentWatcher(lambda: parameters, onRemeasured=lambda: shown.append(report_panel.showFinding()))
+    watcher.watch(results.segmentation)
+    ui.findingComboBox.currentIndex = 1  # the reader looks at F2 while editing its segment
+    ct = results.segmentation.GetNodeReference(INPUT_ROLE)
+    segment_id = results.segment_ids["F2"]
+    before = report_store.measurement_value(results.report, "F2", "volume_ml")
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(results.segmentation, segment_id, ct)
+    ks = np.nonzero(mask.any(axis=(1, 2)))[0]
+    mask[ks[len(ks) // 2]:] = 0  # erase the upper half, as a Segment Editor stroke would
+    labelmap = volume_to_node(node_to_volume(ct).with_array(mask.astype(np.uint8)), results.segmentation.GetScene(),
+                              "edit", "vtkMRMLLabelMapVolumeNode")
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, results.segmentation, ids)
+    assert len(timers) == 1  # many events, one pending measurement
+    timers.pop()()
+    after = report_store.measurement_value(results.report, "F2", "volume_ml")
+    assert after < before and shown == [True]
+    assert ui.volumeSpinBox.value == pytest.approx(after)  # the panel shows the new measurement
+    assert report_store.load_report(results.report).edits[-1].editor == "Dr Reader"
+    watcher.stop()
