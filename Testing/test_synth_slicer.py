@@ -289,3 +289,165 @@ def test_a_failed_placement_leaves_the_scene_unchanged(session):
     assert session.segmentation_node.GetSegmentation().GetNumberOfSegments() == 2
     assert session.lesions[0].report_node.GetScene() is scene
     assert session.place("liver_tumor", [liver[0] + 25.0, liver[1], liver[2]], size_mm=15, seed=3).key == "L2"
+
+
+# ---------------------------------------------------------------------------------- GUI-facing session features
+def segment_names(session) -> list[str]:
+    segmentation = session.segmentation_node.GetSegmentation()
+    return [segmentation.GetNthSegment(i).GetName() for i in range(segmentation.GetNumberOfSegments())]
+
+
+def test_regenerate_a_selected_earlier_lesion_keeps_the_later_ones(session):
+    """A lesion in the middle is replaced in place; a later lesion elsewhere keeps its exact voxels."""
+    out = session.output_node
+    liver = organ_core_ras(session.test_organs, LIVER)
+    kidney = organ_core_ras(session.test_organs, KIDNEY_RIGHT)
+    first = session.place("liver_tumor", liver, size_mm=15, attributes={"density": "hypodense"}, seed=2)
+    second = session.place("kidney_cyst", kidney, size_mm=12, seed=3)
+    third = session.place("kidney_stone", [kidney[0], kidney[1], kidney[2] - 6.0], size_mm=5, seed=4)
+    assert not any(_overlap(first.box, step.box) for step in (second, third))
+    names = segment_names(session)
+    assert names == ["liver", "Liver tumor 1", "kidney_right", "Kidney cyst 1", "Kidney stone 1"]
+    later_voxels = voxels(out)[second.box].copy(), voxels(out)[third.box].copy()
+    second_report = second.report_node
+
+    new = session.regenerate(first.key, attributes={"density": "hyperdense"})
+    assert new.key == "L1" and new.segment_id == first.segment_id and new.name == "Liver tumor 1"
+    assert new.lesion.attributes["density"] == "hyperdense" and new.request.seed == 3
+    assert [s.key for s in session.lesions] == ["L1", "L2", "L3"]
+    assert session.lesions[1] is second and session.lesions[2] is third
+    assert segment_names(session) == names  # same segments, same order
+    np.testing.assert_array_equal(voxels(out)[second.box], later_voxels[0])
+    np.testing.assert_array_equal(voxels(out)[third.box], later_voxels[1])
+    assert second.report_node is second_report and first.report_node is None
+    mask = new.result.lesion_mask
+    assert float(voxels(out)[mask].mean()) > float(session.test_host_before[mask].mean())
+    np.testing.assert_array_equal(voxels(session.host_node), session.test_host_before)
+    for _ in range(3):
+        session.undo()
+    np.testing.assert_array_equal(voxels(out), session.test_host_before)
+    assert segment_names(session) == []
+
+
+def test_regenerate_redraws_a_later_lesion_that_overlaps(session):
+    out = session.output_node
+    liver = organ_core_ras(session.test_organs, LIVER)
+    first = session.place("liver_tumor", liver, size_mm=25, seed=2)
+    second = session.place("liver_cyst", [liver[0] + 12.0, liver[1], liver[2]], size_mm=15, seed=3)
+    assert _overlap(first.box, second.box)
+    session.accept("L1")
+    session.accept("L2")
+    new = session.regenerate("L1", size_mm=30, seed=9)
+    assert not new.accepted and session.lesions[1].accepted  # the redrawn neighbour stays kept
+    redrawn = session.lesions[1]
+    assert redrawn is not second and redrawn.key == "L2" and redrawn.request == second.request
+    assert redrawn.name == "Liver cyst 1" and redrawn.segment_id == second.segment_id
+    assert segment_names(session) == ["liver", "Liver tumor 1", "Liver cyst 1"]
+    # the volume is exactly: host, then the new first lesion, then the redrawn second one
+    expected = session.test_host_before.copy()
+    expected[new.box] = new.after
+    expected[redrawn.box] = redrawn.after
+    np.testing.assert_array_equal(voxels(out), expected)
+    session.undo()
+    session.undo()
+    np.testing.assert_array_equal(voxels(out), session.test_host_before)
+
+
+def test_a_failed_regenerate_of_an_earlier_lesion_changes_nothing(session):
+    from PASTALib.errors import PastaInputError
+
+    liver = organ_core_ras(session.test_organs, LIVER)
+    session.place("liver_tumor", liver, size_mm=15, seed=2)
+    session.place("liver_tumor", [liver[0] + 25.0, liver[1], liver[2]], size_mm=15, seed=3)
+    before, names, nodes = voxels(session.output_node).copy(), segment_names(session), session.scene.GetNumberOfNodes()
+    with pytest.raises(PastaInputError, match="outside|size"):
+        session.regenerate("L1", size_mm=500)
+    with pytest.raises(PastaInputError, match="L7"):
+        session.regenerate("L7")
+    np.testing.assert_array_equal(voxels(session.output_node), before)
+    assert segment_names(session) == names and session.scene.GetNumberOfNodes() == nodes
+
+
+def test_accept_is_stored_on_the_report_node_and_a_regenerated_lesion_is_pending(session):
+    from PASTASynthSlicerLib.session import ACCEPTED_ATTRIBUTE
+
+    liver = organ_core_ras(session.test_organs, LIVER)
+    step = session.place("liver_tumor", liver, size_mm=15, seed=2)
+    assert step.report_node.GetAttribute(ACCEPTED_ATTRIBUTE) is None
+    assert session.accept().accepted
+    assert step.report_node.GetAttribute(ACCEPTED_ATTRIBUTE) == "yes"
+    session.undo()
+    session.redo()
+    assert step.report_node.GetAttribute(ACCEPTED_ATTRIBUTE) == "yes"  # a new node, same state
+    new = session.regenerate()
+    assert not new.accepted and new.report_node.GetAttribute(ACCEPTED_ATTRIBUTE) is None
+
+
+def test_report_edits_survive_undo_and_redo(session):
+    from PASTASlicerLib import report_store
+
+    liver = organ_core_ras(session.test_organs, LIVER)
+    step = session.place("liver_tumor", liver, size_mm=20, seed=2)
+    report_store.edit_field(step.report_node, "report", "impression", "Synthetic, checked by JD.", "JD")
+    session.undo()
+    assert step.report_node is None
+    session.redo()
+    report = report_store.load_report(step.report_node)
+    assert report.impression == "Synthetic, checked by JD."
+    assert report_store.machine_value(step.report_node, "report", "impression") != report.impression
+
+
+def test_session_nodes_go_into_the_hosts_study(mrml_scene):
+    from slicer import vtkMRMLSubjectHierarchyNode
+
+    from PASTALib import sample_data
+    from PASTALib.volume_io import read_volume
+    from PASTASynthSlicerLib.session import SynthSession
+
+    ct = load_node(mrml_scene, SAMPLE_CT, "vtkMRMLScalarVolumeNode", "Abdomen CT")
+    organs_path = sample_data.SAMPLES["sample-organs"].path
+    organs = load_node(mrml_scene, organs_path, "vtkMRMLLabelMapVolumeNode", "Abdomen organs")
+    sh = vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(mrml_scene)
+    study = sh.CreateStudyItem(sh.CreateSubjectItem(sh.GetSceneItemID(), "Patient"), "CT study")
+    sh.CreateItem(study, ct)  # Slicer's (Qt) subject hierarchy plugins would do this
+    synth = SynthSession(mrml_scene, ct, organs)
+    step = synth.place("liver_tumor", organ_core_ras(read_volume(organs_path), LIVER), size_mm=20, seed=2)
+    for node in (synth.output_node, synth.segmentation_node, step.report_node):
+        assert sh.GetItemParent(sh.GetItemByDataNode(node)) == study, node.GetName()
+    synth.undo()
+    synth.redo()
+    assert sh.GetItemParent(sh.GetItemByDataNode(step.report_node)) == study
+
+
+def _overlap(a, b) -> bool:
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
+
+
+def test_regenerate_can_return_to_a_sampled_size(session):
+    liver = organ_core_ras(session.test_organs, LIVER)
+    session.place("liver_tumor", liver, size_mm=20, seed=2)
+    assert session.regenerate(seed=2).request.size_mm == [20.0]  # kept
+    sampled = session.regenerate(size_mm=None, seed=2)
+    assert sampled.request.size_mm is None and sampled.lesion.size_mm != [20.0, 20.0, 20.0]
+
+
+def test_export_carries_the_readers_impression(session, tmp_path):
+    import jsonschema
+
+    from PASTALib.report import review
+    from PASTALib.report.model import Report
+    from PASTASlicerLib import report_store
+
+    liver = organ_core_ras(session.test_organs, LIVER)
+    first = session.place("liver_tumor", liver, size_mm=20, seed=2)
+    session.place("liver_tumor", [liver[0] + 25.0, liver[1], liver[2]], size_mm=15, seed=3)
+    plain = json.loads((session.export_case(tmp_path / "plain") / "report.json").read_text())
+    assert plain["edits"] == []
+    report_store.edit_field(first.report_node, "report", "impression", "Two synthetic liver tumours.", "JD")
+    case = session.export_case(tmp_path / "edited")
+    document = json.loads((case / "report.json").read_text())
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()))
+    report = Report.from_dict(document)
+    assert report.impression == "Two synthetic liver tumours."
+    assert review.machine_value(report, "report", "impression") == plain["impression"]
+    assert [e.editor for e in report.edits] == ["JD"]

@@ -11,6 +11,7 @@ schema) lives in a text node, like an analysis report (:mod:`PASTASlicerLib.repo
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from vtk.util import numpy_support
 from PASTALib.errors import PastaInputError
 from PASTALib.report.model import Report
 from PASTASlicerLib import report_store
-from PASTASlicerLib.results_import import unique_node_name
+from PASTASlicerLib.results_import import place_in_study, unique_node_name
 from PASTASlicerLib.volume_nodes import node_to_volume, segmentation_to_volume, volume_to_node
 from PASTASynthLib.case_io import build_report, label_map, write_case
 from PASTASynthLib.catalog import spec_for
@@ -37,6 +38,10 @@ SEGMENTATION_ROLE = "PASTASynthSegmentation"
 #: Attribute on every node the session creates; on report nodes, the lesion key ("L1").
 SESSION_ATTRIBUTE = "PASTASynth.Session"
 LESION_ATTRIBUTE = "PASTASynth.LesionId"
+#: Default of :meth:`SynthSession.regenerate`'s ``size_mm``: keep the lesion's requested size.
+KEEP: Any = object()
+#: Attribute on a lesion's report node: "yes" once the user accepted the lesion.
+ACCEPTED_ATTRIBUTE = "PASTASynth.Accepted"
 
 
 @dataclass
@@ -51,9 +56,11 @@ class PlacedLesion:
     after: np.ndarray  #: voxels of ``box`` with it
     report: dict  #: report.json of this lesion
     segment_id: str = ""
-    name: str = ""
+    name: str = ""  #: its segment's name, "Liver tumor 2"
+    number: int = 0  #: the running number in that name
     organ_segment: Optional[tuple[int, str]] = None  #: (organ label, segment id) created by this step
     report_node: Any = None
+    accepted: bool = False  #: the user kept it (the GUI stops re-generating it on attribute changes)
     _segments: dict = field(default_factory=dict, repr=False)  #: segment id -> vtkSegment while undone
 
     @property
@@ -80,6 +87,19 @@ def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice]:
     return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
 
 
+def _overlap(a: tuple[slice, ...], b: tuple[slice, ...]) -> bool:
+    return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
+
+
+def organ_class_name(segment_name: str) -> str:
+    """A segment name as a TotalSegmentator class name: "kidney_right", "Kidney right" and
+    "Right kidney" (the word order of display names) all give "kidney_right"."""
+    words = segment_name.strip().lower().replace("-", " ").replace("_", " ").split()
+    if len(words) > 1 and words[0] in ("right", "left"):
+        words = words[1:] + words[:1]
+    return "_".join(words)
+
+
 class SynthSession:
     """Lesions placed by hand into a copy of one host volume, with undo/redo and export."""
 
@@ -92,8 +112,7 @@ class SynthSession:
             organs = None
         elif organs_node.IsA("vtkMRMLSegmentationNode"):
             organs, segment_names = segmentation_to_volume(organs_node, host_node)
-            names = names or {label: name.strip().lower().replace(" ", "_")
-                              for label, name in segment_names.items()}
+            names = names or {label: organ_class_name(name) for label, name in segment_names.items()}
         else:
             organs = node_to_volume(organs_node)
         self.host: Host = make_host(image, organs, names)
@@ -110,6 +129,7 @@ class SynthSession:
         self.segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(self.output_node)
         for node in (self.output_node, self.segmentation_node):
             node.SetAttribute(SESSION_ATTRIBUTE, base)
+            place_in_study(scene, node, host_node)  # next to the host in the Data module's tree
         self.output_node.SetNodeReferenceID(HOST_ROLE, host_node.GetID())
         self.output_node.SetNodeReferenceID(SEGMENTATION_ROLE, self.segmentation_node.GetID())
         self.done: list[PlacedLesion] = []
@@ -131,32 +151,72 @@ class SynthSession:
         self.undone = []
         return step
 
-    def regenerate(self, attributes: Optional[Mapping[str, str]] = None,
-                   size_mm: Optional[float | Sequence[float]] = None, seed: Optional[int] = None) -> PlacedLesion:
-        """Replace the last placed lesion in place (same point, name and segment id).
-
-        Arguments left out keep the previous request's; ``seed`` defaults to the previous + 1,
-        so a bare call draws a new lesion.
-        """
+    def lesion(self, key: Optional[str] = None) -> PlacedLesion:
+        """The active lesion ``key`` ("L2"), or the last placed one (PastaInputError if none)."""
         if not self.done:
-            raise PastaInputError("There is no lesion to regenerate.", "Place a lesion first.")
-        old = self.done[-1]
-        request = dataclasses.replace(
-            old.request, attributes=dict(old.request.attributes if attributes is None else attributes),
-            size_mm=old.request.size_mm if size_mm is None else _sizes(size_mm),
-            seed=old.request.seed + 1 if seed is None else seed)
-        self._remove(old)
-        self.done.pop()
-        try:
-            step = self._apply(request, old.key, segment_id=old.segment_id)
-        except Exception:
-            self._restore(old)
-            self.done.append(old)
-            raise
-        self._discard([old])
+            raise PastaInputError("There is no lesion yet.", "Place a lesion first.")
+        if key is None:
+            return self.done[-1]
+        for step in self.done:
+            if step.key == key:
+                return step
+        raise PastaInputError(f"Lesion {key} is not in the scene (undone or never placed).",
+                              "Choose one of the lesions listed.")
+
+    def accept(self, key: Optional[str] = None) -> PlacedLesion:
+        """Mark a lesion as kept; stored on its report node, so it survives saving the scene."""
+        step = self.lesion(key)
+        step.accepted = True
+        if step.report_node is not None:
+            step.report_node.SetAttribute(ACCEPTED_ATTRIBUTE, "yes")
         return step
 
-    def _apply(self, request: LesionRequest, key: str, segment_id: Optional[str] = None) -> PlacedLesion:
+    def regenerate(self, key: Optional[str] = None, attributes: Optional[Mapping[str, str]] = None,
+                   size_mm: Any = KEEP, seed: Optional[int] = None) -> PlacedLesion:
+        """Replace lesion ``key`` (default: the last) in place: same point, name and segment id.
+
+        Arguments left out keep the previous request's (``size_mm=None`` asks for a sampled
+        size; ``attributes={}`` samples them all); ``seed`` defaults to the previous + 1, so a
+        bare call draws a new lesion. Later lesions whose region touches the changed voxels
+        are drawn again with their own request over the new lesion (as if placed after it), with
+        fresh reports; the others keep their exact voxels and reports. The result is pending
+        again (not accepted). On any error the scene is left as it was.
+        """
+        old = self.lesion(key)
+        request = dataclasses.replace(
+            old.request, attributes=dict(old.request.attributes if attributes is None else attributes),
+            size_mm=old.request.size_mm if size_mm is KEEP else _sizes(size_mm),
+            seed=old.request.seed + 1 if seed is None else seed)
+        index = self.done.index(old)
+        steps = self.done[index:]
+        voxels = _voxels(self.output_node)
+        saved = voxels.copy()
+        for step in reversed(steps):  # back to the volume just before ``old``
+            voxels[step.box] = step.before
+        replaced: dict[int, PlacedLesion] = {}
+        try:
+            dirty: list[tuple[slice, ...]] = []
+            for position, step in enumerate(steps):
+                if step is not old and not any(_overlap(step.box, box) for box in dirty):
+                    voxels[step.box] = step.after  # untouched by the change: exact voxels again
+                    continue
+                fresh = self._compute(request if step is old else step.request, step.key)
+                fresh.accepted = step.accepted and step is not old  # a redrawn later lesion stays kept
+                voxels[fresh.box] = fresh.after
+                replaced[position] = fresh
+                dirty += [step.box, fresh.box]
+        except Exception:
+            voxels[...] = saved
+            raise
+        finally:
+            _changed(self.output_node)
+        for position, fresh in replaced.items():
+            self._replace_in_scene(steps[position], fresh)
+            self.done[index + position] = fresh
+        return replaced[0]
+
+    def _compute(self, request: LesionRequest, key: str) -> PlacedLesion:
+        """Synthesize one lesion on the output volume as it is now; changes nothing in the scene."""
         # organ HU statistics come from the pristine host (as for lesion 2+ in the engine): warm
         # the cache the copy below shares, so earlier synthetic lesions never bias them
         for label in self.host.labels_for(spec_for(request.lesion_type)):
@@ -170,8 +230,11 @@ class SynthSession:
         if not report["findings"]:  # checked before anything in the scene changes
             raise PastaInputError("The placed lesion gave no finding in its report.",
                                   "Try another point or a larger size.")
-        step = PlacedLesion(key, request, result, box, voxels[box].copy(), result.image.array[box].copy(), report)
-        self._restore(step, segment_id=segment_id, new=True)
+        return PlacedLesion(key, request, result, box, voxels[box].copy(), result.image.array[box].copy(), report)
+
+    def _apply(self, request: LesionRequest, key: str) -> PlacedLesion:
+        step = self._compute(request, key)
+        self._restore(step, new=True)
         self.done.append(step)
         return step
 
@@ -220,40 +283,77 @@ class SynthSession:
             segmentation.RemoveSegment(segment_id)
         if step.organ_segment:
             self._organ_segments.pop(step.organ_segment[0], None)
-        if step.report_node is not None and step.report_node.GetScene() is self.scene:
-            self.scene.RemoveNode(step.report_node)
+        self._drop_report_node(step)
+
+    def _drop_report_node(self, step: PlacedLesion) -> None:
+        """Remove the step's report node, keeping the reader's edits for a redo."""
+        node = step.report_node
+        if node is not None and node.GetScene() is self.scene:
+            if report_store.is_report_node(node):
+                step.report = json.loads(node.GetText())
+            self.scene.RemoveNode(node)
         step.report_node = None
 
-    def _restore(self, step: PlacedLesion, segment_id: Optional[str] = None, new: bool = False) -> None:
+    def _restore(self, step: PlacedLesion, new: bool = False) -> None:
         """Write the step's voxels, segments and report node into the scene."""
         voxels = _voxels(self.output_node)
         voxels[step.box] = step.after
         _changed(self.output_node)
         segmentation = self.segmentation_node.GetSegmentation()
-        label = step.lesion.label
         if new:
-            if label not in self._organ_segments:
-                organ = np.isin(self.host.organs, [label])
-                organ_id = add_mask_segment(self.segmentation_node, self.output_node, organ,
-                                            self.host.names.get(label, str(label)), ORGAN_COLOR)
-                step.organ_segment = (label, organ_id)
-            mask = np.zeros(self.host.organs.shape, bool)
-            mask[step.lesion.box.slices] = step.lesion.mask
-            step.segment_id = add_mask_segment(self.segmentation_node, self.output_node, mask, "lesion",
-                                               (1.0, 0.0, 0.0), segment_id=segment_id)
-            finding = Report.from_dict(step.report).findings[0]
-            style_lesion(segmentation.GetSegment(step.segment_id), finding, self._number(step), step.key)
-            step.name = segmentation.GetSegment(step.segment_id).GetName()
+            self._add_organ_segment(step)
+            self._add_lesion_segment(step, None, "", self._number(step))
         else:
             if step.organ_segment:
                 segmentation.AddSegment(step._segments.pop(step.organ_segment[1]), step.organ_segment[1])
             segmentation.AddSegment(step._segments.pop(step.segment_id), step.segment_id)
         if step.organ_segment:
             self._organ_segments[step.organ_segment[0]] = step.organ_segment[1]
+        self._add_report_node(step)
+
+    def _replace_in_scene(self, old: PlacedLesion, new: PlacedLesion) -> None:
+        """Swap a lesion's segment (same id, name and place in the list) and report node."""
+        segmentation = self.segmentation_node.GetSegmentation()
+        ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+        position = ids.index(old.segment_id)
+        following = ids[position + 1] if position + 1 < len(ids) else ""
+        segmentation.RemoveSegment(old.segment_id)
+        if old.organ_segment and old.organ_segment[0] == new.lesion.label:
+            new.organ_segment = old.organ_segment  # same organ: its segment stays where it is
+        else:
+            self._add_organ_segment(new)
+        self._add_lesion_segment(new, old.segment_id, following, old.number)
+        self._drop_report_node(old)
+        self._add_report_node(new)
+        old._segments.clear()
+
+    def _add_organ_segment(self, step: PlacedLesion) -> None:
+        label = step.lesion.label
+        if label in self._organ_segments:
+            return
+        organ = np.isin(self.host.organs, [label])
+        organ_id = add_mask_segment(self.segmentation_node, self.output_node, organ,
+                                    self.host.names.get(label, str(label)), ORGAN_COLOR)
+        step.organ_segment = (label, organ_id)
+        self._organ_segments[label] = organ_id
+
+    def _add_lesion_segment(self, step: PlacedLesion, segment_id: Optional[str], before: str, number: int) -> None:
+        mask = np.zeros(self.host.organs.shape, bool)
+        mask[step.lesion.box.slices] = step.lesion.mask
+        step.segment_id = add_mask_segment(self.segmentation_node, self.output_node, mask, "lesion",
+                                           (1.0, 0.0, 0.0), segment_id=segment_id, before=before)
+        segment = self.segmentation_node.GetSegmentation().GetSegment(step.segment_id)
+        style_lesion(segment, Report.from_dict(step.report).findings[0], number, step.key)
+        step.name, step.number = segment.GetName(), number
+
+    def _add_report_node(self, step: PlacedLesion) -> None:
         node = report_store.create_report_node(self.scene, Report.from_dict(step.report),
                                                unique_node_name(self.scene, f"{step.name} report"))
         node.SetAttribute(SESSION_ATTRIBUTE, self.host_node.GetName())
         node.SetAttribute(LESION_ATTRIBUTE, step.key)
+        if step.accepted:
+            node.SetAttribute(ACCEPTED_ATTRIBUTE, "yes")
+        place_in_study(self.scene, node, self.host_node)
         step.report_node = node
 
     def _number(self, step: PlacedLesion) -> int:
@@ -289,7 +389,30 @@ class SynthSession:
         result = SynthesisResult(image, mask, influence, first.spec, lesions, first.host_notes,
                                  first.enhanced, first.phase_evidence)
         summary = {"source": "PASTASynth Slicer session", "lesions": [_summary(s.request) for s in self.done]}
-        return write_case(result, self.host, folder, summary, self.host_node.GetName(), overwrite=overwrite)
+        case = write_case(result, self.host, folder, summary, self.host_node.GetName(), overwrite=overwrite)
+        self._carry_impression_edits(case / "report.json")
+        return case
+
+    def _carry_impression_edits(self, path: Path) -> None:
+        """The readers' impressions of the lesions' reports go into the case report, as a reader
+        edit (the case's machine impression is kept beside it). Other edits stay in the scene."""
+        from PASTALib.atomic import atomic_write
+        from PASTALib.report import review
+
+        texts, editors = [], []
+        for step in self.done:
+            if not report_store.is_report_node(step.report_node):
+                continue
+            report = report_store.load_report(step.report_node)
+            edits = [e for e in report.edits if e.target == "report" and e.field == "impression"]
+            if edits:
+                texts.append(report.impression)
+                editors += [e.editor for e in edits if e.editor not in editors]
+        if not texts:
+            return
+        case_report = Report.from_json(path.read_text(encoding="utf-8"))
+        review.edit(case_report, "report", "impression", "\n".join(texts), ", ".join(editors))
+        atomic_write(path, json.dumps(case_report.to_dict(), indent=1) + "\n", overwrite=True)
 
 
 def _sizes(size_mm: Optional[float | Sequence[float]]) -> Optional[list[float]]:
