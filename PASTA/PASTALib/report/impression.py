@@ -13,7 +13,10 @@ def describe(finding: Finding) -> str:
     size = (f"{m.recist.long_axis.length_mm:.0f} x {m.recist.short_axis.length_mm:.0f} mm "
             f"(largest 3D diameter {m.max_3d_diameter.length_mm:.0f} mm, {m.volume_ml:.1f} mL)")
     staging = finding.staging
-    if staging.value:
+    if staging.value and staging.source == "model":
+        t = (f"; {staging.value} from a learned staging head (size-based rule: {staging.rule_value or 'n/a'}; "
+             f"{staging.system}, reader to confirm)")
+    elif staging.value:
         t = f"; size-based {staging.value} ({staging.system}" + (", reader to confirm)" if staging.requires_reader else ")")
     elif staging.status == "not_applicable_from_size":
         t = "; T by depth of wall invasion (reader)"

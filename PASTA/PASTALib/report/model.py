@@ -179,6 +179,36 @@ class Review:
 
 
 @dataclass
+class HeadProvenance:
+    """Where a learned head's prediction comes from (``pasta fit-head``), so a reader can judge it."""
+
+    file: str
+    sha256: str  #: of the head file
+    task: str  #: "stage", "binary" or "survival"
+    training_size: int
+    cv_metric: str  #: "balanced_accuracy", "auc" or "c_index"
+    cv_value: Optional[float]
+    cv_folds: int
+    features_model: str
+    features_model_sha256: str
+    created: str
+
+
+@dataclass
+class HeadPrediction:
+    """A learned head's output for one finding: a class, or a Cox risk with survival probabilities."""
+
+    task: str
+    value: Optional[str]
+    probabilities: Dict[str, float]
+    risk_score: Optional[float]  #: log relative hazard against the average training case (survival)
+    relative_hazard: Optional[float]
+    survival: Dict[str, float]  #: follow-up time (the training labels' unit) -> survival probability
+    notes: List[str]
+    provenance: HeadProvenance
+
+
+@dataclass
 class Finding:
     id: str
     lesion_type: LesionTypeRef
@@ -190,6 +220,7 @@ class Finding:
     staging: Staging
     review: Review
     notes: List[str]
+    heads: List[HeadPrediction] = field(default_factory=list)  #: ``pasta analyze --head``
 
 
 @dataclass

@@ -96,6 +96,10 @@ def _finding(report: Report, f, png: Optional[bytes]) -> str:
     staging = (f"<p><b>T category: {escape(text.t_category(f))}</b> ({escape(s.system)})<br>"
                f"<span class='rule'>{escape(s.rule)}</span></p>"
                + "".join(f"<p class='rule'>{escape(n)}</p>" for n in s.notes + f.notes))
+    if f.heads:
+        staging += _table([(escape(h.task), escape(text.head_prediction(h))
+                            + "".join(f"<br><span class='rule'>{escape(n)}</span>" for n in h.notes))
+                           for h in f.heads], ["Learned head", "Prediction (provenance)"])
     return (f"<section class='finding' id='{escape(f.id)}'><div>{image}</div><div class='facts'>"
             f"<h3>{escape(f.id)}: {escape(f.lesion_type.name)}</h3>"
             + _table([(k, v) for k, v in facts]) + _table(attrs, ["Attribute", "Value", "Evidence"])

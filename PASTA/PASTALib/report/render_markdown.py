@@ -55,6 +55,11 @@ def render_markdown(report: Report, images: Optional[Mapping[str, str]] = None) 
         if s.alternatives:
             out.append(f"- Alternatives: {', '.join(s.alternatives)}")
         out += [f"- {note}" for note in s.notes + f.notes]
+        if f.heads:
+            out += ["", "| Learned head | Prediction (provenance) |", "|---|---|"]
+            out += [f"| {h.task} | {_cell(text.head_prediction(h))} |" for h in f.heads]
+            notes = [f"- {note}" for h in f.heads for note in h.notes]
+            out += [""] + notes if notes else []
         out.append("")
     if report.edits:
         out += ["## Reader edits", "", "| Target | Field | Machine value | New value | By | When |",

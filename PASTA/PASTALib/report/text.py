@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .model import Attribute, Finding, Report
+from .model import Attribute, Finding, HeadPrediction, Report
 
 
 def num(value: Optional[float], digits: int = 1, unit: str = "") -> str:
@@ -30,10 +30,26 @@ def size(finding: Finding) -> str:
 
 def t_category(finding: Finding) -> str:
     s = finding.staging
+    if s.value and s.source == "model":
+        return f"{s.value} (learned head; rule: {s.rule_value or 'n/a'}; reader to confirm)"
     if s.value:
         return s.value + (" (reader to confirm)" if s.requires_reader else "")
     return {"not_applicable_from_size": "n/a from size (reader)", "not_staged_benign": "benign",
             "not_staged_metastasis": "metastasis (M)"}.get(s.status, "n/a")
+
+
+def head_prediction(prediction: HeadPrediction) -> str:
+    """One line per learned head: its value (probability or survival) and where it comes from."""
+    p = prediction.provenance
+    if prediction.task == "survival":
+        survival = ", ".join(f"S({t}) {v:.2f}" for t, v in prediction.survival.items())
+        what = f"{prediction.value}" + (f"; {survival}" if survival else "")
+    else:
+        probability = prediction.probabilities.get(prediction.value or "")
+        what = f"{prediction.value}" + (f" (p {probability:.2f})" if probability is not None else "")
+    metric = "n/a" if p.cv_value is None else f"{p.cv_value:.2f}"
+    return (f"{what} [{p.task} head {p.file}, SHA256 {p.sha256[:12]}, n={p.training_size}, "
+            f"{p.cv_folds}-fold CV {p.cv_metric} {metric}]")
 
 
 def attribute_value(attribute: Attribute) -> str:
