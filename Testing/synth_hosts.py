@@ -70,3 +70,15 @@ def write_host_folders(hosts: Path) -> Path:
     shutil.copy(DATA / "upper_abdomen_native_3mm_ct.nii.gz", hosts / "upper" / "ct.nii.gz")
     shutil.copy(DATA / "upper_abdomen_native_3mm_organs.nii.gz", hosts / "upper" / "total.nii.gz")
     return hosts
+
+
+def write_validation_hosts(val: Path) -> Path:
+    """The two held-out hosts, from Testing/Data (identical copies of the shared examples), so the
+    test suite can rebuild exactly the validation lesions of the model card."""
+    data = DATA
+    (val / "contrast_abdomen").mkdir(parents=True)
+    shutil.copytree(data / "example_ct_dicom", val / "contrast_abdomen" / "dicom")
+    shutil.copy(data / "abdomen_contrast_dicom_organs.nii.gz", val / "contrast_abdomen" / "total.nii.gz")
+    (val / "chest_b").mkdir()
+    shutil.copy(data / "chest_crop_b_ct.nii.gz", val / "chest_b" / "ct.nii.gz")
+    return val

@@ -111,8 +111,10 @@ def test_every_listed_subcommand_works_end_to_end():
     names = {command.name for command in _commands()}
     help_text = pasta("--help").stdout
     assert names <= set(help_text.split())
-    # segment: test_inference.py; models: test_checkpoints.py; analyze: test_analyze.py
-    tested = {"info", "convert", "sample", "report", "segment", "models", "analyze", "synth", "synth-batch"}
+    # segment: test_inference.py; models: test_checkpoints.py; analyze: test_analyze.py;
+    # features: test_features.py; fit-head: test_heads.py
+    tested = {"info", "convert", "sample", "report", "segment", "models", "analyze", "synth", "synth-batch",
+              "features", "fit-head", "train"}  # train: Testing/test_train.py
     assert names == tested, f"add an end-to-end test for {names - tested}"
 
 

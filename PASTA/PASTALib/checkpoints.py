@@ -138,8 +138,11 @@ def _config_of(states: list[dict[str, torch.Tensor]], names: list[str]) -> UNetC
 
 # ------------------------------------------------------------------------------------ formats
 def load_model(path: str | Path, folds: list[int] | None = None, checkpoint: str = "final") -> LoadedModel:
-    """Load a checkpoint file, an nnU-Net results folder or a PASTA model folder."""
-    path = Path(path).expanduser()
+    """Load a checkpoint file, an nnU-Net results folder, a PASTA model folder, or a bundled
+    model by name (``default``)."""
+    from .bundled_models import resolve
+
+    path = resolve(path)
     if not path.exists():
         raise PastaInputError(f"Model not found: {path}.",
                               "Give a .pth/.safetensors file, an nnU-Net results folder or a PASTA model folder.")

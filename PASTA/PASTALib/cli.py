@@ -33,8 +33,11 @@ class Command:
 
 def _commands() -> list[Command]:
     from .cli_analyze import COMMANDS as analyze_commands
+    from .cli_features import COMMANDS as feature_commands
+    from .cli_heads import COMMANDS as head_commands
     from .cli_models import COMMANDS as model_commands
     from .cli_report import COMMANDS as report_commands
+    from .cli_train import COMMANDS as train_commands
     from .cli_volume import COMMANDS as volume_commands
 
     try:  # the synthesis package ships with PASTALib in the pip package, but not in every checkout
@@ -44,7 +47,8 @@ def _commands() -> list[Command]:
             raise
         synth_commands = []
 
-    return [*volume_commands, *model_commands, *report_commands, *analyze_commands, *synth_commands]
+    return [*volume_commands, *model_commands, *report_commands, *analyze_commands, *feature_commands,
+            *head_commands, *train_commands, *synth_commands]
 
 
 def common_options() -> argparse.ArgumentParser:

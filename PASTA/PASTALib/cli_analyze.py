@@ -11,7 +11,7 @@ import numpy as np
 from . import sample_data
 from .cli import Command
 from .cli_models import add_inference_arguments
-from .cli_report import check_outputs_free, read_organs, write_report_outputs
+from .cli_report import check_outputs_free, read_organs, summary_lines, write_report_outputs
 from .errors import PastaInputError
 from .progress import ProgressReporter
 from .validation import assess_ct, check_image, intensity_stats, require_ct
@@ -20,13 +20,18 @@ from .volume_io import read_volume, write_volume
 log = logging.getLogger(__name__)
 
 SEGMENTATION = "segmentation.nii.gz"
+#: Label value n on finding Fn's voxels, on the input grid (exact, also for components split by organ).
+FINDING_LABELS = "findings.nii.gz"
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="the CT: a file, a DICOM series folder, or a bundled sample name")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
-    parser.add_argument("--model", required=True, help="a PASTA model folder, an nnU-Net v2 results folder of a "
-                        "fine-tuned PASTA model, or a checkpoint file")
+    parser.add_argument("--model", default="default", help="a PASTA model folder, an nnU-Net v2 results folder "
+                        "of a fine-tuned PASTA model, a checkpoint file, or 'default' (the bundled compact model; "
+                        "the default)")
+    parser.add_argument("--no-attribute-heads", action="store_true", help="describe attributes by the measurement "
+                        "rules only, even when the model has learned attribute heads")
     parser.add_argument("--lesion-type", help="the lesion type of a model whose classes do not say it (e.g. a "
                         "fine-tuned PASTA model with classes background, organ, lesion): id or key")
     parser.add_argument("--organs", metavar="ORGANS", help="TotalSegmentator v2 organ mask for locations and "
@@ -35,6 +40,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicom", action="store_true", help="also write DICOM SEG and SR (DICOM input only)")
     parser.add_argument("--force", action="store_true", help="run even if the image does not look like CT in HU")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUTDIR")
+    parser.add_argument("--head", action="append", default=[], metavar="HEAD",
+                        help="a head from `pasta fit-head` (repeatable): adds its prediction, with provenance, "
+                        "to each finding; it must have been trained on this model's features")
     add_inference_arguments(parser)
 
 
@@ -58,13 +66,15 @@ def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
 
 
 def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
+    from .attribute_head import head_for_model
     from .checkpoints import load_model
+    from .head_apply import apply_heads, check_heads, load_heads
     from .predictor import Predictor
     from .report import DEFAULT_MIN_VOLUME_ML
     from .report.findings import analyse_segmentation
 
     out = Path(args.output).expanduser()
-    check_outputs_free(out, args.dicom, args.overwrite, extra=(SEGMENTATION,))
+    check_outputs_free(out, args.dicom, args.overwrite, extra=(SEGMENTATION, FINDING_LABELS))
     image_path, sample = sample_data.resolve(args.image)
     progress.report("reading", 0.0, str(image_path))
     image = read_volume(image_path)
@@ -75,7 +85,9 @@ def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
         from .report.dicom_source import dicom_folder
 
         dicom_folder(image)  # fail before the work, not after it
+    heads = load_heads(args.head) if args.head else []
     model = load_model(args.model, args.folds, args.checkpoint)
+    check_heads(heads, model)  # refuse another model's heads before the segmentation runs
     class_map = lesion_class_map(model.classes, args.lesion_type)
     organs_arg, organs = read_organs(args.organs, sample)
     predictor = Predictor(model, device=args.device, tta=args.tta, overlap=args.overlap,
@@ -88,15 +100,21 @@ def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
     lesion_probability = result.probabilities[sorted(class_map)].sum(axis=0)
     out.mkdir(parents=True, exist_ok=True)
     write_volume(result.labels, out / SEGMENTATION, overwrite=args.overwrite)
+    attribute_head = None if args.no_attribute_heads else head_for_model(model, predictor.device.type)
     analysis = analyse_segmentation(
         image, image.with_array(lesion_labels), image.with_array(np.clip(lesion_probability, 0.0, 1.0)), organs,
+        attribute_head=attribute_head,
         min_volume_ml=DEFAULT_MIN_VOLUME_ML if args.min_volume is None else args.min_volume,
         model_id=f"{model.provenance.get('name') or model.source.name} ({model.format})", progress=progress,
         inputs={"image": str(args.image), "lesion_labels": f"{SEGMENTATION} (model classes "
                 + ", ".join(f"{c.id}={c.name}" for c in model.classes) + ")",
                 "probabilities": "model softmax (lesion classes summed)", "organs": organs_arg})
     analysis.report.provenance.notes.extend(result.notes)
+    apply_heads(heads, analysis, image, model, args.device, progress)
+    # Before report.json, so a report.json is never newer than its findings' voxels.
+    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=args.overwrite)
     write_report_outputs(analysis, image, out, args.dicom, args.overwrite, progress)
+    print("\n".join(summary_lines(analysis.report, out)))
     return 0
 
 

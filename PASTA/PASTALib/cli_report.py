@@ -123,6 +123,20 @@ def check_outputs_free(out: Path, dicom: bool, overwrite: bool, extra: tuple[str
                               "file unless asked.", "Choose another output folder or pass --overwrite.")
 
 
+def summary_lines(report, out: Path) -> list[str]:
+    """What a user reads on the terminal: one line per finding, the impression, where the files are."""
+    lines = [f"{len(report.findings)} finding(s)"]
+    for f in report.findings:
+        recist = f.measurements.recist
+        stage = f" {f.staging.value}" if f.staging.value else ""
+        lines.append(f"  {f.id:<4}{f.lesion_type.name:<22}{(f.location.organ_name or '-'):<18}"
+                     f"{recist.long_axis.length_mm:5.1f} x {recist.short_axis.length_mm:4.1f} mm "
+                     f"{f.measurements.volume_ml:7.1f} ml{stage}  confidence {f.confidence.mean:.2f}")
+    lines.append(f"Impression: {report.impression}")
+    lines.append(f"Report: {out / 'report.html'} (also report.md, report.json, findings.json)")
+    return lines
+
+
 def write_report_outputs(analysis, image, out: Path, dicom: bool, overwrite: bool,
                          progress: ProgressReporter) -> None:
     """findings.json, report.json, report.md + key images, report.html (+ DICOM SEG and SR)."""

@@ -132,6 +132,20 @@ class PastaUNet(nn.Module):
             x = local(torch.cat((up(x), skip), dim=1))
         return self.seg_outputs[-1](x)
 
+    def forward_deep(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Training forward: logits of every decoder level (coarsest first, as ``seg_outputs``) and
+        the encoder feature maps (finest first), for deep supervision and attribute heads."""
+        skips = []
+        for stage in self.conv_blocks_context[:-1]:
+            x = stage(x)
+            skips.append(x)
+        x = self.conv_blocks_context[-1](x)
+        outputs = []
+        for up, local, skip, head in zip(self.tu, self.conv_blocks_localization, reversed(skips), self.seg_outputs):
+            x = local(torch.cat((up(x), skip), dim=1))
+            outputs.append(head(x))
+        return outputs, skips
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """PASTA features: encoder stages only (no bottleneck), global average pooled -> (B, C)."""
         for stage in self.conv_blocks_context[:-1]:

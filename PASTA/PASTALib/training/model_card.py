@@ -1,0 +1,82 @@
+"""A human-readable model card (``MODEL_CARD.md``) rendered from a trained model's ``model.json``.
+
+The JSON card is the source of truth (the software reads it); this page is what a user reads
+before trusting the model: data, procedure, validation per lesion type, and known limits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..atomic import atomic_write
+
+CARD_PAGE = "MODEL_CARD.md"
+
+
+def _table(summary: Mapping[str, Any]) -> list[str]:
+    rows = summary.get("per_class") or {}
+    if not rows:
+        return ["(no validation cases)"]
+    lines = ["| lesion type | cases | Dice (type) | Dice (any lesion) | detected |", "|---|---|---|---|---|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['cases']} | {row['dice']:.3f} | {row['lesion_dice']:.3f} | "
+                     f"{row['detected']:.0%} |")
+    mean = summary.get("mean") or {}
+    if mean.get("dice") is not None:
+        lines.append(f"| **mean over types** | {sum(r['cases'] for r in rows.values())} | **{mean['dice']:.3f}** | "
+                     f"{mean['lesion_dice']:.3f} | {mean['detected']:.0%} |")
+    return lines
+
+
+def render(card: Mapping[str, Any]) -> str:
+    prov = card.get("provenance", {})
+    config = prov.get("config", {})
+    validation = card.get("validation", {})
+    lines = [f"# Model card: {card.get('name')}", "",
+             f"*{card.get('intended_use', 'Research use only; not a medical device.')}* "
+             f"Licence: {card.get('license', 'unknown')}.", "",
+             "## What it does", "",
+             "Segments lesions in CT and labels each voxel with a lesion type:", ""]
+    lines += [f"- class {c['id']}: {c['name']}" for c in card.get("classes", []) if c["id"]]
+    heads = card.get("attribute_heads")
+    if heads:
+        lines += ["", "It also has learned report-attribute heads (" + ", ".join(heads.get("options", {}))
+                  + ") on lesion-pooled encoder features; `pasta analyze` uses them for the report's "
+                  "attributes and keeps the measurement rules' values as evidence."]
+    lines += ["", "## Data and procedure", "",
+              f"- Data: {prov.get('data', 'not recorded')}.",
+              f"- Validation: {prov.get('validation', 'not recorded')}.",
+              f"- Network: PASTA-family 3D U-Net, stage widths {config.get('stage_widths')}, "
+              f"{prov.get('parameters', 0):,} parameters; {prov.get('init', '')}.",
+              f"- Grid: {config.get('spacing_xyz')} mm, patch {config.get('patch_kji')} voxels; nnU-Net CT "
+              "normalisation from the training foreground; mirroring on all axes in training.",
+              f"- Schedule: {prov.get('steps_done')} steps of batch {config.get('batch_size')} (SGD, Nesterov, "
+              f"lr {config.get('learning_rate')} with poly decay), Dice + cross-entropy with deep supervision; "
+              f"{prov.get('training_time_s', 0) / 60:.0f} min on {prov.get('device')}, {prov.get('date')}.",
+              ]
+    if prov.get("stopped_early"):
+        lines.append(f"- Stopped by: {prov['stopped_early']}.")
+    lines += ["", "## Validation on held-out synthetic lesions", "",
+              "Dice (type): voxels predicted as the lesion's type vs the lesion; Dice (any lesion): any lesion "
+              "class vs any lesion (type confusions forgiven); detected: the predicted type overlaps the lesion. "
+              "Whole-scan sliding-window prediction, no test-time mirroring.", ""]
+    lines += _table(validation.get("segmentation", {}))
+    extra = validation.get("training_host_new_lesions")
+    if extra:
+        lines += ["", "### New lesions in a training host", "", extra.get("what", ""), ""]
+        lines += _table(extra)
+    attributes = validation.get("attributes") or {}
+    if attributes:
+        lines += ["", "### Attribute heads (held-out lesions)", "", "| attribute | accuracy | lesions |", "|---|---|---|"]
+        lines += [f"| {name} | {row['accuracy']:.0%} | {row['lesions']} |" for name, row in attributes.items()]
+    limits = card.get("limits") or []
+    if limits:
+        lines += ["", "## Known limits", ""] + [f"- {item}" for item in limits]
+    return "\n".join(lines) + "\n"
+
+
+def write(folder: Path) -> Path:
+    card = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
+    return atomic_write(Path(folder) / CARD_PAGE, render(card), overwrite=True)

@@ -1,0 +1,76 @@
+"""Benchmark: the bundled default model on the bundled sample CT, on the CPU.
+
+Counts the work first (voxels on the model grid, tiles, network FLOPs per tile), then times
+`pasta analyze sample` end to end as a user runs it (a fresh process each time: start-up, model
+load and checksum, segmentation, findings, attribute heads, report files), median of repeats.
+
+    python Testing/benchmarks/bench_default_model.py --repeats 3 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def count_work() -> dict:
+    from PASTALib import sample_data
+    from PASTALib.checkpoints import load_model
+    from PASTALib.grid_resize import new_shape
+    from PASTALib.network import PastaUNet
+    from PASTALib.sliding_window import tile_starts
+    from PASTALib.volume_io import read_volume
+
+    model = load_model("default")
+    ct = read_volume(sample_data.SAMPLES["sample"].path)
+    prep = model.preprocessing
+    grid = new_shape(ct.array.shape, ct.spacing[::-1], prep.spacing_zyx)
+    tiles = int(np.prod([len(tile_starts(max(s, p), p, 0.5)) for s, p in zip(grid, prep.patch_size)]))
+    network = PastaUNet(model.config).eval()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        network(torch.zeros(1, 1, *prep.patch_size))
+    return {"grid": grid, "tiles": tiles, "gflop_per_tile": counter.get_total_flops() / 1e9,
+            "weights_mb": sum(p.stat().st_size for p in Path(model.source).glob("*.safetensors")) / 1e6}
+
+
+def time_analyze(threads: int, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "PASTALib", "analyze", "sample", "-o", str(Path(tmp) / "out"),
+                            "--threads", str(threads), "--progress", "none", "-q"], check=True,
+                           stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    work = count_work()
+    times = time_analyze(args.threads, args.repeats)
+    print(f"| model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
+          f"analyze median s | runs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print(f"| {' x '.join(map(str, work['grid']))} | {work['tiles']} | {work['gflop_per_tile']:.1f} | "
+          f"{work['gflop_per_tile'] * work['tiles']:.0f} | {work['weights_mb']:.1f} | {args.threads} | "
+          f"{statistics.median(times):.1f} | {', '.join(f'{t:.1f}' for t in times)} |")
+    print(json.dumps({"torch": torch.__version__, "cpu_threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()
