@@ -1,4 +1,5 @@
-"""The model panel's Download button (PASTAWidgets/model_panel.py, download_dialog.py).
+"""The model panel (PASTAWidgets/model_panel.py, download_dialog.py): the Download button, and the
+bundled default model chosen on a fresh install.
 
 As in test_report_panel_flow.py, the panel drives stand-in widgets built from PASTA.ui because
 Slicer's PythonQt cannot be installed here. The parameter node is a real MRML scripted-module
@@ -16,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from PASTALib.errors import PastaInputError
+
 from conftest import DATA, REPO
 from test_report_panel_flow import ui_from_the_ui_file
+from test_slicer_model_registry import bundled, flip_last_byte, no_bundled_model  # noqa: F401 (fixtures)
+from test_slicer_results import load_ct
 
 
 class ProgressDialog:
@@ -41,8 +46,9 @@ class ProgressDialog:
 
 
 @pytest.fixture
-def panel(tmp_path, monkeypatch, mrml_scene):
-    """A model panel on an empty cache with a registry of one verifiable (file://) model."""
+def make_panel(tmp_path, monkeypatch, mrml_scene):
+    """Builds a model panel on an empty cache with a registry of one verifiable (file://) model,
+    once the test has put the bundled model in place (or not: ``no_bundled_model``)."""
     import slicer
 
     from PASTASlicerLib import model_registry
@@ -84,13 +90,22 @@ def panel(tmp_path, monkeypatch, mrml_scene):
         monkeypatch.delitem(sys.modules, name)
     from PASTAWidgets.model_panel import MODEL_ID_PARAMETER, ModelPanel
 
-    node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode", "PASTA")
-    parameters = types.SimpleNamespace(parameterNode=node)
-    ui = ui_from_the_ui_file()
-    changes = []
-    model_panel = ModelPanel(ui, lambda: parameters, onChanged=lambda: changes.append(1))
-    model_panel.setup()
-    return model_panel, ui, node, seen, MODEL_ID_PARAMETER
+    def build():
+        node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode", "PASTA")
+        parameters = types.SimpleNamespace(parameterNode=node)
+        ui = ui_from_the_ui_file()
+        changes = []
+        model_panel = ModelPanel(ui, lambda: parameters, onChanged=lambda: changes.append(1))
+        model_panel.setup()
+        return model_panel, ui, node, seen, MODEL_ID_PARAMETER
+
+    return build
+
+
+@pytest.fixture
+def panel(make_panel):
+    """The model panel of an install whose bundled model is missing."""
+    return make_panel()
 
 
 def choose(ui, entry_id: str) -> None:
@@ -142,3 +157,67 @@ def test_cancelling_the_download_installs_nothing(panel):
         ProgressDialog.__init__ = original
     assert seen["dialogs"][-1].closed and ui.modelComboBox.items == []
     assert ui.downloadModelButton.enabled
+
+
+def test_a_fresh_install_selects_the_bundled_model_and_apply_runs_it(
+        bundled, make_panel, mrml_scene, tmp_path):  # noqa: F811 (fixture)
+    """No model imported, no choice recorded: the bundled model is chosen, described, and analysed with."""
+    from PASTASlicerLib.analysis import prepare_analysis
+
+    model_panel, ui, node, _, model_id_parameter = make_panel()
+    assert ui.modelComboBox.items == [("pasta-default (bundled)", "pasta-default")]
+    assert ui.modelComboBox.currentData == "pasta-default" and node.GetParameter(model_id_parameter) == "pasta-default"
+    info = ui.modelInfoLabel.text
+    assert "Ships with PASTA" in info and "tiny-pasta-organs (test fixture)" in info
+    assert "2 classes (1 lesion type)" in info and (bundled / "MODEL_CARD.md").as_uri() in info
+    assert not ui.deleteModelButton.enabled and "cannot be deleted" in ui.deleteModelButton.toolTip
+    choose(ui, "pasta-default")
+    assert not ui.downloadModelButton.enabled and "Ships with PASTA" in ui.registryInfoLabel.text
+
+    model = model_panel.verifiedModel()  # what Apply does before it starts the process
+    job = prepare_analysis(load_ct(mrml_scene), model.path, tmp_path / "work", REPO / "PASTA", device="cpu",
+                           python=sys.executable)
+    assert job.command[job.command.index("--model") + 1] == str(bundled)
+    assert job.class_map == {2: 5}  # kidney class -> kidney tumour, from the bundled card
+    by_name = prepare_analysis(load_ct(mrml_scene), "default", tmp_path / "work2", REPO / "PASTA", device="cpu",
+                               python=sys.executable)  # PASTALogic().analyze(node, "default") from the console
+    assert by_name.command[by_name.command.index("--model") + 1] == str(bundled)
+
+
+def test_a_recorded_choice_wins_and_deleting_it_falls_back_to_the_default(bundled, make_panel):  # noqa: F811 (fixture)
+    from PASTASlicerLib.model_registry import ModelCache
+
+    ModelCache().import_model(DATA / "tiny_pasta_organs")
+    model_panel, ui, node, seen, model_id_parameter = make_panel()
+    assert ui.modelComboBox.currentData == "pasta-default"
+    model_panel.select("tiny_pasta_organs")  # the user's choice is recorded in the scene
+    assert node.GetParameter(model_id_parameter) == "tiny_pasta_organs" and ui.deleteModelButton.enabled
+    model_panel.select("pasta-default")
+    node.SetParameter(model_id_parameter, "tiny_pasta_organs")  # a scene saved with the imported model
+    model_panel.restoreSelection()
+    assert ui.modelComboBox.currentData == "tiny_pasta_organs"
+    node.SetParameter(model_id_parameter, "")  # a new scene: no choice yet
+    model_panel.restoreSelection()
+    assert ui.modelComboBox.currentData == "pasta-default" and node.GetParameter(model_id_parameter) == "pasta-default"
+
+    model_panel.select("tiny_pasta_organs")
+    seen["answer"] = True
+    ui.deleteModelButton.emit("clicked(bool)")
+    assert [data for _, data in ui.modelComboBox.items] == ["pasta-default"]
+    assert ui.modelComboBox.currentData == "pasta-default" and node.GetParameter(model_id_parameter) == "pasta-default"
+
+
+def test_a_tampered_bundled_model_stops_apply_in_plain_words(bundled, make_panel):  # noqa: F811 (fixture)
+    model_panel, _, _, _, _ = make_panel()
+    flip_last_byte(bundled / "model.safetensors")
+    with pytest.raises(PastaInputError, match="'pasta-default' is damaged: model.safetensors does not match"):
+        model_panel.verifiedModel()
+
+
+def test_without_its_bundled_model_the_panel_says_why(panel, no_bundled_model):  # noqa: F811 (fixture)
+    _, ui, _, _, _ = panel
+    assert ui.modelComboBox.items == [] and not ui.deleteModelButton.enabled
+    assert "not available" in ui.modelInfoLabel.text and str(no_bundled_model) in ui.modelInfoLabel.text
+    choose(ui, "pasta-default")
+    assert not ui.downloadModelButton.enabled
+    assert "Not available" in ui.registryInfoLabel.text and "does not exist" in ui.downloadModelButton.toolTip

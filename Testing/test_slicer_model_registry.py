@@ -1,5 +1,9 @@
 """Model registry and cache: import from file/folder/zip with SHA256, zip slip refused, delete,
-consent-gated download tested against local files through file:// URLs (no network)."""
+consent-gated download tested against local files through file:// URLs (no network), and the
+bundled default model (listed, verified, never deleted, reported when missing or damaged).
+
+The bundled folder is always a test's own: missing by default (``no_bundled_model``), or a copy of
+the tiny test model (``bundled``), so these tests do not depend on the shipped weights."""
 
 from __future__ import annotations
 
@@ -16,6 +20,33 @@ from PASTALib.errors import PastaInputError
 from conftest import DATA, REPO
 
 TINY = DATA / "tiny_pasta_organs"
+
+
+@pytest.fixture(autouse=True)
+def no_bundled_model(tmp_path, monkeypatch) -> Path:
+    """This install's bundled default model folder, absent until a test puts one there."""
+    from PASTALib import bundled_models
+
+    folder = tmp_path / "bundled" / "pasta-default"
+    monkeypatch.setitem(bundled_models.BUNDLED, "default", folder)
+    return folder
+
+
+@pytest.fixture
+def bundled(no_bundled_model) -> Path:
+    """The bundled default model as an install ships it: a model folder with its MODEL_CARD.md
+    (here the tiny test model, its kidney class marked as kidney tumour)."""
+    folder = shutil.copytree(TINY, no_bundled_model)
+    card = json.loads((folder / "model.json").read_text())
+    card["classes"][2]["lesion_type"] = "kidney_tumor"
+    (folder / "model.json").write_text(json.dumps(card))
+    (folder / "MODEL_CARD.md").write_text("# Model card: tiny-pasta-organs (test fixture)\n")
+    return folder
+
+
+def flip_last_byte(file: Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
 
 
 @pytest.fixture
@@ -44,10 +75,80 @@ def test_shipped_registry_is_valid_and_promises_no_unverifiable_download():
 
     assert default_registry_path() == REPO / "PASTA" / "Resources" / "Models.json"
     entries = load_registry()
-    assert {e.id for e in entries} >= {"pasta-foundation"}
+    assert {e.id for e in entries} >= {"pasta-foundation", "pasta-default"}
     foundation = next(e for e in entries if e.id == "pasta-foundation")
     assert not foundation.finds_lesions and foundation.license == "MIT"
-    assert all(e.download == "manual" or (e.url and len(e.sha256) == 64) for e in entries)
+    assert all(e.download in ("manual", "bundled") or (e.url and len(e.sha256) == 64) for e in entries)
+
+
+def test_the_registry_names_the_bundled_default_model_honestly():
+    from PASTALib import bundled_models
+    from PASTALib.report import lesion_types
+    from PASTASlicerLib.model_registry import default_model_id, load_registry
+
+    entry = next(e for e in load_registry() if e.id == "pasta-default")
+    assert entry.download == "bundled" and entry.bundled in bundled_models.BUNDLED and entry.format == "pasta-model"
+    assert default_model_id() == "pasta-default"
+    assert len(entry.lesion_types) == 15 and all(lesion_types.lookup(key) for key in entry.lesion_types)
+    assert "synthetic lesions" in entry.description and "Research use only" in entry.description
+
+
+def test_the_bundled_model_is_listed_first_as_installed_and_verifies(cache, bundled):
+    from PASTASlicerLib.model_registry import describe
+
+    cache.import_model(TINY)
+    models = cache.installed()
+    assert [m.id for m in models] == ["pasta-default", "tiny_pasta_organs"]
+    default = models[0]
+    assert default.bundled and not models[1].bundled
+    assert default.path == bundled and default.format == "pasta-model"  # what `pasta analyze --model` gets
+    assert default.sha256 == sha(TINY / "model.safetensors")  # the card's digest of its only weights file
+    assert cache.verify("pasta-default").path == bundled
+    assert describe(default)["path"] == str(bundled)
+
+
+def test_a_tampered_bundled_model_fails_verification_in_plain_words(cache, bundled):
+    flip_last_byte(bundled / "model.safetensors")
+    assert [m.id for m in cache.installed()] == ["pasta-default"]  # listing does not hash
+    with pytest.raises(PastaInputError) as caught:
+        cache.verify("pasta-default")
+    assert caught.value.problem == ("The bundled model 'pasta-default' is damaged: model.safetensors does not "
+                                    "match the SHA256 in its model card.")
+    assert "Reinstall the PASTA extension" in caught.value.hint
+    from PASTALib.checkpoints import load_model  # the analysis process refuses it too
+
+    with pytest.raises(PastaInputError, match="corrupt or was modified"):
+        load_model("default")
+
+
+def test_the_bundled_model_cannot_be_deleted_or_replaced(cache, bundled):
+    with pytest.raises(PastaInputError, match="ships with PASTA and cannot be deleted"):
+        cache.delete("pasta-default")
+    assert (bundled / "model.safetensors").is_file() and cache.verify("pasta-default")
+    with pytest.raises(PastaInputError, match="ships with PASTA"):
+        cache.import_model(TINY, "pasta-default")
+    from PASTASlicerLib.model_registry import load_registry
+
+    with pytest.raises(PastaInputError, match="nothing to download"):
+        cache.download(next(e for e in load_registry() if e.id == "pasta-default"), consent=True)
+
+
+def test_a_missing_or_damaged_bundled_model_is_unavailable_with_its_reason(cache, no_bundled_model):
+    assert cache.installed() == []
+    [status] = cache.bundled()
+    assert status.model is None and status.problem == (
+        f"The bundled model 'pasta-default' is missing: the folder {no_bundled_model} does not exist.")
+    with pytest.raises(PastaInputError, match="is missing") as caught:
+        cache.get("pasta-default")
+    assert "Reinstall the PASTA extension" in str(caught.value)
+
+    shutil.copytree(TINY, no_bundled_model)
+    (no_bundled_model / "model.safetensors").unlink()
+    assert cache.installed() == []
+    assert cache.bundled()[0].problem == (f"The bundled model 'pasta-default' is incomplete: model.safetensors is "
+                                          f"missing from {no_bundled_model}.")
+    (no_bundled_model / "model.json").write_text("{not json")
+    assert "its model card" in cache.bundled()[0].problem and "cannot be read" in cache.bundled()[0].problem
 
 
 def test_registry_rejects_a_download_without_sha256(tmp_path):
@@ -180,7 +281,7 @@ def test_download_button_says_why_it_is_disabled_and_what_consent_covers(cache, 
     from PASTASlicerLib.model_download import consent_text, download_offer
     from PASTASlicerLib.model_registry import RegistryEntry, load_registry
 
-    for entry in load_registry():  # the shipped entries are manual: disabled, pointing to their page
+    for entry in [e for e in load_registry() if e.download == "manual"]:  # disabled, pointing to their page
         offer = download_offer(entry, cache)
         assert not offer.allowed and entry.page in offer.reason and "import" in offer.reason
     no_sha = RegistryEntry(id="x", title="X model", version="1", format="checkpoint", description="",

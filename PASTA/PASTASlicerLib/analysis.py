@@ -95,13 +95,16 @@ def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, m
     """Write the inputs into ``work_dir`` and build the ``pasta analyze`` command.
 
     Fails early (PastaInputError) when the model's classes do not say which lesion type it finds.
+    ``model_path`` may be a bundled model's name (``"default"``); the command gets its folder.
     """
+    from PASTALib.bundled_models import resolve
     from PASTALib.volume_io import write_volume
 
     from .volume_nodes import node_to_volume
 
     if input_node is None:
         raise PastaInputError("No CT volume is selected.", "Choose a CT volume as input.")
+    model_path = resolve(model_path)
     class_map = model_class_map(model_path, lesion_type)  # before any file is written
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)

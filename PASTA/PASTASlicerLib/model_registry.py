@@ -10,6 +10,10 @@
   or a zip of one. Zip members that would land outside the target folder are refused.
 * **Download** happens only with the caller's explicit consent and only for registry entries
   with a SHA256; the file is hashed while streaming to ``*.partial`` and renamed when it matches.
+* **Bundled** registry entries (``"download": "bundled"``) name a model that ships inside the
+  package (``PASTALib.bundled_models``). The cache lists them first, verifies them against their
+  model card's SHA256 like any model, and never deletes them: they belong to the install. A missing
+  or damaged bundled folder is reported with its reason instead of failing the whole list.
 
 Standard library only: nothing here imports torch (the analysis process checks the weights).
 """
@@ -32,10 +36,16 @@ from typing import Callable, Optional
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 
+from . import model_cards
+
 MANIFEST = "pasta-install.json"
 REGISTRY_SCHEMA = "pasta-models"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors")
 FORMATS = ("pasta-model", "nnunet", "checkpoint")
+DOWNLOADS = ("auto", "manual", "bundled")
+BUNDLED_SOURCE = "bundled with PASTA"
+#: What to do about a missing or damaged bundled model: it cannot be re-imported or deleted.
+BUNDLED_HINT = "Reinstall the PASTA extension, or import another model."
 
 
 class ConsentRequired(PermissionError):
@@ -52,7 +62,7 @@ class RegistryEntry:
     description: str
     license: str
     #: "auto": downloadable after consent (needs url and sha256); "manual": the user downloads
-    #: from ``page`` and imports the file
+    #: from ``page`` and imports the file; "bundled": ships in the package (see ``bundled``)
     download: str
     url: Optional[str] = None
     page: Optional[str] = None
@@ -61,10 +71,22 @@ class RegistryEntry:
     #: lesion type keys the model finds; empty for the foundation model (fine-tune it first)
     lesion_types: tuple = ()
     deprecated: bool = False
+    #: for "bundled" entries: the name in ``PASTALib.bundled_models.BUNDLED`` (as ``--model`` takes it)
+    bundled: Optional[str] = None
 
     @property
     def finds_lesions(self) -> bool:
         return bool(self.lesion_types)
+
+
+@dataclass(frozen=True)
+class BundledStatus:
+    """A bundled registry entry on this install: its model when usable, else why not."""
+
+    entry: RegistryEntry
+    folder: Optional[Path]
+    model: Optional[InstalledModel] = None
+    problem: Optional[str] = None
 
 
 def default_registry_path() -> Path:
@@ -84,13 +106,20 @@ def load_registry(path: Optional[str | Path] = None) -> list[RegistryEntry]:
         entry = RegistryEntry(**raw)
         if entry.id in seen or not _valid_id(entry.id):
             raise ValueError(f"{path}: model id {entry.id!r} is repeated or not a valid folder name")
-        if entry.format not in FORMATS or entry.download not in ("auto", "manual"):
+        if entry.format not in FORMATS or entry.download not in DOWNLOADS:
             raise ValueError(f"{path}: model {entry.id!r} has format {entry.format!r} / download {entry.download!r}")
         if entry.download == "auto" and not (entry.url and _is_sha256(entry.sha256)):
             raise ValueError(f"{path}: model {entry.id!r} is downloadable but lacks a url or SHA256")
+        if entry.download == "bundled" and not (entry.bundled and entry.format == "pasta-model"):
+            raise ValueError(f"{path}: bundled model {entry.id!r} needs a 'bundled' name and format 'pasta-model'")
         seen.add(entry.id)
         entries.append(entry)
     return entries
+
+
+def default_model_id(registry: Optional[str | Path] = None) -> Optional[str]:
+    """The registry id of the model that ``--model default`` names (the module's initial choice)."""
+    return next((e.id for e in load_registry(registry) if e.download == "bundled" and e.bundled == "default"), None)
 
 
 # ----------------------------------------------------------------------------------- cache
@@ -108,6 +137,7 @@ class InstalledModel:
     source: str
     installed: str
     registry_id: Optional[str] = None
+    bundled: bool = False  #: ships with PASTA: verified like the others, never deleted
 
     @property
     def sha256(self) -> str:
@@ -120,22 +150,41 @@ class InstalledModel:
 
 
 class ModelCache:
-    """The installed models under ``<home>/models``."""
+    """The installed models: the registry's bundled ones, then those under ``<home>/models``."""
 
-    def __init__(self, home: Optional[str | Path] = None) -> None:
+    def __init__(self, home: Optional[str | Path] = None, registry: Optional[str | Path] = None) -> None:
         self.home = Path(home) if home else pasta_home()
         self.root = self.home / "models"
+        self.registry = registry
+
+    # -------------------------------------------------------------- bundled
+    def bundled(self) -> list[BundledStatus]:
+        """Every bundled registry entry with its model, or the reason it cannot be used."""
+        return [bundled_status(entry) for entry in load_registry(self.registry)
+                if entry.download == "bundled" and not entry.deprecated]
+
+    def _bundled_entry(self, model_id: str) -> Optional[RegistryEntry]:
+        return next((s.entry for s in self.bundled() if s.entry.id == model_id), None)
 
     # -------------------------------------------------------------- listing
     def installed(self) -> list[InstalledModel]:
-        models = []
+        """Usable bundled models first, then the cache's (a cache folder cannot shadow a bundled id)."""
+        statuses = self.bundled()
+        models = [s.model for s in statuses if s.model is not None]
+        reserved = {s.entry.id for s in statuses}
         if self.root.is_dir():
             for folder in sorted(self.root.iterdir()):
-                if folder.is_dir() and (folder / MANIFEST).is_file():
+                if folder.is_dir() and (folder / MANIFEST).is_file() and folder.name not in reserved:
                     models.append(self._read_manifest(folder))
         return models
 
     def get(self, model_id: str) -> InstalledModel:
+        entry = self._bundled_entry(model_id)
+        if entry is not None:
+            status = bundled_status(entry)
+            if status.model is None:
+                raise PastaInputError(status.problem or f"{entry.title} is not available.", BUNDLED_HINT)
+            return status.model
         folder = self.root / model_id
         if not _valid_id(model_id) or not (folder / MANIFEST).is_file():
             raise PastaInputError(f"Model {model_id!r} is not installed in {self.root}.",
@@ -151,6 +200,9 @@ class ModelCache:
     def verify(self, model_id: str) -> InstalledModel:
         """Re-hash every file; raises PastaInputError naming the first file that changed."""
         model = self.get(model_id)
+        if model.bundled:
+            model_cards.verify(model.path, _bundled_what(model_id), BUNDLED_HINT)
+            return model
         folder = self.root / model_id
         for name, expected in sorted(model.files.items()):
             file = folder / name
@@ -164,6 +216,9 @@ class ModelCache:
 
     def delete(self, model_id: str) -> None:
         """Remove one installed model (only folders inside the cache, never anything else)."""
+        if self._bundled_entry(model_id) is not None:
+            raise PastaInputError(f"Model {model_id!r} ships with PASTA and cannot be deleted.",
+                                  "It is part of the install; choose another model instead.")
         folder = (self.root / model_id)
         if not _valid_id(model_id) or not (folder / MANIFEST).is_file():
             raise PastaInputError(f"Model {model_id!r} is not installed in {self.root}.")
@@ -193,6 +248,9 @@ class ModelCache:
         if not _valid_id(model_id):
             raise PastaInputError(f"{model_id!r} is not a usable model name.",
                                   "Use letters, digits, '.', '_' and '-' only.")
+        if self._bundled_entry(model_id) is not None:
+            raise PastaInputError(f"{model_id!r} is the name of a model that ships with PASTA.",
+                                  "Import under another name.")
         target = self.root / model_id
         if target.exists() and not overwrite:
             raise PastaInputError(f"A model named {model_id!r} is already installed.",
@@ -233,6 +291,8 @@ class ModelCache:
                  progress: Optional[Callable[[int, Optional[int]], None]] = None,
                  overwrite: bool = False) -> InstalledModel:
         """Fetch a registry model (only with ``consent``), check its SHA256, and install it."""
+        if entry.download == "bundled":
+            raise PastaInputError(f"{entry.title} ships with PASTA; there is nothing to download.")
         if not consent:
             raise ConsentRequired(f"Downloading {entry.title} needs your consent.")
         if entry.download != "auto" or not entry.url or not _is_sha256(entry.sha256):
@@ -266,6 +326,30 @@ class ModelCache:
                 final.unlink(missing_ok=True)
         finally:
             partial.unlink(missing_ok=True)
+
+
+def bundled_status(entry: RegistryEntry) -> BundledStatus:
+    """Whether a bundled entry's folder is there with its card and every file the card lists.
+
+    Only presence is checked here (the list is refreshed often); :meth:`ModelCache.verify` hashes.
+    """
+    from PASTALib import bundled_models  # read at call time: tests point it at a copy
+
+    folder = bundled_models.BUNDLED.get(entry.bundled or "")
+    if folder is None:
+        return BundledStatus(entry, None, problem=f"This PASTA install has no bundled model named {entry.bundled!r}.")
+    folder = Path(folder)
+    try:
+        files = model_cards.check_present(folder, _bundled_what(entry.id), BUNDLED_HINT)
+    except PastaInputError as error:
+        return BundledStatus(entry, folder, problem=error.problem)
+    model = InstalledModel(id=entry.id, path=folder, format="pasta-model", files=files, source=BUNDLED_SOURCE,
+                           installed=BUNDLED_SOURCE, registry_id=entry.id, bundled=True)
+    return BundledStatus(entry, folder, model=model)
+
+
+def _bundled_what(model_id: str) -> str:
+    return f"The bundled model {model_id!r}"
 
 
 # ----------------------------------------------------------------------------------- formats

@@ -1,5 +1,8 @@
 """The Model section: installed models (choose, import, open folder, delete) and the registry list
-with its Download button. The model cache and registry logic are in ``PASTASlicerLib``."""
+with its Download button. The model cache and registry logic are in ``PASTASlicerLib``.
+
+The model that ships with PASTA is listed first and chosen when the parameter node records no
+choice, so Apply works on a fresh install; it cannot be deleted (it belongs to the install)."""
 
 from __future__ import annotations
 
@@ -15,17 +18,44 @@ MODEL_ID_PARAMETER = "ModelId"
 
 
 def models_help_html() -> str:
-    """What to do without an installed model: the registry's models and where to get them."""
-    from PASTASlicerLib.model_registry import load_registry
+    """What to do without an installed model: the registry's models and where to get them, and why
+    the bundled model (which needs no import) cannot be used."""
+    from PASTASlicerLib.model_registry import ModelCache, load_registry
 
+    problems = {status.entry.id: status.problem for status in ModelCache().bundled()}
     items = []
     for entry in load_registry():
         link = entry.page or entry.url
         title = html.escape(entry.title)
-        items.append(f'<li><a href="{html.escape(link)}">{title}</a>: {html.escape(entry.description)}</li>'
-                     if link else f"<li>{title}</li>")
+        if problems.get(entry.id):
+            items.append(f"<li>{title}: " + html.escape(_("not available. {problem}").format(
+                problem=problems[entry.id])) + "</li>")
+        else:
+            items.append(f'<li><a href="{html.escape(link)}">{title}</a>: {html.escape(entry.description)}</li>'
+                         if link else f"<li>{title}</li>")
     return (_("No model installed yet. Get one of these, then import it (file, folder or zip):")
             + "<ul>" + "".join(items) + "</ul>")
+
+
+def model_info_html(model) -> str:
+    """The model list's caption: model card summary (name, classes, MODEL_CARD.md) and SHA256."""
+    from PASTASlicerLib import model_cards
+
+    parts = []
+    if model.bundled:
+        parts.append(html.escape(_("Ships with PASTA")))
+    card = model_cards.summary(model.path) if model.format == "pasta-model" else None
+    if card is not None:
+        name = f"<b>{html.escape(card.name)}</b>" + (f" {html.escape(card.version)}" if card.version else "")
+        parts.append(name)
+        typed = (_("1 lesion type") if card.lesion_types == 1
+                 else _("{count} lesion types").format(count=card.lesion_types))
+        parts.append(html.escape(_("{classes} classes ({typed})").format(classes=card.classes, typed=typed)))
+        if card.page is not None:
+            link = f'<a href="{html.escape(card.page.as_uri())}">{html.escape(card.page.name)}</a>'
+            parts.append(html.escape(_("see")) + " " + link)
+    parts.append(html.escape(f"{model.format} · SHA256 {model.sha256[:16]}…"))
+    return " · ".join(parts)
 
 
 class ModelPanel:
@@ -50,16 +80,20 @@ class ModelPanel:
 
     # ------------------------------------------------------------------ installed models
     def refresh(self, selectId: Optional[str] = None) -> None:
-        """Fill the model list from the cache."""
+        """Fill the model list from the cache; keep the remembered model, else choose the default."""
         from PASTASlicerLib.model_registry import ModelCache
 
+        remembered = self._rememberedId()  # read first: filling the list may change the selection
         self.ui.modelComboBox.blockSignals(True)
         self.ui.modelComboBox.clear()
         for model in ModelCache().installed():
-            self.ui.modelComboBox.addItem(f"{model.id} ({model.format})", model.id)
+            kind = _("bundled") if model.bundled else model.format
+            self.ui.modelComboBox.addItem(f"{model.id} ({kind})", model.id)
         self.ui.modelComboBox.blockSignals(False)
-        if selectId:
-            self.select(selectId)
+        for modelId in (selectId, remembered, self._defaultId()):
+            if modelId and self.ui.modelComboBox.findData(modelId) >= 0:
+                self.select(modelId)
+                break
         self.onModelChanged()
         self.onRegistryEntryChanged()
 
@@ -69,10 +103,27 @@ class ModelPanel:
             self.ui.modelComboBox.currentIndex = index
 
     def restoreSelection(self) -> None:
-        """Select the model the parameter node remembers (after a scene load)."""
+        """Select the model the parameter node remembers (after a scene load); with no choice
+        recorded yet, select and record the bundled default model."""
         node = self._parameterNode()
-        if node is not None:
-            self.select(node.parameterNode.GetParameter(MODEL_ID_PARAMETER))
+        if node is None:
+            return
+        remembered = self._rememberedId()
+        if remembered:
+            self.select(remembered)
+            return
+        self.select(self._defaultId())
+        self.onModelChanged()
+
+    def _rememberedId(self) -> Optional[str]:
+        node = self._parameterNode()
+        return (node.parameterNode.GetParameter(MODEL_ID_PARAMETER) or None) if node is not None else None
+
+    @staticmethod
+    def _defaultId() -> Optional[str]:
+        from PASTASlicerLib.model_registry import default_model_id
+
+        return default_model_id()
 
     def selectedModel(self):
         from PASTASlicerLib.model_registry import ModelCache
@@ -103,12 +154,15 @@ class ModelPanel:
             self.ui.modelInfoLabel.text = models_help_html()
             self.ui.modelInfoLabel.toolTip = ""
         else:
-            self.ui.modelInfoLabel.text = f"{model.format} · SHA256 {model.sha256[:16]}…"
+            self.ui.modelInfoLabel.text = model_info_html(model)
             self.ui.modelInfoLabel.toolTip = f"{model.path}\nSHA256 {model.sha256}\nfrom {model.source}"
             node = self._parameterNode()
             if node is not None:
                 node.parameterNode.SetParameter(MODEL_ID_PARAMETER, model.id)
-        self.ui.deleteModelButton.enabled = model is not None
+        self.ui.deleteModelButton.enabled = model is not None and not model.bundled
+        self.ui.deleteModelButton.toolTip = (
+            _("This model ships with PASTA and cannot be deleted.") if model is not None and model.bundled
+            else _("Delete the selected model from the cache."))
         self._onChanged()
 
     def _importModel(self, path: str) -> None:
@@ -171,14 +225,21 @@ class ModelPanel:
     def onRegistryEntryChanged(self, index=None) -> None:
         """Enable Download only for verifiable entries, and always say why it is disabled."""
         from PASTASlicerLib.model_download import download_offer
-        from PASTASlicerLib.model_registry import ModelCache
+        from PASTASlicerLib.model_registry import ModelCache, bundled_status
 
         entry = self._registryEntry()
-        offer = download_offer(entry, ModelCache())
-        self.ui.downloadModelButton.enabled = offer.allowed
-        self.ui.downloadModelButton.toolTip = offer.reason
+        if entry is not None and entry.download == "bundled":
+            status = bundled_status(entry)
+            allowed, reason = False, (
+                _("Ships with PASTA (in {folder}); choose it in the model list.").format(folder=status.folder)
+                if status.model is not None else _("Not available: {problem}").format(problem=status.problem))
+        else:
+            offer = download_offer(entry, ModelCache())
+            allowed, reason = offer.allowed, offer.reason
+        self.ui.downloadModelButton.enabled = allowed
+        self.ui.downloadModelButton.toolTip = reason
         description = html.escape(entry.description) + "<br>" if entry is not None else ""
-        self.ui.registryInfoLabel.text = description + html.escape(offer.reason)
+        self.ui.registryInfoLabel.text = description + html.escape(reason)
 
     def onDownload(self) -> None:
         from .download_dialog import downloadWithConsent

@@ -1,0 +1,101 @@
+"""A PASTA model folder's card (``model.json``) read and checked without torch.
+
+The Slicer process does not import torch, yet before Apply it must tell the user whether a model
+folder is complete and unmodified, and what the model finds. The card lists a SHA256 for every
+weights file (and for the attribute heads); ``pasta analyze`` checks the same digests when it loads
+the model (``PASTALib.checkpoints.load_model``), so a folder that passes here also passes there.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from PASTALib.errors import PastaInputError
+from PASTALib.hashing import sha256_file
+
+CARD = "model.json"
+CARD_PAGE = "MODEL_CARD.md"
+CARD_FORMAT = "pasta-model"
+HEADS_FILE = "attribute_heads.safetensors"  # PASTALib.attribute_head.HEADS_FILE (that module imports torch)
+
+
+@dataclass(frozen=True)
+class CardSummary:
+    """What the model panel shows about a PASTA model folder."""
+
+    name: str
+    version: str
+    classes: int  #: foreground classes (background not counted)
+    lesion_types: int  #: foreground classes mapped to a PASTA lesion type
+    page: Optional[Path]  #: the human-readable MODEL_CARD.md, when the folder has one
+
+
+def read_card(folder: Path, what: str, hint: str) -> dict:
+    """The card of ``folder``; a PastaInputError naming ``what`` when it is missing or unreadable."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PastaInputError(f"{what} is missing: the folder {folder} does not exist.", hint)
+    file = folder / CARD
+    if not file.is_file():
+        raise PastaInputError(f"{what} is damaged: {folder} has no model card ({CARD}).", hint)
+    try:
+        card = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PastaInputError(f"{what} is damaged: its model card {file} cannot be read ({error}).", hint) from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise PastaInputError(f"{what} is damaged: {file} is not a PASTA model card.", hint)
+    return card
+
+
+def card_files(card: dict, what: str, hint: str) -> dict[str, str]:
+    """Every file the card vouches for -> its SHA256: the weights (each must have one) and the heads."""
+    digests = card.get("sha256") if isinstance(card.get("sha256"), dict) else {}
+    weights = card.get("weights") or []
+    if not weights:
+        raise PastaInputError(f"{what} is damaged: its model card lists no weights files.", hint)
+    unhashed = [name for name in weights if not digests.get(name)]
+    if unhashed:
+        raise PastaInputError(f"{what} cannot be verified: its model card gives no SHA256 for "
+                              f"{', '.join(unhashed)}.", hint)
+    files = {str(name): str(digest).lower() for name, digest in digests.items()}
+    heads = card.get("attribute_heads")
+    if isinstance(heads, dict) and heads.get("sha256"):
+        files[str(heads.get("file", HEADS_FILE))] = str(heads["sha256"]).lower()
+    return files
+
+
+def check_present(folder: Path, what: str, hint: str) -> dict[str, str]:
+    """The card's files (name -> SHA256) once each is known to exist; no hashing, so cheap enough
+    for every refresh of the model list. :func:`verify` does the hashing."""
+    files = card_files(read_card(folder, what, hint), what, hint)
+    missing = sorted(name for name in files if not (Path(folder) / name).is_file())
+    if missing:
+        raise PastaInputError(f"{what} is incomplete: {', '.join(missing)} is missing from {folder}.", hint)
+    return files
+
+
+def verify(folder: Path, what: str, hint: str) -> dict[str, str]:
+    """Re-hash every file the card lists; a PastaInputError naming the first one that changed."""
+    files = check_present(folder, what, hint)
+    for name, expected in sorted(files.items()):
+        if sha256_file(Path(folder) / name) != expected:
+            raise PastaInputError(f"{what} is damaged: {name} does not match the SHA256 in its model card.", hint)
+    return files
+
+
+def summary(folder: Path) -> Optional[CardSummary]:
+    """Name, version and class counts of a PASTA model folder; None when it has no readable card."""
+    try:
+        card = read_card(folder, "", "")
+    except PastaInputError:
+        return None
+    foreground = [c for c in card.get("classes", []) if isinstance(c, dict) and c.get("id")]
+    page = Path(folder) / CARD_PAGE
+    return CardSummary(str(card.get("name") or Path(folder).name), str(card.get("version") or ""),
+                       len(foreground), sum(1 for c in foreground if c.get("lesion_type")),
+                       page if page.is_file() else None)
