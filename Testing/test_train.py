@@ -86,7 +86,7 @@ def test_few_shot_on_labelled_pairs(tmp_path):
                  "--widths", "8,16,32", "-o", str(out), "--progress", "none", "--no-attribute-heads"]) == 0
     card = json.loads((out / "model.json").read_text())
     assert card["provenance"]["config"]["preset"] == "few-shot"
-    assert card["provenance"]["config"]["learning_rate"] == pytest.approx(1e-3)
+    assert card["provenance"]["config"]["learning_rate"] == pytest.approx(3e-4)
     assert [c["name"] for c in card["classes"]] == ["background", "class 1"]
 
 

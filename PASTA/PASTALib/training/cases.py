@@ -171,8 +171,16 @@ class SyntheticSource:
         """The lesion types this source can draw."""
         return list(self.hosts_for)
 
-    def foreground_hu(self) -> np.ndarray:
-        values = [h.image.array[h.organs > 0] for _, h in self.hosts]
+    def foreground_hu(self, cases_per_type: int = 8, seed: int = 12345) -> np.ndarray:
+        """HU of synthesised lesions (nnU-Net's foreground: the labelled voxels), so the intensity
+        clip keeps the lesions' range; organ masks would include the lung and stretch it to air,
+        which squeezed soft-tissue contrast and stalled learning in our first runs."""
+        rng = np.random.default_rng(seed)
+        values = []
+        for key in self.types:
+            for _ in range(cases_per_type):
+                case = self.draw(rng, key)
+                values.append(case.image[case.labels > 0])
         return np.concatenate(values).astype(np.float32)
 
     def draw(self, rng: np.random.Generator, lesion_type: Optional[str] = None, seed: Optional[int] = None

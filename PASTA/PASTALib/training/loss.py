@@ -1,4 +1,4 @@
-"""Dice + cross-entropy with deep supervision, as nnU-Net trains (MONAI's DiceCELoss per level)."""
+"""Dice + cross-entropy with deep supervision, as nnU-Net trains, with a Dice that suits many rare classes."""
 
 from __future__ import annotations
 
@@ -18,21 +18,43 @@ def level_weights(levels: int, deep_supervision: bool) -> list[float]:
     return [w / total for w in weights]
 
 
+def lesion_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1e-5) -> torch.Tensor:
+    """Batch soft Dice over the classes *present in the batch*, plus the Dice of "any lesion".
+
+    With 15 lesion classes and one or two in a batch, a Dice averaged over all classes is
+    dominated by absent classes (loss 0 whatever the network does), and the network settles on
+    predicting background everywhere: the first default-model run did exactly that. Averaging
+    over present classes, and adding the merged foreground (1 - p(background)) as a region, keeps
+    the lesion signal strong; cross-entropy penalises predicting classes that are absent.
+    """
+    probs = torch.softmax(logits.float(), dim=1)
+    onehot = nn.functional.one_hot(target[:, 0].long(), logits.shape[1]).permute(0, 4, 1, 2, 3).float()
+    dims = (0, 2, 3, 4)
+    intersection = (probs * onehot).sum(dims)
+    dice = (2 * intersection + smooth) / (probs.sum(dims) + onehot.sum(dims) + smooth)
+    present = onehot.sum(dims) > 0
+    present[0] = False
+    loss = probs.new_zeros(())
+    if bool(present.any()):
+        loss = loss + (1 - dice[present].mean())
+    foreground_prob = 1 - probs[:, 0]
+    foreground = (target[:, 0] > 0).float()
+    region = (2 * (foreground_prob * foreground).sum() + smooth) / (foreground_prob.sum() + foreground.sum() + smooth)
+    return loss + (1 - region)
+
+
 class DeepSupervisionLoss(nn.Module):
-    """Sum over decoder levels of DiceCE(logits, target downsampled by nearest neighbour)."""
+    """Sum over decoder levels of cross-entropy + :func:`lesion_dice_loss`, targets downsampled
+    by nearest neighbour, level weights as nnU-Net's."""
 
-    def __init__(self, levels: int, deep_supervision: bool = True) -> None:
+    def __init__(self, levels: int, deep_supervision: bool = True, foreground_weight: float = 1.0) -> None:
         super().__init__()
-        from monai.losses import DiceCELoss
-
         self.weights = level_weights(levels, deep_supervision)
-        # batch Dice without the background channel, as nnU-Net's MemoryEfficientSoftDiceLoss
-        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False, batch=True,
-                                  smooth_nr=1e-5, smooth_dr=1e-5)
+        self.foreground_weight = foreground_weight
 
     def forward(self, outputs: Sequence[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
         """``outputs`` coarsest first (as ``PastaUNet.forward_deep``); ``target`` (B, 1, D, H, W) class ids."""
-        total = outputs[-1].new_zeros(())
+        total = outputs[-1].new_zeros((), dtype=torch.float32)
         for weight, logits in zip(self.weights, reversed(outputs)):
             if weight == 0.0:
                 continue
@@ -40,7 +62,12 @@ class DeepSupervisionLoss(nn.Module):
             if logits.shape[2:] != target.shape[2:]:
                 level_target = nn.functional.interpolate(target.float(), size=logits.shape[2:],
                                                          mode="nearest").long()
-            total = total + weight * self.dice_ce(logits.float(), level_target)
+            class_weights = None
+            if self.foreground_weight != 1.0:  # lesions are a few % of a patch: weigh them up
+                class_weights = logits.new_full((logits.shape[1],), self.foreground_weight, dtype=torch.float32)
+                class_weights[0] = 1.0
+            ce = nn.functional.cross_entropy(logits.float(), level_target[:, 0], weight=class_weights)
+            total = total + weight * (ce + lesion_dice_loss(logits, level_target))
         return total
 
 

@@ -113,9 +113,16 @@ class Trainer:
         if self.heads is not None:
             self.heads.to(self.device)
         params = list(self.network.parameters()) + (list(self.heads.parameters()) if self.heads else [])
-        self.optimizer = torch.optim.SGD(params, lr=self.config.learning_rate, momentum=0.99, nesterov=True,
-                                         weight_decay=self.config.weight_decay)
-        self.loss = DeepSupervisionLoss(self.network.config.num_pool, self.config.deep_supervision)
+        if self.config.optimizer == "adamw":
+            self.optimizer = torch.optim.AdamW(params, lr=self.config.learning_rate,
+                                               weight_decay=self.config.weight_decay)
+        elif self.config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=self.config.learning_rate, momentum=0.99, nesterov=True,
+                                             weight_decay=self.config.weight_decay)
+        else:
+            raise PastaInputError(f"Unknown optimizer {self.config.optimizer!r}.", "Use sgd or adamw.")
+        self.loss = DeepSupervisionLoss(self.network.config.num_pool, self.config.deep_supervision,
+                                       self.config.foreground_weight)
         self.amp = self.config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.state = TrainState()
