@@ -93,8 +93,22 @@ def test_sample_list_verifies_checksums():
     result = pasta("sample", "--json", "--progress", "none")
     assert result.returncode == 0
     rows = json.loads(result.stdout)
-    assert {row["name"] for row in rows} == {"sample", "sample-organs"}
+    assert {row["name"] for row in rows} == {"sample", "sample-organs", "sample-lesions", "sample-lesions-truth"}
     assert all(row["verified"] for row in rows)
+
+
+def test_lesion_sample_is_the_sample_plus_its_truth_and_shares_its_organ_mask():
+    from PASTALib import sample_data
+    from PASTALib.volume_io import read_volume
+
+    plain = read_volume(sample_data.SAMPLES["sample"].path)
+    lesions = read_volume(sample_data.SAMPLES["sample-lesions"].path)
+    truth = read_volume(sample_data.SAMPLES["sample-lesions-truth"].path)
+    assert lesions.has_same_geometry(plain) and truth.has_same_geometry(plain)
+    changed = lesions.array != plain.array
+    assert changed.any() and not (changed & (truth.array == 0)).sum() > 0.5 * changed.sum()
+    assert sorted(np.unique(truth.array).tolist()) == [0, 2, 10, 14]  # liver tumour, bone metastasis, kidney cyst
+    assert sample_data.sample_mask_for("sample-lesions").name == "sample-organs"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["info", "--help"], ["convert", "--help"], ["--version"]])

@@ -1,7 +1,8 @@
 """Bundled sample data, addressable by a stable name (``pasta info sample``).
 
 The sample is a real native abdomen CT at 3 mm with its TotalSegmentator organ mask, from the
-TotalSegmentator repository (Apache-2.0; see ``sample_data/ATTRIBUTION.md``). It ships inside
+TotalSegmentator repository (Apache-2.0; see ``sample_data/ATTRIBUTION.md``); ``sample-lesions``
+is the same scan with three synthetic lesions, for a first look at findings. It ships inside
 the package so it is found the same way from a pip install, a source checkout and Slicer.
 """
 
@@ -27,6 +28,7 @@ class SampleFile:
     description: str
     mask_of: str | None = None
     labels_file: str | None = None
+    organs: str | None = None  #: name of the organ mask of an image that shares another's mask
 
     @property
     def path(self) -> Path:
@@ -53,11 +55,29 @@ SAMPLES: dict[str, SampleFile] = {
         mask_of="sample",
         labels_file="totalsegmentator_v2_classes.json",
     ),
+    "sample-lesions": SampleFile(
+        name="sample-lesions",
+        filename="abdomen_native_3mm_lesions_ct.nii.gz",
+        sha256="5b1953c1a1a0b6397db4f67e7a620b3a46acc05cf768584e2a894439112ad5f7",
+        description="'sample' with three synthetic lesions (liver tumour, kidney cyst, sclerotic bone "
+        "metastasis; Testing/tools/make_lesion_sample.py). Synthetic, for demonstration.",
+        organs="sample-organs",
+    ),
+    "sample-lesions-truth": SampleFile(
+        name="sample-lesions-truth",
+        filename="abdomen_native_3mm_lesions_truth.nii.gz",
+        sha256="8eef92388c1b3b22f509540226f6f334f0177eb3476f196e982c5a3cdfc8b504",
+        description="Ground truth of 'sample-lesions': the synthetic lesions' voxels as PASTA lesion-type ids.",
+        labels_file=None,
+    ),
 }
 
 
 def sample_mask_for(name: str) -> SampleFile | None:
     """The organ mask registered for sample ``name``, if any."""
+    image = SAMPLES.get(name)
+    if image is not None and image.organs:
+        return SAMPLES[image.organs]
     return next((s for s in SAMPLES.values() if s.mask_of == name), None)
 
 
