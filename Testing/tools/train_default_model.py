@@ -61,14 +61,14 @@ def write_hosts(base: Path) -> tuple[Path, Path]:
     return train, synth_hosts.write_validation_hosts(val)
 
 
-def train(minutes: float, steps: int, work: Path, device: str, threads: int) -> None:
+def train(minutes: float, steps: int, work: Path, device: str, threads: int, recipe: list[str]) -> None:
     hosts = work / "hosts"
     train_hosts, val_hosts = write_hosts(hosts)
     code = pasta(["train", "--hosts", str(train_hosts), "--val-hosts", str(val_hosts),
                   "--val-cases-per-type", "3", "-o", str(OUTPUT), "--overwrite",
                   "--name", "pasta-default (compact PASTA-family model, synthetic lesions)",
                   "--steps", str(steps), "--max-minutes", str(minutes), "--validate-every", "0",
-                  "--work-dir", str(work / "checkpoints"), "--device", device, "--threads", str(threads), "--progress", "json"])
+                  "--work-dir", str(work / "checkpoints"), "--device", device, "--threads", str(threads), "--progress", "json", *recipe])
     if code:
         raise SystemExit(code)
 
@@ -108,10 +108,14 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (1 is faster on a busy machine)")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--patch", default="32")
+    parser.add_argument("--batch-size", default="4")
+    parser.add_argument("--learning-rate", default="1e-3")
     args = parser.parse_args()
     if not args.evaluate_only:
         with tempfile.TemporaryDirectory() as tmp:
-            train(args.minutes, args.steps, Path(tmp), args.device, args.threads)
+            train(args.minutes, args.steps, Path(tmp), args.device, args.threads,
+                  ["--patch", args.patch, "--batch-size", args.batch_size, "--learning-rate", args.learning_rate])
     table = evaluate_training_host()
     card_path = OUTPUT / "model.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
