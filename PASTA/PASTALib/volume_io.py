@@ -41,6 +41,21 @@ _DICOM_TAGS = {
 }
 
 
+#: Volume files a folder of scans may hold (a DICOM series is a sub-folder of .dcm files).
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+#: Words that mark a file in a scan folder as a mask rather than the image (e.g. total.nii.gz).
+MASK_WORDS = ("total", "organ", "seg", "mask")
+
+
+def images_and_masks(folder: Path) -> tuple[list[Path], list[Path]]:
+    """A scan folder's images (volume files and DICOM series folders) and masks, told apart by name."""
+    volumes = [p for p in sorted(folder.iterdir()) if p.name.lower().endswith(VOLUME_SUFFIXES)]
+    masks = [p for p in volumes if any(w in p.name.lower() for w in MASK_WORDS)]
+    images = [p for p in volumes if p not in masks]
+    images += [p for p in sorted(folder.iterdir()) if p.is_dir() and any(p.glob("*.dcm"))]
+    return images, masks
+
+
 def suffix_of(path: Path) -> str:
     """Lower-case file suffix, treating ``.nii.gz`` as one suffix."""
     name = path.name.lower()

@@ -24,14 +24,13 @@ from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.progress import ProgressReporter
+from PASTALib.volume_io import images_and_masks
 
 from .catalog import SPECS, spec_for
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.jsonl"
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-MASK_WORDS = ("total", "organ", "seg", "mask")
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,7 @@ def find_hosts(hosts_dir: Path) -> dict[str, tuple[Path, Path]]:
                               "Give a folder of host folders, each with an image and an organ mask.")
     hosts = {}
     for folder in sorted(p for p in hosts_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        volumes = [p for p in sorted(folder.iterdir()) if p.name.lower().endswith(VOLUME_SUFFIXES)]
-        masks = [p for p in volumes if any(w in p.name.lower() for w in MASK_WORDS)]
-        images = [p for p in volumes if p not in masks]
-        images += [p for p in sorted(folder.iterdir()) if p.is_dir() and any(p.glob("*.dcm"))]
+        images, masks = images_and_masks(folder)
         if len(images) != 1 or len(masks) != 1:
             raise PastaInputError(
                 f"Host folder {folder} needs exactly one image and one organ mask; found images "

@@ -23,12 +23,10 @@ from ..errors import PastaInputError
 from ..report import lesion_types
 from ..resample import Interpolation, resample_to_reference, resample_to_spacing
 from ..volume import Volume
-from ..volume_io import read_volume
+from ..volume_io import VOLUME_SUFFIXES, images_and_masks, read_volume
 
 log = logging.getLogger(__name__)
 
-VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
-MASK_WORDS = ("total", "organ", "seg", "mask")
 
 #: Synthesis attribute values -> PASTA's report vocabulary (report.model.ATTRIBUTE_OPTIONS).
 SYNTH_TO_REPORT = {
@@ -81,14 +79,6 @@ class HostScan:
     organs: Optional[Volume]  #: TotalSegmentator v2 labels; None = lung by thresholding
 
 
-def _volumes(folder: Path) -> tuple[list[Path], list[Path]]:
-    volumes = [p for p in sorted(folder.iterdir()) if p.name.lower().endswith(VOLUME_SUFFIXES)]
-    masks = [p for p in volumes if any(w in p.name.lower() for w in MASK_WORDS)]
-    images = [p for p in volumes if p not in masks]
-    images += [p for p in sorted(folder.iterdir()) if p.is_dir() and any(p.glob("*.dcm"))]
-    return images, masks
-
-
 def find_hosts(specs: Iterable[str]) -> list[HostScan]:
     """``sample`` (bundled CT + organ mask), a host folder (image + optional organ mask), or a
     folder of host folders."""
@@ -104,13 +94,13 @@ def find_hosts(specs: Iterable[str]) -> list[HostScan]:
         if not folder.is_dir():
             raise PastaInputError(f"Host {spec} is not a folder.",
                                   "Give host folders (one CT + optional organ mask each), or 'sample'.")
-        images, masks = _volumes(folder)
+        images, masks = images_and_masks(folder)
         if images:
             folders = [folder]
         else:
             folders = [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
         for host_folder in folders:
-            images, masks = _volumes(host_folder)
+            images, masks = images_and_masks(host_folder)
             if len(images) != 1 or len(masks) > 1:
                 raise PastaInputError(
                     f"Host folder {host_folder} needs one image and at most one organ mask; found images "

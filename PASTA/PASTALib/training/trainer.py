@@ -35,7 +35,7 @@ from .config import TrainConfig, TrainState
 from . import model_card
 from .evaluate import evaluate, summarise
 from .loss import DeepSupervisionLoss, attribute_loss
-from .patches import make_augmentation, sample_patch, to_batch
+from .patches import _crop, make_augmentation, sample_patch, to_batch
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +277,6 @@ class Trainer:
                 full[lesion.box][lesion.mask] = 1
                 centre = np.argwhere(full).mean(axis=0).round().astype(int)
                 start = [int(c) - p // 2 for c, p in zip(centre, self.config.patch_kji)]
-                from .patches import _crop
-
                 x = torch.from_numpy(_crop(normalized, start, self.config.patch_kji, 0.0))[None, None].to(self.device)
                 m = torch.from_numpy(_crop(full, start, self.config.patch_kji, 0).astype(np.float32))[None, None]
                 predictions = self.heads(encoder_maps(self.network, x), m.to(self.device))
