@@ -106,6 +106,25 @@ def test_init_from_a_pasta_checkpoint_keeps_its_architecture(upper_host, tmp_pat
     assert "initialised from PASTA_tiny.pth" in json.loads((out / "model.json").read_text())["provenance"]["init"]
 
 
+def test_init_from_a_model_folder_continues_it_keeping_heads_only_for_the_same_classes(trained, upper_host,
+                                                                                         tmp_path):
+    """--init on a model folder continues that model: same classes keep their output heads."""
+    before = load_model(trained).states[0]
+    same = tmp_path / "same"
+    assert main(["train", "--hosts", str(upper_host), "--lesion-types", "liver_tumor,liver_cyst", "--init",
+                 str(trained), "-o", str(same), "--steps", "1", "--learning-rate", "0",
+                 "--no-attribute-heads", *TINY]) == 0
+    after = load_model(same).states[0]
+    head = "seg_outputs.0.weight"
+    assert torch.equal(after[head], before[head])
+    assert "its output heads (same classes)" in json.loads((same / "model.json").read_text())["provenance"]["init"]
+    other = tmp_path / "other"
+    assert main(["train", "--hosts", str(upper_host), "--lesion-types", "liver_cyst", "--init", str(trained),
+                 "-o", str(other), "--steps", "1", "--no-attribute-heads", *TINY]) == 0
+    assert load_model(other).config.num_classes == 2
+    assert "new output heads" in json.loads((other / "model.json").read_text())["provenance"]["init"]
+
+
 def test_bad_training_inputs_fail_clearly(upper_host, tmp_path, capsys):
     out = str(tmp_path / "m")
     assert main(["train", "-o", out, "--progress", "none"]) == 2

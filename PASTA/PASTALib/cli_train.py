@@ -21,6 +21,15 @@ from .progress import ProgressReporter
 log = logging.getLogger(__name__)
 
 
+def _init_path(init: str | None) -> Path | None:
+    """--init as a path; a bundled model's name ('default') stands for its folder."""
+    if not init:
+        return None
+    from .bundled_models import resolve
+
+    return Path(resolve(init)).expanduser()
+
+
 def _triple(kind):
     def parse(text: str):
         parts = [kind(v) for v in text.replace("x", ",").split(",") if v]
@@ -45,8 +54,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model and schedule")
     model.add_argument("-o", "--output", required=True, help="model folder to write")
     model.add_argument("--name", help="model name in the model card (default: the folder name)")
-    model.add_argument("--init", help="initialise from a PASTA checkpoint (e.g. PASTA_final.pth); the "
-                       "architecture then comes from it")
+    model.add_argument("--init", help="initialise from a PASTA checkpoint (e.g. PASTA_final.pth) or a PASTA "
+                       "model folder (e.g. 'default' to continue the bundled model); the architecture then "
+                       "comes from it")
     model.add_argument("--preset", choices=("default", "few-shot", "smoke"), default="default",
                        help="few-shot: short schedule and low learning rate for 1-16 labelled cases; "
                        "smoke: a few tiny steps to check a set-up")
@@ -127,7 +137,7 @@ def run_train(args: argparse.Namespace, progress: ProgressReporter) -> int:
         data_note = f"{len(source.cases)} labelled cases from {', '.join(args.data)}"
     validation, val_note = _validation_cases(args, config, source, holdout)
     job = TrainingJob(config, source, validation, output, work_dir, args.name or output.name,
-                      choose_device(args.device), Path(args.init).expanduser() if args.init else None,
+                      choose_device(args.device), _init_path(args.init),
                       args.overwrite, {"data": data_note, "validation": val_note})
     trainer = Trainer(job, progress)
     folder = trainer.run()

@@ -111,11 +111,13 @@ def main() -> None:
     parser.add_argument("--patch", default="32")
     parser.add_argument("--batch-size", default="4")
     parser.add_argument("--learning-rate", default="1e-3")
+    parser.add_argument("--init", help="continue from a model folder or checkpoint (e.g. 'default')")
     args = parser.parse_args()
     if not args.evaluate_only:
         with tempfile.TemporaryDirectory() as tmp:
             train(args.minutes, args.steps, Path(tmp), args.device, args.threads,
-                  ["--patch", args.patch, "--batch-size", args.batch_size, "--learning-rate", args.learning_rate])
+                  ["--patch", args.patch, "--batch-size", args.batch_size, "--learning-rate", args.learning_rate,
+                   *(["--init", args.init] if args.init else [])])
     table = evaluate_training_host()
     card_path = OUTPUT / "model.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))

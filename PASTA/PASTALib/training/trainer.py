@@ -68,25 +68,45 @@ def ct_normalization(foreground_hu: np.ndarray) -> Normalization:
     return Normalization("ct", float(clipped.mean()), float(clipped.std()), float(lower), float(upper))
 
 
-def build_network(config: TrainConfig, num_classes: int, init: Optional[Path]) -> tuple[PastaUNet, str]:
-    """A new network, or one initialised from a PASTA checkpoint (encoder + decoder; new output heads)."""
+def _initial_state(init: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """Weights to start from: a PASTA checkpoint file, or a model folder of this project (safetensors).
+
+    A model folder also gives its class names, so its output heads can be kept when the classes
+    match: that is how a run continues training a model (e.g. the bundled default) with new lesions.
+    """
+    if init.is_dir():
+        from ..checkpoints import load_model
+
+        model = load_model(init)
+        return dict(model.states[0]), [c.name for c in model.classes]
+    return unwrap_state_dict(read_torch_file(init), str(init)), None
+
+
+def build_network(config: TrainConfig, classes: list[ClassInfo], init: Optional[Path]) -> tuple[PastaUNet, str]:
+    """A new network, or one initialised from a PASTA checkpoint or model folder (encoder + decoder).
+
+    The output heads are new unless ``init`` is a model folder with the same classes.
+    """
+    num_classes = len(classes)
     if init is None:
         n = len(config.stage_widths)
         net_config = UNetConfig(1, tuple(config.stage_widths), 2, ((3, 3, 3),) * n, ((2, 2, 2),) * (n - 1),
                                 num_classes)
         return PastaUNet(net_config), "from scratch"
-    state = unwrap_state_dict(read_torch_file(init), str(init))
+    state, init_classes = _initial_state(init)
+    keep_heads = init_classes == [c.name for c in classes]
     net_config = replace(infer_config(state), num_classes=num_classes, head_sizes=())
     network = PastaUNet(net_config)
     own = network.state_dict()
     loaded = {k: v for k, v in state.items()
-              if k in own and not k.startswith("seg_outputs.") and tuple(v.shape) == tuple(own[k].shape)}
-    skipped = [k for k in own if k not in loaded and not k.startswith("seg_outputs.")]
+              if k in own and (keep_heads or not k.startswith("seg_outputs.")) and tuple(v.shape) == tuple(own[k].shape)}
+    skipped = [k for k in own if k not in loaded and (keep_heads or not k.startswith("seg_outputs."))]
     if skipped:
         raise PastaInputError(f"{init}: {len(skipped)} tensors do not fit the network (first: {skipped[0]}).",
-                              "Use a PASTA checkpoint (PASTA_final.pth or a PASTA model).")
+                              "Use a PASTA checkpoint (PASTA_final.pth) or a PASTA model folder.")
     network.load_state_dict(loaded, strict=False)
-    return network, f"initialised from {init.name} ({len(loaded)} tensors; new output heads)"
+    heads = "its output heads (same classes)" if keep_heads else "new output heads"
+    return network, f"initialised from {init.name} ({len(loaded)} tensors; {heads})"
 
 
 def _attribute_targets(heads: AttributeHeads, patches, lesion: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -107,7 +127,7 @@ class Trainer:
         self.device = job.device
         self.classes: list[ClassInfo] = job.source.classes
         self.normalization = ct_normalization(job.source.foreground_hu())
-        self.network, self.init_note = build_network(self.config, len(self.classes), job.init)
+        self.network, self.init_note = build_network(self.config, self.classes, job.init)
         self.heads = (AttributeHeads(self.network.config.stage_widths[:self.network.config.num_pool]) if self.config.attribute_heads else None)
         self.network.to(self.device)
         if self.heads is not None:
