@@ -49,7 +49,7 @@ def test_held_out_dice_is_what_the_model_card_says(tmp_path):
     cases, _ = validation_cases(hosts, config["spacing_xyz"], keys, config["seed"], per_type)
     assert [c.name for c in cases] == CARD["validation"]["cases"]  # the very same lesions
     summary = summarise(evaluate(network.eval(), cases, model.preprocessing.normalization.apply,
-                                 model.preprocessing.patch_size, torch.device("cpu")),
+                                 model.preprocessing.patch_size, torch.device("cpu"), model.decision),
                         {c.id: c.lesion_type for c in model.classes})
     recorded = CARD["validation"]["segmentation"]
     for name, row in recorded["per_class"].items():

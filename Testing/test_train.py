@@ -34,7 +34,8 @@ def upper_host(tmp_path_factory) -> Path:
 def trained(tmp_path_factory, upper_host) -> Path:
     out = tmp_path_factory.mktemp("train") / "model"
     code = main(["train", "--hosts", str(upper_host), "--lesion-types", "liver_tumor,liver_cyst",
-                 "--val-hosts", str(upper_host), "--val-cases-per-type", "1", "-o", str(out), *TINY])
+                 "--val-hosts", str(upper_host), "--val-cases-per-type", "1", "--decision", "lesion_first",
+                 "-o", str(out), *TINY])
     assert code == 0
     return out
 
@@ -48,6 +49,7 @@ def test_online_synthesis_training_writes_a_model_that_segment_loads(trained, tm
     assert card["attribute_heads"]["file"] in {p.name for p in trained.iterdir()}
     model = load_model(trained)
     assert model.config.stage_widths == (8, 16, 32) and model.mirror_axes == (0, 1, 2)
+    assert model.decision == "lesion_first" and card["postprocessing"] == {"decision": "lesion_first"}
     labels = tmp_path / "labels.nii.gz"
     assert main(["segment", str(DATA / "upper_abdomen_native_3mm_ct.nii.gz"), "--model", str(trained),
                  "-o", str(labels), "--progress", "none"]) == 0

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from .decision import check_rule
 from .errors import PastaInputError
 from .hashing import sha256_file
 from .network import UNetConfig, check_state_dict, infer_config, parameter_count
@@ -55,6 +56,7 @@ class LoadedModel:
     sha256: dict[str, str]
     mirror_axes: tuple[int, ...] = (0, 1, 2)
     provenance: dict[str, Any] = field(default_factory=dict)
+    decision: str = "argmax"  #: how probabilities become labels (:mod:`decision`)
 
     def summary(self) -> dict[str, Any]:
         """What ``pasta models verify`` prints."""
@@ -67,6 +69,7 @@ class LoadedModel:
             "classes": [vars(c) for c in self.classes],
             "preprocessing": self.preprocessing.as_dict(),
             "mirror_axes": list(self.mirror_axes),
+            "decision": self.decision,
             "sha256": self.sha256,
             "provenance": self.provenance,
         }
@@ -248,7 +251,8 @@ def _load_model_folder(folder: Path) -> LoadedModel:
                               f"{config.num_classes} outputs.", "The model folder is inconsistent.")
     return LoadedModel(MODEL_CARD_FORMAT, folder, config, states, Preprocessing.from_dict(card["preprocessing"]),
                        classes, hashes, tuple(card.get("mirror_axes", (0, 1, 2))),
-                       {k: card[k] for k in ("name", "version", "license", "provenance") if k in card})
+                       {k: card[k] for k in ("name", "version", "license", "provenance") if k in card},
+                       check_rule(str(card.get("postprocessing", {}).get("decision", "argmax")), str(folder)))
 
 
 def save_model_folder(folder: str | Path, states: list[dict[str, torch.Tensor]], classes: list[ClassInfo],

@@ -2,7 +2,7 @@
 
 Pipeline (mirrors ``nnUNetPredictor`` so results agree): transpose -> crop to the non-zero box ->
 normalise -> resize to the model spacing (spline order 3) -> sliding window -> resize logits back
-(order 1) -> softmax -> argmax -> uncrop -> transpose back. Resizing is separable matrix products
+(order 1) -> softmax -> argmax (or the model's decision rule) -> uncrop -> transpose back. Resizing is separable matrix products
 (:mod:`grid_resize`), and all large buffers stay on the compute device.
 
 Out of GPU memory, the predictor halves the tile batch, then keeps the accumulators in host memory,
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoints import LoadedModel
+from .decision import labels_from_probabilities
 from .errors import PastaInputError
 from .grid_resize import new_shape, resize
 from .network import PastaUNet
@@ -108,7 +109,7 @@ class Predictor:
         self.progress.report("postprocessing", 0.95, "resampling to the input grid")
         t = time.perf_counter()
         probabilities = torch.softmax(logits, dim=0)
-        labels_cropped = torch.argmax(probabilities, dim=0).to(torch.uint8).cpu().numpy()
+        labels_cropped = labels_from_probabilities(probabilities, self.model.decision).cpu().numpy()
         labels = np.zeros(array.shape, np.uint8)
         labels[box] = labels_cropped
         labels_volume = volume.with_array(np.transpose(labels, prep.transpose_backward))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional
 
+from ..decision import check_rule
 from ..errors import PastaInputError
 
 
@@ -34,6 +35,9 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  #: mixed precision on a GPU (ignored on the CPU)
     preset: str = "default"
+    #: how the trained model turns probabilities into labels (validation and inference), see
+    #: :mod:`PASTALib.decision`; argmax is nnU-Net's rule
+    decision: str = "argmax"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +63,7 @@ class TrainConfig:
             raise PastaInputError("--steps and --batch-size must be at least 1.")
         if not 0.0 <= self.foreground_fraction <= 1.0:
             raise PastaInputError("--foreground-fraction must be in [0, 1].")
+        check_rule(self.decision, "--decision")
 
 
 #: A short schedule with a lower learning rate for 1-16 labelled cases (PASTA's few-shot use):

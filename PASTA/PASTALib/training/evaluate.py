@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from ..decision import labels_from_probabilities
 from ..sliding_window import WindowSettings, predict_logits
 from .cases import TrainingCase
 
@@ -25,13 +26,13 @@ def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
 
 @torch.no_grad()
 def predict_case(network: torch.nn.Module, normalized: np.ndarray, patch: Sequence[int],
-                 device: torch.device, mirror_axes: tuple[int, ...] = ()) -> np.ndarray:
+                 device: torch.device, mirror_axes: tuple[int, ...] = (), decision: str = "argmax") -> np.ndarray:
     was_training = network.training
     network.eval()
     data = torch.from_numpy(normalized)[None].to(device)
     logits = predict_logits([network], data, WindowSettings(tuple(patch), 0.5, mirror_axes, 1, None), device, device)
     network.train(was_training)
-    return torch.argmax(logits, dim=0).to(torch.uint8).cpu().numpy()
+    return labels_from_probabilities(torch.softmax(logits, dim=0), decision).cpu().numpy()
 
 
 @dataclass
@@ -44,10 +45,10 @@ class CaseScore:
 
 
 def evaluate(network: torch.nn.Module, cases: Sequence[TrainingCase], normalize: Callable[[np.ndarray], np.ndarray],
-             patch: Sequence[int], device: torch.device) -> list[CaseScore]:
+             patch: Sequence[int], device: torch.device, decision: str = "argmax") -> list[CaseScore]:
     scores = []
     for case in cases:
-        predicted = predict_case(network, normalize(case.image), patch, device)
+        predicted = predict_case(network, normalize(case.image), patch, device, decision=decision)
         class_id = int(case.lesions[0].class_id) if case.lesions else 0
         truth = case.labels == class_id
         mine = predicted == class_id

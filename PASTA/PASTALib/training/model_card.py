@@ -13,6 +13,9 @@ from typing import Any, Mapping
 from ..atomic import atomic_write
 
 CARD_PAGE = "MODEL_CARD.md"
+OPTIMIZERS = {"sgd": "SGD, Nesterov", "adamw": "AdamW"}
+DECISIONS = {"argmax": "argmax over classes (nnU-Net's rule)",
+             "lesion_first": "lesion where P(background) < 0.5, then its most probable type (`lesion_first`)"}
 
 
 def _table(summary: Mapping[str, Any]) -> list[str]:
@@ -34,6 +37,7 @@ def render(card: Mapping[str, Any]) -> str:
     prov = card.get("provenance", {})
     config = prov.get("config", {})
     validation = card.get("validation", {})
+    decision = (card.get("postprocessing") or {}).get("decision", "argmax")
     lines = [f"# Model card: {card.get('name')}", "",
              f"*{card.get('intended_use', 'Research use only; not a medical device.')}* "
              f"Licence: {card.get('license', 'unknown')}.", "",
@@ -52,9 +56,11 @@ def render(card: Mapping[str, Any]) -> str:
               f"{prov.get('parameters', 0):,} parameters; {prov.get('init', '')}.",
               f"- Grid: {config.get('spacing_xyz')} mm, patch {config.get('patch_kji')} voxels; nnU-Net CT "
               "normalisation from the training foreground; mirroring on all axes in training.",
-              f"- Schedule: {prov.get('steps_done')} steps of batch {config.get('batch_size')} (SGD, Nesterov, "
+              f"- Schedule: {prov.get('steps_done')} steps of batch {config.get('batch_size')} "
+              f"({OPTIMIZERS.get(config.get('optimizer', 'sgd'), config.get('optimizer'))}, "
               f"lr {config.get('learning_rate')} with poly decay), Dice + cross-entropy with deep supervision; "
               f"{prov.get('training_time_s', 0) / 60:.0f} min on {prov.get('device')}, {prov.get('date')}.",
+              f"- Labels: {DECISIONS.get(decision, decision)}.",
               ]
     if prov.get("stopped_early"):
         lines.append(f"- Stopped by: {prov['stopped_early']}.")
@@ -63,6 +69,11 @@ def render(card: Mapping[str, Any]) -> str:
               "class vs any lesion (type confusions forgiven); detected: the predicted type overlaps the lesion. "
               "Whole-scan sliding-window prediction, no test-time mirroring.", ""]
     lines += _table(validation.get("segmentation", {}))
+    other = validation.get("other_decision")
+    if other:
+        lines += ["", f"### The same lesions with the other decision rule ({other.get('decision')})", "",
+                  other.get("what", ""), ""]
+        lines += _table(other)
     extra = validation.get("training_host_new_lesions")
     if extra:
         lines += ["", "### New lesions in a training host", "", extra.get("what", ""), ""]

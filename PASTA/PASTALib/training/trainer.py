@@ -237,7 +237,7 @@ class Trainer:
             return {}
         names = {c.id: c.lesion_type or c.name for c in self.classes}
         return summarise(evaluate(self.network, self.job.validation, self._normalize, self.config.patch_kji,
-                                  self.device), names)
+                                  self.device, self.config.decision), names)
 
     def run(self) -> Path:
         config = self.config
@@ -329,6 +329,7 @@ class Trainer:
                 "validation": {"segmentation": summary, "attributes": attributes,
                                "cases": [c.name for c in self.job.validation]},
                 "history": self.state.history,
+                "postprocessing": {"decision": self.config.decision},
             }
             if self.heads is not None:
                 from safetensors.torch import save_file
