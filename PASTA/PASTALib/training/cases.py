@@ -200,15 +200,19 @@ class SyntheticSource:
 
 
 def validation_cases(hosts: Sequence[HostScan], spacing_xyz: Sequence[float], keys: Sequence[str], seed: int,
-                     per_type: int) -> tuple[list[TrainingCase], list[str]]:
+                     per_type: int, stream: int = 7919, first_seed: int = 100_000
+                     ) -> tuple[list[TrainingCase], list[str]]:
     """Fixed validation lesions: ``per_type`` per type the hosts can take, seeds derived from
-    ``seed`` only, so the model card's numbers can be reproduced (and tested) later."""
+    ``seed`` only, so the model card's numbers can be reproduced (and tested) later.
+
+    ``stream`` and ``first_seed`` give other fixed sets, e.g. new lesions in a training host
+    (training draws its synthesis seeds at random from 2^31, so it practically never meets them)."""
     source = SyntheticSource(hosts, spacing_xyz, keys, skip_missing=True)
     cases = []
     for index, key in enumerate(source.types):
         for number in range(per_type):
-            rng = np.random.default_rng([seed, 7919, index, number])
-            cases.append(source.draw(rng, key, seed=100_000 + 1000 * index + 10 * number))
+            rng = np.random.default_rng([seed, stream, index, number])
+            cases.append(source.draw(rng, key, seed=first_seed + 1000 * index + 10 * number))
     return cases, source.types
 
 
