@@ -71,6 +71,25 @@ def test_model_card_lesion_types_need_no_flag(tmp_path):
     assert max(f["measurements"]["volume_ml"] for f in findings) > 500  # the whole liver, as trained
 
 
+def test_the_model_cards_component_floor_is_the_smallest_finding(tmp_path):
+    folder = shutil.copytree(TINY, tmp_path / "model")
+    card = json.loads((folder / "model.json").read_text())
+    card["classes"][1]["lesion_type"] = "liver_tumor"
+    card["classes"][2]["lesion_type"] = "kidney_tumor"
+    card["postprocessing"] = {"decision": "argmax", "min_component_ml": 300.0}  # the liver, not a kidney
+    (folder / "model.json").write_text(json.dumps(card))
+    result = analyze("sample", "--model", str(folder), "-o", str(tmp_path / "floor"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "floor" / "report.json").read_text())
+    assert report["dropped"]["min_volume_ml"] == 300.0
+    assert report["findings"] and all(f["measurements"]["volume_ml"] >= 300.0 for f in report["findings"])
+    # an explicit --min-volume wins over the card
+    result = analyze("sample", "--model", str(folder), "--min-volume", "0.02", "-o", str(tmp_path / "all"))
+    everything = json.loads((tmp_path / "all" / "report.json").read_text())
+    assert everything["dropped"]["min_volume_ml"] == 0.02
+    assert len(everything["findings"]) > len(report["findings"])
+
+
 def test_analyze_explains_what_is_missing(lesion_model, tmp_path):
     result = analyze("sample", "--model", str(lesion_model), "-o", str(tmp_path / "a"))
     assert result.returncode == 2 and "--lesion-type" in result.stderr

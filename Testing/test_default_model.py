@@ -15,7 +15,6 @@ import torch
 from PASTALib.bundled_models import BUNDLED
 from PASTALib.checkpoints import load_model
 from PASTALib.cli import main
-from PASTALib.network import PastaUNet
 from PASTALib.training.cases import find_hosts, validation_cases
 from PASTALib.training.evaluate import evaluate, summarise
 
@@ -40,16 +39,15 @@ def test_default_model_is_small_verified_and_covers_all_15_types():
 
 def test_held_out_dice_is_what_the_model_card_says(tmp_path):
     model = load_model("default")
-    network = PastaUNet(model.config)
-    network.load_state_dict(model.states[0], strict=False)
     config = CARD["provenance"]["config"]
     hosts = find_hosts([str(synth_hosts.write_validation_hosts(tmp_path / "val"))])
     keys = [c.lesion_type for c in model.classes[1:]]
     per_type = max(row["cases"] for row in CARD["validation"]["segmentation"]["per_class"].values())
     cases, _ = validation_cases(hosts, config["spacing_xyz"], keys, config["seed"], per_type)
     assert [c.name for c in cases] == CARD["validation"]["cases"]  # the very same lesions
-    summary = summarise(evaluate(network.eval(), cases, model.preprocessing.normalization.apply,
-                                 model.preprocessing.patch_size, torch.device("cpu"), model.decision),
+    summary = summarise(evaluate(model.network(), cases, model.preprocessing.normalization.apply,
+                                 model.preprocessing.patch_size, torch.device("cpu"), model.postprocessing,
+                                 model.preprocessing.spacing_zyx),
                         {c.id: c.lesion_type for c in model.classes})
     recorded = CARD["validation"]["segmentation"]
     for name, row in recorded["per_class"].items():

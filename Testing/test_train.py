@@ -35,7 +35,7 @@ def trained(tmp_path_factory, upper_host) -> Path:
     out = tmp_path_factory.mktemp("train") / "model"
     code = main(["train", "--hosts", str(upper_host), "--lesion-types", "liver_tumor,liver_cyst",
                  "--val-hosts", str(upper_host), "--val-cases-per-type", "1", "--decision", "lesion_first",
-                 "-o", str(out), *TINY])
+                 "--foreground-fraction", "0.5", "--foreground-weight", "2", "-o", str(out), *TINY])
     assert code == 0
     return out
 
@@ -45,11 +45,13 @@ def test_online_synthesis_training_writes_a_model_that_segment_loads(trained, tm
     assert [(c["id"], c["lesion_type"]) for c in card["classes"]] == [(0, None), (1, "liver_tumor"),
                                                                       (2, "liver_cyst")]
     assert card["provenance"]["steps_done"] == 4 and card["provenance"]["trained_by"] == "pasta train"
+    config = card["provenance"]["config"]
+    assert (config["foreground_fraction"], config["foreground_weight"]) == (0.5, 2.0)
     assert set(card["validation"]["segmentation"]["per_class"]) == {"liver_tumor", "liver_cyst"}
     assert card["attribute_heads"]["file"] in {p.name for p in trained.iterdir()}
     model = load_model(trained)
     assert model.config.stage_widths == (8, 16, 32) and model.mirror_axes == (0, 1, 2)
-    assert model.decision == "lesion_first" and card["postprocessing"] == {"decision": "lesion_first"}
+    assert model.postprocessing.decision == "lesion_first" and card["postprocessing"] == {"decision": "lesion_first"}
     labels = tmp_path / "labels.nii.gz"
     assert main(["segment", str(DATA / "upper_abdomen_native_3mm_ct.nii.gz"), "--model", str(trained),
                  "-o", str(labels), "--progress", "none"]) == 0
@@ -133,6 +135,8 @@ def test_bad_training_inputs_fail_clearly(upper_host, tmp_path, capsys):
     assert "No training data" in capsys.readouterr().err
     assert main(["train", "--hosts", str(upper_host), "-o", out, "--patch", "30", *TINY]) == 2
     assert "not divisible" in capsys.readouterr().err
+    assert main(["train", "--hosts", str(upper_host), "-o", out, "--foreground-weight", "0", *TINY]) == 2
+    assert "--foreground-weight must be in (0, 100]" in capsys.readouterr().err
     assert main(["train", "--hosts", str(upper_host), "--lesion-types", "esophageal_cancer", "-o", out, *TINY]) == 2
     assert "esophageal_cancer" in capsys.readouterr().err
     torch.save({"conv1.weight": torch.zeros(4, 1, 3, 3)}, tmp_path / "resnet.pth")

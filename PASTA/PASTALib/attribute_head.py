@@ -150,8 +150,6 @@ def encoder_maps(network: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 def head_for_model(model, device: str = "cpu") -> LearnedAttributeHead | None:
     """The attribute head of a loaded PASTA model folder, or None if it has none."""
     from .checkpoints import MODEL_CARD
-    from .network import PastaUNet
-
     folder = Path(model.source)
     if not (folder / MODEL_CARD).is_file():
         return None
@@ -159,8 +157,7 @@ def head_for_model(model, device: str = "cpu") -> LearnedAttributeHead | None:
     heads = load_heads(folder, card, model.config.stage_widths[:model.config.num_pool])
     if heads is None:
         return None
-    network = PastaUNet(model.config)
-    network.load_state_dict({k: v for k, v in model.states[0].items() if k in network.state_dict()}, strict=False)
+    network = model.network()
     prep = model.preprocessing
     if prep.spacing_zyx is None:
         raise PastaInputError("A model with attribute heads must state its spacing in the model card.")

@@ -22,10 +22,10 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from .decision import check_rule
 from .errors import PastaInputError
 from .hashing import sha256_file
-from .network import UNetConfig, check_state_dict, infer_config, parameter_count
+from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
+from .postprocessing import Postprocessing
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,16 @@ class LoadedModel:
     sha256: dict[str, str]
     mirror_axes: tuple[int, ...] = (0, 1, 2)
     provenance: dict[str, Any] = field(default_factory=dict)
-    decision: str = "argmax"  #: how probabilities become labels (:mod:`decision`)
+    #: how probabilities become the label map (:mod:`postprocessing`)
+    postprocessing: Postprocessing = field(default_factory=Postprocessing)
+
+    def network(self, fold: int = 0) -> PastaUNet:
+        """Fold ``fold``'s network with its weights, in eval mode on the CPU (extra tensors such as
+        nnU-Net's deep-supervision outputs are ignored; missing ones were refused on loading)."""
+        network = PastaUNet(self.config)
+        own = network.state_dict()
+        network.load_state_dict({k: v for k, v in self.states[fold].items() if k in own}, strict=False)
+        return network.eval()
 
     def summary(self) -> dict[str, Any]:
         """What ``pasta models verify`` prints."""
@@ -69,7 +78,7 @@ class LoadedModel:
             "classes": [vars(c) for c in self.classes],
             "preprocessing": self.preprocessing.as_dict(),
             "mirror_axes": list(self.mirror_axes),
-            "decision": self.decision,
+            "postprocessing": self.postprocessing.as_dict(),
             "sha256": self.sha256,
             "provenance": self.provenance,
         }
@@ -252,7 +261,7 @@ def _load_model_folder(folder: Path) -> LoadedModel:
     return LoadedModel(MODEL_CARD_FORMAT, folder, config, states, Preprocessing.from_dict(card["preprocessing"]),
                        classes, hashes, tuple(card.get("mirror_axes", (0, 1, 2))),
                        {k: card[k] for k in ("name", "version", "license", "provenance") if k in card},
-                       check_rule(str(card.get("postprocessing", {}).get("decision", "argmax")), str(folder)))
+                       Postprocessing.from_card(card.get("postprocessing"), str(folder / MODEL_CARD)))
 
 
 def save_model_folder(folder: str | Path, states: list[dict[str, torch.Tensor]], classes: list[ClassInfo],

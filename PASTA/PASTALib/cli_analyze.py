@@ -36,7 +36,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         "fine-tuned PASTA model with classes background, organ, lesion): id or key")
     parser.add_argument("--organs", metavar="ORGANS", help="TotalSegmentator v2 organ mask for locations and "
                         "invasion; for 'sample' its bundled mask is the default")
-    parser.add_argument("--min-volume", type=float, default=None, metavar="ML", help="drop smaller findings")
+    parser.add_argument("--min-volume", type=float, default=None, metavar="ML", help="drop (and count) smaller "
+                        "findings (default: the model card's component floor, at least 0.02 mL)")
     parser.add_argument("--dicom", action="store_true", help="also write DICOM SEG and SR (DICOM input only)")
     parser.add_argument("--force", action="store_true", help="run even if the image does not look like CT in HU")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUTDIR")
@@ -63,6 +64,13 @@ def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
                               f"Pass --lesion-type (for example liver_tumor); ids: {lesion_types.id_table()}.")
     chosen = lesion_types.lookup(lesion_type).id
     return {index: chosen for index in lesion_classes}
+
+
+def finding_floor(requested: float | None, model_floor: float, default: float) -> float:
+    """The smallest finding reported. The model's component floor also applies to each type's part of
+    a component: a lesion painted in two types keeps its size for the floor, but a 1-voxel splash of a
+    third type inside it is not a finding the model can stand behind. An explicit --min-volume wins."""
+    return requested if requested is not None else max(default, model_floor)
 
 
 def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
@@ -104,7 +112,7 @@ def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
     analysis = analyse_segmentation(
         image, image.with_array(lesion_labels), image.with_array(np.clip(lesion_probability, 0.0, 1.0)), organs,
         attribute_head=attribute_head,
-        min_volume_ml=DEFAULT_MIN_VOLUME_ML if args.min_volume is None else args.min_volume,
+        min_volume_ml=finding_floor(args.min_volume, model.postprocessing.min_component_ml, DEFAULT_MIN_VOLUME_ML),
         model_id=f"{model.provenance.get('name') or model.source.name} ({model.format})", progress=progress,
         inputs={"image": str(args.image), "lesion_labels": f"{SEGMENTATION} (model classes "
                 + ", ".join(f"{c.id}={c.name}" for c in model.classes) + ")",

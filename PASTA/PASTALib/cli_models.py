@@ -34,7 +34,7 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
                      help="mirroring test-time augmentation (default: on for GPU, off for CPU)")
     tta.add_argument("--no-tta", dest="tta", action="store_false")
     parser.add_argument("--overlap", type=float, default=0.5, help="sliding-window overlap (default 0.5)")
-    parser.add_argument("--batch-size", type=int, help="tiles per forward pass (default: 4 on GPU, 1 on CPU)")
+    parser.add_argument("--batch-size", type=int, help="tiles per forward pass (default: 4; 2 on CPU for tiles over 64^3)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto",
                         help="GPU arithmetic (default fp16 autocast; the CPU always uses fp32)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch")

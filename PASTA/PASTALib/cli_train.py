@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .cli import Command
 from .errors import PastaInputError
+from .postprocessing import DECISION_RULES
 from .progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--max-minutes", type=float, help="stop (saving everything) after this much training time")
     model.add_argument("--validate-every", type=int)
     model.add_argument("--seed", type=int, default=0)
-    model.add_argument("--decision", choices=("argmax", "lesion_first"),
-                       help="how the model turns probabilities into labels: argmax (nnU-Net's rule, the default) "
-                       "or lesion_first (lesion where P(background) < 0.5, then the most probable type)")
+    model.add_argument("--foreground-fraction", type=float, metavar="F",
+                       help="share of patches centred on a lesion (default 0.8; nnU-Net uses 0.33). Lower "
+                       "it to fine-tune a model that finds lesions everywhere")
+    model.add_argument("--foreground-weight", type=float, metavar="W",
+                       help="cross-entropy weight of the lesion classes, background 1 (default 3)")
+    model.add_argument("--decision", choices=tuple(DECISION_RULES),
+                       help="how the model turns probabilities into labels (default argmax): "
+                       + "; ".join(f"{rule}: {text}" for rule, text in DECISION_RULES.items()))
     run = parser.add_argument_group("running")
     run.add_argument("--work-dir", help="checkpoints; an existing checkpoint there is resumed "
                      "(default: OUTPUT.work next to the output)")
@@ -89,6 +95,7 @@ def _config(args: argparse.Namespace):
     overrides = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                  "spacing_xyz": args.spacing, "patch_kji": args.patch, "max_minutes": args.max_minutes,
                  "validate_every": args.validate_every, "seed": args.seed, "decision": args.decision,
+                 "foreground_fraction": args.foreground_fraction, "foreground_weight": args.foreground_weight,
                  "stage_widths": tuple(int(v) for v in args.widths.split(",")) if args.widths else None,
                  "attribute_heads": False if args.no_attribute_heads else None}
     config = with_preset(TrainConfig(), args.preset, overrides)

@@ -2,7 +2,7 @@
 
 Pipeline (mirrors ``nnUNetPredictor`` so results agree): transpose -> crop to the non-zero box ->
 normalise -> resize to the model spacing (spline order 3) -> sliding window -> resize logits back
-(order 1) -> softmax -> argmax (or the model's decision rule) -> uncrop -> transpose back. Resizing is separable matrix products
+(order 1) -> softmax -> argmax (or the model card's postprocessing) -> uncrop -> transpose back. Resizing is separable matrix products
 (:mod:`grid_resize`), and all large buffers stay on the compute device.
 
 Out of GPU memory, the predictor halves the tile batch, then keeps the accumulators in host memory,
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from .checkpoints import LoadedModel
-from .decision import labels_from_probabilities
 from .errors import PastaInputError
 from .grid_resize import new_shape, resize
 from .network import PastaUNet
@@ -49,6 +48,15 @@ def choose_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def default_batch_size(device: torch.device, patch: tuple[int, ...]) -> int:
+    """Tiles per forward pass. On the CPU, torch's conv3d runs one tile 5-6x slower per tile than
+    two or more (Testing/benchmarks/RESULTS.md), so the CPU batches too: 4 small tiles, or 2 large
+    ones (PASTA's 128^3 tiles) to bound memory."""
+    if device.type == "cuda":
+        return 4
+    return 4 if int(np.prod(patch)) <= 64 ** 3 else 2
+
+
 def nonzero_box(array: np.ndarray) -> tuple[slice, ...]:
     """nnU-Net crops to the bounding box of non-zero voxels (everything, for CT with air at -1000)."""
     nonzero = np.nonzero(array != 0)
@@ -71,19 +79,14 @@ class Predictor:
         self.device = choose_device(device)
         self.tta = (self.device.type == "cuda") if tta is None else tta
         self.overlap = overlap
-        self.batch_size = batch_size or (4 if self.device.type == "cuda" else 1)
+        self.batch_size = batch_size or default_batch_size(self.device, model.preprocessing.patch_size)
         self.precision = precision
         self.progress = progress or ProgressReporter()
         self.notes: list[str] = []
         self.networks = self._build_networks(self.device)
 
     def _build_networks(self, device: torch.device) -> list[PastaUNet]:
-        networks = []
-        for state in self.model.states:
-            network = PastaUNet(self.model.config)
-            network.load_state_dict({k: v for k, v in state.items() if k in network.state_dict()}, strict=False)
-            networks.append(network.eval().to(device))
-        return networks
+        return [self.model.network(fold).to(device) for fold in range(len(self.model.states))]
 
     def _amp_dtype(self) -> torch.dtype | None:
         if self.device.type != "cuda" or self.precision == "fp32":
@@ -109,9 +112,13 @@ class Predictor:
         self.progress.report("postprocessing", 0.95, "resampling to the input grid")
         t = time.perf_counter()
         probabilities = torch.softmax(logits, dim=0)
-        labels_cropped = labels_from_probabilities(probabilities, self.model.decision).cpu().numpy()
+        rules = self.model.postprocessing
         labels = np.zeros(array.shape, np.uint8)
-        labels[box] = labels_cropped
+        labels[box], dropped = rules.apply(probabilities, spacing)
+        notes = list(self.notes)  # the fallbacks so far, then this image's own
+        if dropped:
+            notes.append(f"{dropped} lesion component(s) under {rules.min_component_ml:g} mL were set to "
+                          "background (the model card's postprocessing).")
         labels_volume = volume.with_array(np.transpose(labels, prep.transpose_backward))
         probs_out = None
         if return_probabilities:
@@ -122,7 +129,7 @@ class Predictor:
         timings["postprocess"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - start
         return SegmentationResult(labels_volume, probs_out, [c.name for c in self.model.classes],
-                                  self.device.type, list(self.notes), timings)
+                                  self.device.type, notes, timings)
 
     # ---------------------------------------------------------------------------------- internals
     def _forward(self, data, shape, spacing, target_spacing, target_shape, results_device, timings):

@@ -1,8 +1,9 @@
 """Benchmark: the bundled default model on the bundled sample CT, on the CPU.
 
 Counts the work first (voxels on the model grid, tiles, network FLOPs per tile), then times
-`pasta analyze sample` end to end as a user runs it (a fresh process each time: start-up, model
-load and checksum, segmentation, findings, attribute heads, report files), median of repeats.
+`pasta analyze sample-lesions` (the README's main command) end to end as a user runs it (a fresh
+process each time: start-up, model load and checksum, segmentation, findings, attribute heads,
+report files), median of repeats, with the number of findings it reported.
 
     python Testing/benchmarks/bench_default_model.py --repeats 3 --threads 2
 """
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 
 
-def count_work() -> dict:
+def count_work(image: str) -> dict:
     from PASTALib import sample_data
     from PASTALib.checkpoints import load_model
     from PASTALib.grid_resize import new_shape
@@ -31,7 +32,7 @@ def count_work() -> dict:
     from PASTALib.volume_io import read_volume
 
     model = load_model("default")
-    ct = read_volume(sample_data.SAMPLES["sample"].path)
+    ct = read_volume(sample_data.resolve(image)[0])
     prep = model.preprocessing
     grid = new_shape(ct.array.shape, ct.spacing[::-1], prep.spacing_zyx)
     tiles = int(np.prod([len(tile_starts(max(s, p), p, 0.5)) for s, p in zip(grid, prep.patch_size)]))
@@ -44,30 +45,33 @@ def count_work() -> dict:
             "weights_mb": sum(p.stat().st_size for p in Path(model.source).glob("*.safetensors")) / 1e6}
 
 
-def time_analyze(threads: int, repeats: int) -> list[float]:
-    times = []
+def time_analyze(image: str, threads: int, repeats: int) -> tuple[list[float], int]:
+    times, findings = [], -1
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "PASTALib", "analyze", "sample", "-o", str(Path(tmp) / "out"),
+            subprocess.run([sys.executable, "-m", "PASTALib", "analyze", image, "-o", str(Path(tmp) / "out"),
                             "--threads", str(threads), "--progress", "none", "-q"], check=True,
                            stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - start)
-    return times
+            report = json.loads((Path(tmp) / "out" / "report.json").read_text(encoding="utf-8"))
+            findings = len(report["findings"])
+    return times, findings
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--image", default="sample-lesions", help="a bundled sample name or a CT file")
     args = parser.parse_args()
-    work = count_work()
-    times = time_analyze(args.threads, args.repeats)
-    print(f"| model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
-          f"analyze median s | runs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
-    print(f"| {' x '.join(map(str, work['grid']))} | {work['tiles']} | {work['gflop_per_tile']:.1f} | "
-          f"{work['gflop_per_tile'] * work['tiles']:.0f} | {work['weights_mb']:.1f} | {args.threads} | "
+    work = count_work(args.image)
+    times, findings = time_analyze(args.image, args.threads, args.repeats)
+    print(f"| image | model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
+          f"findings | analyze median s | runs |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print(f"| {args.image} | {' x '.join(map(str, work['grid']))} | {work['tiles']} | {work['gflop_per_tile']:.1f} | "
+          f"{work['gflop_per_tile'] * work['tiles']:.0f} | {work['weights_mb']:.1f} | {args.threads} | {findings} | "
           f"{statistics.median(times):.1f} | {', '.join(f'{t:.1f}' for t in times)} |")
     print(json.dumps({"torch": torch.__version__, "cpu_threads": torch.get_num_threads()}))
 

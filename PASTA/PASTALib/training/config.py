@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional
 
-from ..decision import check_rule
+from ..postprocessing import check_rule
 from ..errors import PastaInputError
 
 
@@ -36,7 +36,7 @@ class TrainConfig:
     amp: bool = True  #: mixed precision on a GPU (ignored on the CPU)
     preset: str = "default"
     #: how the trained model turns probabilities into labels (validation and inference), see
-    #: :mod:`PASTALib.decision`; argmax is nnU-Net's rule
+    #: :mod:`PASTALib.postprocessing`; argmax is nnU-Net's rule
     decision: str = "argmax"
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +63,8 @@ class TrainConfig:
             raise PastaInputError("--steps and --batch-size must be at least 1.")
         if not 0.0 <= self.foreground_fraction <= 1.0:
             raise PastaInputError("--foreground-fraction must be in [0, 1].")
+        if not 0.0 < self.foreground_weight <= 100.0:
+            raise PastaInputError(f"--foreground-weight must be in (0, 100], got {self.foreground_weight}.")
         check_rule(self.decision, "--decision")
 
 

@@ -12,8 +12,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from ..decision import labels_from_probabilities
+from ..postprocessing import Postprocessing
+from ..predictor import default_batch_size
 from ..sliding_window import WindowSettings, predict_logits
 from .cases import TrainingCase
 
@@ -24,15 +26,24 @@ def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * float(np.logical_and(prediction, truth).sum()) / total
 
 
+def false_components(predicted: np.ndarray, truth: np.ndarray) -> int:
+    """Predicted lesion components (26-connected, any type) that touch no true lesion voxel: each
+    would be a false finding in the report."""
+    components, count = ndimage.label(predicted > 0, structure=np.ones((3, 3, 3), bool))
+    return count - len(np.setdiff1d(np.unique(components[truth > 0]), [0]))
+
+
 @torch.no_grad()
-def predict_case(network: torch.nn.Module, normalized: np.ndarray, patch: Sequence[int],
-                 device: torch.device, mirror_axes: tuple[int, ...] = (), decision: str = "argmax") -> np.ndarray:
+def predict_probabilities(network: torch.nn.Module, normalized: np.ndarray, patch: Sequence[int],
+                          device: torch.device, mirror_axes: tuple[int, ...] = ()) -> torch.Tensor:
+    """(C, k, j, i) softmax of a whole case, sliding window at 50 % overlap."""
     was_training = network.training
     network.eval()
     data = torch.from_numpy(normalized)[None].to(device)
-    logits = predict_logits([network], data, WindowSettings(tuple(patch), 0.5, mirror_axes, 1, None), device, device)
+    settings = WindowSettings(tuple(patch), 0.5, mirror_axes, default_batch_size(device, tuple(patch)), None)
+    logits = predict_logits([network], data, settings, device, device)
     network.train(was_training)
-    return labels_from_probabilities(torch.softmax(logits, dim=0), decision).cpu().numpy()
+    return torch.softmax(logits, dim=0)
 
 
 @dataclass
@@ -42,19 +53,35 @@ class CaseScore:
     dice: float  #: the case's class vs prediction of that class
     lesion_dice: float  #: any lesion vs any predicted lesion (type confusions forgiven)
     detected: bool  #: the predicted class overlaps the lesion
+    false_components: int = 0  #: predicted lesion components away from the lesion
+
+
+def score_case(case: TrainingCase, predicted: np.ndarray) -> CaseScore:
+    class_id = int(case.lesions[0].class_id) if case.lesions else 0
+    truth = case.labels == class_id
+    mine = predicted == class_id
+    return CaseScore(case.name, class_id, dice(mine, truth), dice(predicted > 0, case.labels > 0),
+                     bool(np.logical_and(mine, truth).any()), false_components(predicted, case.labels))
+
+
+def evaluate_variants(network: torch.nn.Module, cases: Sequence[TrainingCase],
+                      normalize: Callable[[np.ndarray], np.ndarray], patch: Sequence[int], device: torch.device,
+                      spacing_kji: Sequence[float], variants: Sequence[Postprocessing]) -> list[list[CaseScore]]:
+    """Scores of each postprocessing variant (one list per variant) from one network pass per case:
+    the variants differ only after the probabilities, so choosing between them costs no extra pass."""
+    scores: list[list[CaseScore]] = [[] for _ in variants]
+    for case in cases:
+        probabilities = predict_probabilities(network, normalize(case.image), patch, device)
+        for rules, into in zip(variants, scores):
+            into.append(score_case(case, rules.apply(probabilities, spacing_kji)[0]))
+    return scores
 
 
 def evaluate(network: torch.nn.Module, cases: Sequence[TrainingCase], normalize: Callable[[np.ndarray], np.ndarray],
-             patch: Sequence[int], device: torch.device, decision: str = "argmax") -> list[CaseScore]:
-    scores = []
-    for case in cases:
-        predicted = predict_case(network, normalize(case.image), patch, device, decision=decision)
-        class_id = int(case.lesions[0].class_id) if case.lesions else 0
-        truth = case.labels == class_id
-        mine = predicted == class_id
-        scores.append(CaseScore(case.name, class_id, dice(mine, truth), dice(predicted > 0, case.labels > 0),
-                                bool(np.logical_and(mine, truth).any())))
-    return scores
+             patch: Sequence[int], device: torch.device, rules: Postprocessing = Postprocessing(),
+             spacing_kji: Sequence[float] = (1.0, 1.0, 1.0)) -> list[CaseScore]:
+    """Scores of one postprocessing (``spacing_kji``, the cases' grid, sizes its components)."""
+    return evaluate_variants(network, cases, normalize, patch, device, spacing_kji, [rules])[0]
 
 
 def summarise(scores: Sequence[CaseScore], class_names: dict[int, str]) -> dict[str, Any]:
@@ -68,7 +95,8 @@ def summarise(scores: Sequence[CaseScore], class_names: dict[int, str]) -> dict[
         rows[class_names.get(class_id, str(class_id))] = {
             "cases": len(group), "dice": round(float(np.mean([s.dice for s in group])), 4),
             "lesion_dice": round(float(np.mean([s.lesion_dice for s in group])), 4),
-            "detected": round(float(np.mean([s.detected for s in group])), 4)}
+            "detected": round(float(np.mean([s.detected for s in group])), 4),
+            "false_components": round(float(np.mean([s.false_components for s in group])), 2)}
     mean = {key: round(float(np.mean([r[key] for r in rows.values()])), 4) if rows else None
-            for key in ("dice", "lesion_dice", "detected")}
+            for key in ("dice", "lesion_dice", "detected", "false_components")}
     return {"per_class": rows, "mean": mean}

@@ -28,6 +28,7 @@ from ..checkpoints import ClassInfo, read_torch_file, save_model_folder, unwrap_
 from ..errors import PastaCancelled, PastaInputError
 from ..hashing import sha256_file
 from ..network import PastaUNet, UNetConfig, infer_config, parameter_count
+from ..postprocessing import Postprocessing
 from ..preprocessing import Normalization, Preprocessing
 from ..progress import ProgressReporter
 from .cases import CaseSource, TrainingCase
@@ -98,9 +99,12 @@ def build_network(config: TrainConfig, classes: list[ClassInfo], init: Optional[
     net_config = replace(infer_config(state), num_classes=num_classes, head_sizes=())
     network = PastaUNet(net_config)
     own = network.state_dict()
-    loaded = {k: v for k, v in state.items()
-              if k in own and (keep_heads or not k.startswith("seg_outputs.")) and tuple(v.shape) == tuple(own[k].shape)}
-    skipped = [k for k in own if k not in loaded and (keep_heads or not k.startswith("seg_outputs."))]
+
+    def wanted(key: str) -> bool:  # new output heads are trained from scratch
+        return keep_heads or not key.startswith("seg_outputs.")
+
+    loaded = {k: v for k, v in state.items() if k in own and wanted(k) and tuple(v.shape) == tuple(own[k].shape)}
+    skipped = [k for k in own if k not in loaded and wanted(k)]
     if skipped:
         raise PastaInputError(f"{init}: {len(skipped)} tensors do not fit the network (first: {skipped[0]}).",
                               "Use a PASTA checkpoint (PASTA_final.pth) or a PASTA model folder.")
@@ -237,7 +241,8 @@ class Trainer:
             return {}
         names = {c.id: c.lesion_type or c.name for c in self.classes}
         return summarise(evaluate(self.network, self.job.validation, self._normalize, self.config.patch_kji,
-                                  self.device, self.config.decision), names)
+                                  self.device, Postprocessing(self.config.decision),
+                                  self.config.spacing_xyz[::-1]), names)
 
     def run(self) -> Path:
         config = self.config
@@ -329,7 +334,7 @@ class Trainer:
                 "validation": {"segmentation": summary, "attributes": attributes,
                                "cases": [c.name for c in self.job.validation]},
                 "history": self.state.history,
-                "postprocessing": {"decision": self.config.decision},
+                "postprocessing": Postprocessing(self.config.decision).as_dict(),
             }
             if self.heads is not None:
                 from safetensors.torch import save_file
