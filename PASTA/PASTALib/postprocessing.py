@@ -1,6 +1,6 @@
 """How class probabilities become the label map users see: the model card's ``postprocessing``.
 
-Two steps, both chosen per model (on held-out lesions, by ``Testing/tools/train_default_model.py``
+Three steps, chosen per model (on held-out lesions, by ``Testing/tools/train_default_model.py``
 for the bundled one) and recorded in the card, so the Predictor, validation and the card's Dice agree:
 
 * ``decision``: ``argmax`` is nnU-Net's rule: each voxel takes its most probable class. With 15
@@ -87,9 +87,12 @@ class Postprocessing:
     def apply(self, probabilities, spacing_kji: Sequence[float]) -> tuple[np.ndarray, int]:
         """(C, k, j, i) probabilities (torch tensor) -> (uint8 labels, number of components dropped)."""
         labels = labels_from_probabilities(probabilities, self.decision).cpu().numpy()
+        if not (self.type_per_component or self.min_component_ml) or not labels.any():
+            return labels, 0
+        components = lesion_components(labels)  # both steps keep the lesion mask, so one labelling serves both
         if self.type_per_component:
-            one_type_per_component(labels, probabilities)
-        return drop_small_components(labels, spacing_kji, self.min_component_ml)
+            one_type_per_component(labels, probabilities, components)
+        return drop_small_components(labels, spacing_kji, self.min_component_ml, components)
 
 
 def labels_from_probabilities(probabilities, rule: str = "argmax"):
@@ -103,13 +106,15 @@ def labels_from_probabilities(probabilities, rule: str = "argmax"):
     return torch.where(probabilities[0] < 0.5, lesion_type, torch.zeros_like(lesion_type))
 
 
-def _components(labels: np.ndarray) -> tuple[np.ndarray, int]:
+def lesion_components(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """26-connected components of all lesion voxels together (any non-zero label), and their count."""
     from scipy import ndimage
 
     return ndimage.label(labels > 0, structure=np.ones((3, 3, 3), bool))
 
 
-def one_type_per_component(labels: np.ndarray, probabilities) -> np.ndarray:
+def one_type_per_component(labels: np.ndarray, probabilities,
+                           components: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """Give each lesion component the lesion class with the most summed probability, in place.
 
     Only the lesion voxels' probabilities leave the compute device (a few thousand columns, not
@@ -120,7 +125,7 @@ def one_type_per_component(labels: np.ndarray, probabilities) -> np.ndarray:
     lesion = labels > 0
     if not lesion.any() or probabilities.shape[0] < 3:
         return labels
-    components, count = _components(labels)
+    components, count = components or lesion_components(labels)
     ids = components[lesion]
     inside = probabilities[1:, torch.from_numpy(lesion).to(probabilities.device)].float().cpu().numpy()
     sums = np.stack([np.bincount(ids, weights=row, minlength=count + 1) for row in inside])
@@ -128,7 +133,8 @@ def one_type_per_component(labels: np.ndarray, probabilities) -> np.ndarray:
     return labels
 
 
-def drop_small_components(labels: np.ndarray, spacing_kji: Sequence[float], min_ml: float) -> tuple[np.ndarray, int]:
+def drop_small_components(labels: np.ndarray, spacing_kji: Sequence[float], min_ml: float,
+                          components: tuple[np.ndarray, int] | None = None) -> tuple[np.ndarray, int]:
     """Set 26-connected lesion components (any non-zero label) under ``min_ml`` to 0, in place.
 
     Components are taken over all lesion types together, so a lesion whose voxels the model split
@@ -136,7 +142,7 @@ def drop_small_components(labels: np.ndarray, spacing_kji: Sequence[float], min_
     """
     if min_ml <= 0 or not labels.any():
         return labels, 0
-    components, count = _components(labels)
+    components, count = components or lesion_components(labels)
     sizes = np.bincount(components.ravel(), minlength=count + 1)
     voxel_ml = float(np.prod(spacing_kji)) / 1000.0
     small = sizes * voxel_ml < min_ml

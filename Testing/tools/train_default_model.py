@@ -10,9 +10,10 @@ shared TotalSegmentator example CTs:
   chest crop B.
 
 Then it picks the postprocessing on the held-out lesions (the decision rule, argmax or
-lesion_first, and one type per lesion component or per voxel, with the best mean Dice, and a floor on lesion component size that removes only
-false findings), scores new lesions (seeds never used in training) in the training abdomen for the types
-the held-out hosts cannot take, and writes both tables into the model card.
+lesion_first, and one type per voxel or per lesion component, with the best mean Dice; then a
+floor on lesion component size that removes only false findings), scores new lesions (seeds never
+used in training) in the training abdomen for the types the held-out hosts cannot take, and
+writes both tables into the model card.
 
     python Testing/tools/train_default_model.py --minutes 85 --threads 1   # CPU, 2 busy cores
     python Testing/tools/train_default_model.py --evaluate-only        # re-choose the postprocessing, redo the tables
@@ -28,6 +29,7 @@ import json
 import shutil
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -169,8 +171,7 @@ def finish_card(folder: Path = OUTPUT) -> dict:
         "what": "the same network and lesions under each postprocessing; chosen: the decision rule and type "
                 "step with the best held-out mean Dice, then the largest component floor (at most 0.5 mL, about "
                 "a 10 mm sphere, RECIST's smallest measurable lesion) that loses no detected lesion and no Dice",
-        "variants": [{**v.as_dict(), "min_component_ml": v.min_component_ml,
-                      "type_per_component": v.type_per_component, "held_out": held_out[i]["mean"],
+        "variants": [{**asdict(v), "held_out": held_out[i]["mean"],
                       "training_host": training_host[i]["mean"]} for i, v in enumerate(variants)],
         "chosen": chosen}
     card["validation"]["training_host_new_lesions"] = {

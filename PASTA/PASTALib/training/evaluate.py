@@ -12,9 +12,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from scipy import ndimage
 
-from ..postprocessing import Postprocessing
+from ..postprocessing import Postprocessing, lesion_components
 from ..predictor import default_batch_size
 from ..sliding_window import WindowSettings, predict_logits
 from .cases import TrainingCase
@@ -29,7 +28,7 @@ def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
 def false_components(predicted: np.ndarray, truth: np.ndarray) -> int:
     """Predicted lesion components (26-connected, any type) that touch no true lesion voxel: each
     would be a false finding in the report."""
-    components, count = ndimage.label(predicted > 0, structure=np.ones((3, 3, 3), bool))
+    components, count = lesion_components(predicted)
     return count - len(np.setdiff1d(np.unique(components[truth > 0]), [0]))
 
 
