@@ -32,7 +32,7 @@ LIBRARY_PACKAGES = ("PASTALib", "PASTASlicerLib", "PASTAWidgets")
 
 SAMPLE_CT = os.path.join("PASTALib", "sample_data", "abdomen_native_3mm_ct.nii.gz")
 
-#: "from model" or a PASTA lesion-type key (PASTALib.report.lesion_types; a test keeps them equal).
+#: "from model" or a PASTA lesion-type key (PASTALib.lesions.lesion_types; a test keeps them equal).
 FROM_MODEL = "from model"
 LESION_TYPE_CHOICES = [FROM_MODEL, "lung_tumor", "liver_tumor", "gallbladder_cancer", "pancreas_tumor",
                        "kidney_tumor", "bladder_cancer", "esophageal_cancer", "gastric_cancer",
@@ -357,7 +357,7 @@ class PASTALogic(ScriptedLoadableModuleLogic):
         import tempfile
 
         from PASTALib.errors import PastaInputError
-        from PASTASlicerLib import report_store
+        from PASTASlicerLib import report_exports
         from PASTASlicerLib.results_import import INPUT_ROLE, results_of
 
         inputNode = segmentationNode.GetNodeReference(INPUT_ROLE)
@@ -372,7 +372,7 @@ class PASTALogic(ScriptedLoadableModuleLogic):
                 if not path:
                     raise PastaInputError(f"DICOM instance {uid} is not in the DICOM database.")
                 shutil.copy(path, os.path.join(series, f"{index:05d}.dcm"))
-            written = report_store.export_dicom(results_of(segmentationNode)["report"], segmentationNode,
+            written = report_exports.export_dicom(results_of(segmentationNode)["report"], segmentationNode,
                                                 series, outFolder)
         finally:
             shutil.rmtree(series, ignore_errors=True)

@@ -16,7 +16,7 @@ for module_dir in (REPO / "PASTA", REPO / "PASTASynth"):
     if str(module_dir) not in sys.path:
         sys.path.insert(0, str(module_dir))
 
-from PASTALib.volume import Volume  # noqa: E402
+from PASTALib.io.volume import Volume
 
 
 def rotation(ax: float, ay: float, az: float) -> np.ndarray:
@@ -67,7 +67,7 @@ def probe_indices() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def sample_paths() -> dict[str, Path]:
-    from PASTALib import sample_data
+    from PASTALib.io import sample_data
 
     return {name: sample.path for name, sample in sample_data.SAMPLES.items()}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from PASTALib.sitk_bridge import to_sitk
-from PASTALib.volume import Volume
+from PASTALib.io.sitk_bridge import to_sitk
+from PASTALib.io.volume import Volume
 
 
 def decimal_string(value: float) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from PASTALib.volume_io import write_volume
+from PASTALib.io.volume_io import write_volume
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import make_host
 from synth_hosts import sample_pair

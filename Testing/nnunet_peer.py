@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from PASTALib.network import UNetConfig
-from PASTALib.preprocessing import Preprocessing
+from PASTALib.model.network import UNetConfig
+from PASTALib.inference.preprocessing import Preprocessing
 
 
 def v1_generic_unet(config: UNetConfig) -> nn.Module:

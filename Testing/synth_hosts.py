@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from PASTALib import sample_data
-from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io import sample_data
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume, write_volume
 
 DATA = Path(__file__).resolve().parent / "Data"
 ESOPHAGUS = 15  #: TotalSegmentator v2 id

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from PASTALib.checkpoints import load_model
-from PASTALib.volume_io import read_volume
+from PASTALib.model.checkpoints import load_model
+from PASTALib.io.volume_io import read_volume
 
 from conftest import DATA
 from nnunet_peer import write_results_folder

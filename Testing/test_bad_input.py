@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from PASTALib import cli
+from PASTALib.cli import main as cli
 from PASTALib.errors import PastaCancelled, PastaInputError
 from PASTALib.progress import CancelToken, JsonProgress
-from PASTALib.sitk_bridge import to_sitk
-from PASTALib.validation import check_grid
-from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io.sitk_bridge import to_sitk
+from PASTALib.io.input_checks import check_grid
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume, write_volume
 
 from conftest import ct_like_array
 
@@ -150,7 +150,7 @@ def test_internal_error_exits_1(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("simulated bug")
 
-    monkeypatch.setattr("PASTALib.cli_volume.intensity_stats", broken)
+    monkeypatch.setattr("PASTALib.cli.info.intensity_stats", broken)
     code, _, err = run_pasta(capsys, "info", "sample", "--progress", "none")
     assert code == 1
     assert "internal error" in err and "simulated bug" in err
@@ -160,7 +160,7 @@ def test_cancellation_exits_130_and_says_so_in_json(monkeypatch, capsys):
     def cancelled(*args, **kwargs):
         raise PastaCancelled()
 
-    monkeypatch.setattr("PASTALib.cli_volume.intensity_stats", cancelled)
+    monkeypatch.setattr("PASTALib.cli.info.intensity_stats", cancelled)
     code, _, err = run_pasta(capsys, "info", "sample", "--progress", "json")
     assert code == 130
     last = json.loads(err.strip().splitlines()[-2])

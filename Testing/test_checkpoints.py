@@ -12,9 +12,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from PASTALib.checkpoints import load_model
+from PASTALib.model.checkpoints import load_model
 from PASTALib.errors import PastaInputError
-from PASTALib.network import UNetConfig, infer_config
+from PASTALib.model.network import UNetConfig, infer_config
 
 from conftest import DATA
 from nnunet_peer import v1_generic_unet, write_results_folder

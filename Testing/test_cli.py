@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from PASTALib.volume_io import read_volume
+from PASTALib.io.volume_io import read_volume
 
 from conftest import DATA
 
@@ -98,8 +98,8 @@ def test_sample_list_verifies_checksums():
 
 
 def test_lesion_sample_is_the_sample_plus_its_truth_and_shares_its_organ_mask():
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
 
     plain = read_volume(sample_data.SAMPLES["sample"].path)
     lesions = read_volume(sample_data.SAMPLES["sample-lesions"].path)
@@ -120,7 +120,7 @@ def test_help_and_version(argv):
 
 def test_every_listed_subcommand_works_end_to_end():
     """No subcommand may be a placeholder: each must run, not print 'not implemented'."""
-    from PASTALib.cli import _commands
+    from PASTALib.cli.main import _commands
 
     names = {command.name for command in _commands()}
     help_text = pasta("--help").stdout
@@ -136,7 +136,7 @@ def test_report_end_to_end(tmp_path, sample_paths, monkeypatch, capfd):
     """`pasta report` on the bundled sample with a synthetic lesion map, then the bad inputs."""
     import jsonschema
 
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
 
     image = read_volume(sample_paths["sample"])
     organs = read_volume(sample_paths["sample-organs"])
@@ -163,7 +163,8 @@ def test_report_end_to_end(tmp_path, sample_paths, monkeypatch, capfd):
     assert "key_images/F1.png" in (out / "report.md").read_text()
 
     # Bad input, run in-process (the console script's start-up is already covered above).
-    from PASTALib import cli, progress
+    from PASTALib.cli import main as cli
+    from PASTALib import progress
 
     monkeypatch.setattr(progress.CancelToken, "install_signal_handlers", lambda self: None)
     import logging
@@ -189,7 +190,7 @@ def test_report_end_to_end(tmp_path, sample_paths, monkeypatch, capfd):
     assert code == 2 and "geometry differs" in err and "size" in err
     import SimpleITK as sitk
 
-    from PASTALib.probabilities import write_probabilities
+    from PASTALib.inference.probabilities import write_probabilities
 
     channels = sitk.JoinSeries([sitk.GetImageFromArray(np.zeros(image.array.shape, np.float32))] * 3)
     sitk.WriteImage(channels, str(tmp_path / "classes.nii.gz"))  # no geometry: not on the image grid
@@ -214,7 +215,7 @@ def test_report_dicom_end_to_end(tmp_path):
     import pydicom
     from pydicom.uid import generate_uid
 
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
 
     series = tmp_path / "series"
     series.mkdir()

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 
 import pytest
+import synth_hosts
 import torch
 
-from PASTALib.bundled_models import BUNDLED
-from PASTALib.checkpoints import load_model
-from PASTALib.cli import main
-from PASTALib.training.cases import find_hosts, validation_cases
-from PASTALib.training.evaluate import evaluate, summarise
-
-import synth_hosts
+from PASTALib.model.bundled_models import BUNDLED
+from PASTALib.model.checkpoints import load_model
+from PASTATrainLib.cases import find_hosts, validation_cases
+from PASTATrainLib.evaluate import evaluate, summarise
 
 FOLDER = BUNDLED["default"]
 CARD = json.loads((FOLDER / "model.json").read_text(encoding="utf-8"))

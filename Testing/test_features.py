@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from PASTALib.checkpoints import load_model
-from PASTALib.features import CropSettings, FeatureExtractor, finding_items, make_crop
-from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.model.checkpoints import load_model
+from PASTALib.heads.features import CropSettings, FeatureExtractor, finding_items, make_crop
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume, write_volume
 
 from feature_cohort import TEST_CROPS, TINY, cohort_features, feature_rows
 
@@ -24,7 +24,7 @@ def pasta(*args: str) -> subprocess.CompletedProcess:
 
 
 def run_in_process(capfd, *argv: str) -> tuple[int, str]:
-    from PASTALib import cli
+    from PASTALib.cli import main as cli
 
     code = cli.main([*argv, "--progress", "none"])
     return code, capfd.readouterr().err
@@ -91,9 +91,9 @@ def test_same_input_same_features_whatever_the_voxel_order(cohort, tiny):
 
 def test_crop_is_the_1mm_resample_of_the_whole_scan_cut_out(cohort):
     """Resampling only the box gives the voxels a whole-scan 1 mm resample would (section 3.3)."""
-    from PASTALib.features import LAS_DIRECTION, PAD_HU, crop_grid
-    from PASTALib.preprocessing import Normalization
-    from PASTALib.resample import Interpolation, resample_to_reference
+    from PASTALib.heads.features import LAS_DIRECTION, PAD_HU, crop_grid
+    from PASTALib.inference.preprocessing import Normalization
+    from PASTALib.io.resample import Interpolation, resample_to_reference
 
     cases, _ = cohort
     image, seg = read_volume(cases[3].image), read_volume(cases[3].seg)
@@ -115,7 +115,7 @@ def test_crop_is_the_1mm_resample_of_the_whole_scan_cut_out(cohort):
 
 
 def test_cli_defaults_are_pastas_crops():
-    from PASTALib.cli import build_parser
+    from PASTALib.cli.main import build_parser
 
     args = build_parser().parse_args(["features", "x", "--seg", "s", "--model", "m", "-o", "o"])
     assert (args.lesion_crop, args.organ_crop, args.lesion_margin, args.organ_margin) == (96, 128, 2, 32)
@@ -152,7 +152,7 @@ def test_bad_feature_requests_exit_2_naming_the_problem(cohort, tmp_path, capfd)
 
 def test_building_the_parser_imports_no_heavy_library():
     """`pasta info` stays fast: features and fit-head import torch, scikit-learn and lifelines only when run."""
-    code = ("import sys\nfrom PASTALib.cli import build_parser\nbuild_parser()\n"
+    code = ("import sys\nfrom PASTALib.cli.main import build_parser\nbuild_parser()\n"
             "print(sorted(m for m in ('torch', 'sklearn', 'lifelines', 'pandas') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from PASTALib.checkpoints import load_model
-from PASTALib.head_file import load as load_head
+from PASTALib.model.checkpoints import load_model
+from PASTALib.heads.head_file import load as load_head
 
 from feature_cohort import TEST_CROPS, TINY, cohort_features, feature_rows, write_labels
 
@@ -29,7 +29,7 @@ def pasta(*args: str) -> subprocess.CompletedProcess:
 
 
 def run_in_process(capfd, *argv: str) -> tuple[int, str]:
-    from PASTALib import cli
+    from PASTALib.cli import main as cli
 
     capfd.readouterr()
     code = cli.main([*argv, "--progress", "none"])
@@ -66,7 +66,7 @@ def heads(cohort):
     import contextlib
     import io
 
-    from PASTALib import cli
+    from PASTALib.cli import main as cli
 
     out, printed = {}, {}
     for task, path in labels.items():
@@ -144,7 +144,7 @@ def test_applying_a_head_needs_only_numpy_and_matches_the_libraries(cohort, head
 
     # In a fresh interpreter that cannot import torch, scikit-learn, lifelines or pandas.
     code = ("import sys\nfor m in ('torch','sklearn','lifelines','pandas'): sys.modules[m] = None\n"
-            "import numpy as np\nfrom PASTALib.head_file import load\n"
+            "import numpy as np\nfrom PASTALib.heads.head_file import load\n"
             f"h = load({str(paths['binary'])!r})\nprint(h.predict(np.zeros((1, 32)))[0].value)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -213,8 +213,8 @@ def test_analyze_adds_each_heads_prediction_with_provenance(heads, liver_model, 
 def _random_model(folder: Path, widths: tuple, seed: int) -> Path:
     import torch
 
-    from PASTALib.checkpoints import save_model_folder
-    from PASTALib.network import PastaUNet, UNetConfig
+    from PASTALib.model.checkpoints import save_model_folder
+    from PASTALib.model.network import PastaUNet, UNetConfig
 
     tiny = load_model(TINY)
     config = UNetConfig(**{**tiny.config.as_dict(), "stage_widths": widths})

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from PASTALib.checkpoints import load_model
+from PASTALib.model.checkpoints import load_model
 from PASTALib.errors import PastaCancelled
-from PASTALib.grid_resize import resize
-from PASTALib.predictor import Predictor
-from PASTALib.preprocessing import Resampling
+from PASTALib.inference.grid_resize import resize
+from PASTALib.inference.predictor import Predictor
+from PASTALib.inference.preprocessing import Resampling
 from PASTALib.progress import ProgressReporter
-from PASTALib.sliding_window import gaussian_weights, tile_starts
-from PASTALib.volume_io import read_volume
+from PASTALib.inference.sliding_window import gaussian_weights, tile_starts
+from PASTALib.io.volume_io import read_volume
 
 from conftest import DATA
 from nnunet_peer import nnunet_predict, write_results_folder
@@ -90,7 +90,7 @@ def test_pasta_segment_agrees_with_nnunet_predictor(results_folder, sample_paths
 
 
 def test_probabilities_are_written_and_consistent(sample_paths, tmp_path):
-    from PASTALib.probabilities import read_probabilities
+    from PASTALib.inference.probabilities import read_probabilities
 
     seg, probs = tmp_path / "seg.nrrd", tmp_path / "probs.nii.gz"
     result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(seg), "--probabilities",
@@ -165,7 +165,7 @@ def test_segment_runs_a_bare_checkpoint_with_pasta_defaults(tmp_path, fmt, ct_vo
     """A bare state dict (like PASTA_final.pth) runs with PASTA's defaults: 1 mm grid, SLF intensities."""
     from safetensors.torch import save_file
 
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
 
     state = load_model(TINY).states[0]
     weights = tmp_path / f"weights.{fmt}"

@@ -8,8 +8,8 @@ import pydicom
 import pytest
 
 from PASTALib.errors import PastaInputError
-from PASTALib.resample import Interpolation, resample_to_reference
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io.resample import Interpolation, resample_to_reference
+from PASTALib.io.volume_io import read_volume, write_volume
 
 from conftest import DATA
 from dicom_writer import write_dicom_series

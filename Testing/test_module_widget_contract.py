@@ -324,7 +324,7 @@ def test_the_module_lazy_imports_resolve(module_name):
 
 
 def test_lesion_type_choices_are_pastas_lesion_types():
-    from PASTALib.report.lesion_types import LESION_TYPES
+    from PASTALib.lesions.lesion_types import LESION_TYPES
 
     tree = parse_module(MODULE)
     choices = None

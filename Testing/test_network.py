@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from PASTALib.errors import PastaInputError
-from PASTALib.network import PASTA_FULL, PastaUNet, UNetConfig, build_network, expected_shapes, infer_config, parameter_count
+from PASTALib.model.network import (
+    PASTA_FULL, PastaUNet, UNetConfig, build_network, expected_shapes, infer_config, parameter_count,
+)
 
 from nnunet_peer import v1_generic_unet
 

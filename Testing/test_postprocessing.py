@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from PASTALib.checkpoints import load_model
+from PASTALib.model.checkpoints import load_model
 from PASTALib.errors import PastaInputError
-from PASTALib.postprocessing import (Postprocessing, drop_small_components, labels_from_probabilities,
-                                    one_type_per_component)
-from PASTALib.predictor import Predictor
-from PASTALib.volume_io import read_volume
+from PASTALib.inference.postprocessing import (
+    Postprocessing, drop_small_components, labels_from_probabilities, one_type_per_component,
+)
+from PASTALib.inference.predictor import Predictor
+from PASTALib.io.volume_io import read_volume
 
 from conftest import DATA
 
@@ -100,7 +101,7 @@ def test_a_bad_postprocessing_block_is_refused_clearly(tmp_path, block, message)
 
 
 def test_validation_counts_the_false_findings_a_report_would_show():
-    from PASTALib.training.evaluate import false_components
+    from PASTATrainLib.evaluate import false_components
 
     truth = np.zeros((12, 12, 12), np.uint8)
     truth[2:5, 2:5, 2:5] = 1

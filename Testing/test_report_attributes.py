@@ -8,8 +8,8 @@ import pytest
 from scipy import ndimage
 
 from PASTALib.report import attributes as A
-from PASTALib.report.anatomy import totalsegmentator_v2_sites
-from PASTALib.report.lesion_types import BY_KEY
+from PASTALib.lesions.anatomy import totalsegmentator_v2_sites
+from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.report.model import ATTRIBUTE_OPTIONS, ModelPrediction
 
 LIVER, STOMACH = 5, 6

@@ -16,8 +16,8 @@ from PASTALib.errors import PastaInputError
 from PASTALib.report import review
 from PASTALib.report.dicom_export import export_dicom
 from PASTALib.report.findings import analyse_segmentation
-from PASTALib.report.lesion_types import BY_KEY
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.lesions.lesion_types import BY_KEY
+from PASTALib.io.volume_io import read_volume, write_volume
 
 from conftest import DATA
 

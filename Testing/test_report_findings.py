@@ -8,9 +8,9 @@ import pytest
 
 from PASTALib.errors import PastaInputError
 from PASTALib.report.findings import analyse_segmentation, report_from_segmentation
-from PASTALib.report.lesion_types import BY_KEY
-from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume
+from PASTALib.lesions.lesion_types import BY_KEY
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume
 
 from conftest import DATA
 
@@ -83,7 +83,7 @@ def test_real_dicom_ct_with_its_las_stored_organ_mask():
     """The organ mask is on another grid (LAS, another origin): it is resampled in world space."""
     image = read_volume(DATA / "example_ct_dicom")
     organs = read_volume(DATA / "abdomen_contrast_dicom_organs.nii.gz")
-    from PASTALib.resample import Interpolation, resample_to_reference
+    from PASTALib.io.resample import Interpolation, resample_to_reference
 
     liver = resample_to_reference(organs, image, Interpolation.NEAREST).array == LIVER
     k, j, i = np.argwhere(liver).mean(axis=0).round().astype(int)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import GEOMETRIES, rotation
 from PASTALib.report.measurements import measure, slice_axis
-from PASTALib.volume import Volume, lps_to_ras
+from PASTALib.io.volume import Volume, lps_to_ras
 
 
 def ellipsoid(geometry: dict, semi_axes, axes_lps: np.ndarray, centre_ijk, shape_kji, inside=100, outside=0):

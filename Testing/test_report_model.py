@@ -13,9 +13,9 @@ import pytest
 
 from PASTALib.report import review
 from PASTALib.report.findings import report_from_segmentation
-from PASTALib.report.lesion_types import BY_KEY
+from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.report.model import SCHEMA_PATH, SCHEMA_VERSION, Report
-from PASTALib.volume import Volume
+from PASTALib.io.volume import Volume
 
 from conftest import rotation
 

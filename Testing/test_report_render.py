@@ -13,10 +13,10 @@ from PIL import Image
 
 from PASTALib.report import key_images, review
 from PASTALib.report.findings import analyse_segmentation
-from PASTALib.report.lesion_types import BY_KEY
+from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.report.render_html import render_html
 from PASTALib.report.render_markdown import render_markdown
-from PASTALib.volume import Volume
+from PASTALib.io.volume import Volume
 
 from conftest import GEOMETRIES
 

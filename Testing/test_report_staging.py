@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from PASTALib.report import staging
-from PASTALib.report.lesion_types import BY_KEY, LESION_TYPES
+from PASTALib.lesions.lesion_types import BY_KEY, LESION_TYPES
 from PASTALib.report.model import ModelPrediction
 
 EPS = 0.01  # mm: just above a boundary ("> 1 cm" starts right after 10.0 mm)
@@ -88,7 +88,7 @@ def report_with_findings():
     import numpy as np
 
     from PASTALib.report.findings import report_from_segmentation
-    from PASTALib.volume import Volume
+    from PASTALib.io.volume import Volume
 
     array = np.full((20, 40, 40), 30, np.int16)
     array[:, :3, :] = -1000

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from PASTALib.errors import PastaInputError
-from PASTALib.resample import Interpolation, resample_to_reference, resample_to_spacing
-from PASTALib.volume import Volume
+from PASTALib.io.resample import Interpolation, resample_to_reference, resample_to_spacing
+from PASTALib.io.volume import Volume
 
 from conftest import rotation
 

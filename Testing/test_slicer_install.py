@@ -76,11 +76,11 @@ def test_low_memory_options_are_accepted_by_pasta_analyze():
     """The options the low-memory advice adds must exist in the CLI (checked on its parser)."""
     import argparse
 
-    from PASTALib.cli_models import add_inference_arguments
+    from PASTALib.analysis.options import add_arguments
     from PASTASlicerLib.devices import LOW_MEMORY_ARGS
 
     parser = argparse.ArgumentParser()
-    add_inference_arguments(parser)
+    add_arguments(parser, positional=False)
     args = parser.parse_args(list(LOW_MEMORY_ARGS))
     assert args.tta is False and args.batch_size == 1
 

@@ -25,7 +25,7 @@ TINY = DATA / "tiny_pasta_organs"
 @pytest.fixture(autouse=True)
 def no_bundled_model(tmp_path, monkeypatch) -> Path:
     """This install's bundled default model folder, absent until a test puts one there."""
-    from PASTALib import bundled_models
+    from PASTALib.model import bundled_models
 
     folder = tmp_path / "bundled" / "pasta-default"
     monkeypatch.setitem(bundled_models.BUNDLED, "default", folder)
@@ -82,8 +82,8 @@ def test_shipped_registry_is_valid_and_promises_no_unverifiable_download():
 
 
 def test_the_registry_names_the_bundled_default_model_honestly():
-    from PASTALib import bundled_models
-    from PASTALib.report import lesion_types
+    from PASTALib.model import bundled_models
+    from PASTALib.lesions import lesion_types
     from PASTASlicerLib.model_registry import default_model_id, load_registry
 
     entry = next(e for e in load_registry() if e.id == "pasta-default")
@@ -115,7 +115,7 @@ def test_a_tampered_bundled_model_fails_verification_in_plain_words(cache, bundl
     assert caught.value.problem == ("The bundled model 'pasta-default' is damaged: model.safetensors does not "
                                     "match the SHA256 in its model card.")
     assert "Reinstall the PASTA extension" in caught.value.hint
-    from PASTALib.checkpoints import load_model  # the analysis process refuses it too
+    from PASTALib.model.checkpoints import load_model
 
     with pytest.raises(PastaInputError, match="corrupt or was modified"):
         load_model("default")

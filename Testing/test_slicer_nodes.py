@@ -7,8 +7,8 @@ import pytest
 import vtk
 
 from PASTALib.errors import PastaInputError
-from PASTALib.sample_data import load_label_names
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io.sample_data import load_label_names
+from PASTALib.io.volume_io import read_volume, write_volume
 
 from test_io_roundtrip import FLOAT32_HEADER_MM
 

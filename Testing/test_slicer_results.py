@@ -52,7 +52,7 @@ def split_analysis(tmp_path_factory) -> Path:
     The tiny network's liver class plays a liver tumour; in the organ mask the upper half of the
     liver is relabelled stomach, so `analyze` splits the component into two findings by organ.
     """
-    from PASTALib.volume_io import read_volume, write_volume
+    from PASTALib.io.volume_io import read_volume, write_volume
 
     root = tmp_path_factory.mktemp("split")
     model = shutil.copytree(DATA / "tiny_pasta_organs", root / "model")
@@ -145,8 +145,7 @@ def test_class_map_is_read_from_the_model_card_without_torch(analysis):
 def test_import_builds_segments_table_markups_and_report(analysis, scene):
     from PASTALib.report.model import Report
     from PASTASlicerLib import report_store
-    from PASTASlicerLib.results_import import (FINDING_TAG, TABLE_COLUMNS, import_results,
-                                               results_of)
+    from PASTASlicerLib.results_import import FINDING_TAG, TABLE_COLUMNS, import_results, results_of
     from PASTASlicerLib.volume_nodes import node_to_volume
 
     _, out = analysis
@@ -394,7 +393,7 @@ def load_organs_segmentation(scene):
     """The sample's TotalSegmentator mask as a segmentation with TotalSegmentator-style segment names."""
     from slicer import vtkMRMLVolumeArchetypeStorageNode, vtkSlicerSegmentationsModuleLogic
 
-    from PASTALib.sample_data import load_label_names
+    from PASTALib.io.sample_data import load_label_names
 
     names = load_label_names(REPO / "PASTA" / "PASTALib" / "sample_data" / "totalsegmentator_v2_classes.json")
     labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "organs labelmap")
@@ -460,15 +459,15 @@ def test_editing_a_segment_re_measures_its_finding(analysis, scene):
 
 def test_exports_hold_the_edits_and_key_images_from_the_scene(analysis, scene, tmp_path):
     from PASTALib.report.model import Report
-    from PASTASlicerLib import report_store
+    from PASTASlicerLib import report_exports, report_store
     from PASTASlicerLib.results_import import import_results
 
     _, out = analysis
     results = import_results(scene, load_ct(scene), out)
     report_store.edit_field(results.report, "report", "impression", "Edited impression.", "Dr Reader")
-    report_store.export_json(results.report, tmp_path / "report.json")
+    report_exports.export_json(results.report, tmp_path / "report.json")
     assert Report.from_json((tmp_path / "report.json").read_text()).impression == "Edited impression."
-    report_store.export_html(results.report, tmp_path / "report.html", results.segmentation)
+    report_exports.export_html(results.report, tmp_path / "report.html", results.segmentation)
     html = (tmp_path / "report.html").read_text()
     assert "Edited impression." in html and html.count("data:image/png;base64,") == 2
 
@@ -477,8 +476,8 @@ def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
     """A CT loaded from DICOM: SEG + SR are written from the scene, without the rejected finding."""
     import pydicom
 
-    from PASTALib.volume_io import read_volume
-    from PASTASlicerLib import report_store
+    from PASTALib.io.volume_io import read_volume
+    from PASTASlicerLib import report_exports, report_store
     from PASTASlicerLib.results_import import import_results
     from PASTASlicerLib.volume_nodes import volume_to_node
 
@@ -493,7 +492,7 @@ def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
     ct = volume_to_node(read_volume(tmp_path / "dicom"), scene, "CT from DICOM")
     results = import_results(scene, ct, out)
     report_store.set_review(results.report, "F2", "rejected", "Dr Reader")
-    written = report_store.export_dicom(results.report, results.segmentation, tmp_path / "dicom", tmp_path / "export")
+    written = report_exports.export_dicom(results.report, results.segmentation, tmp_path / "dicom", tmp_path / "export")
     seg = pydicom.dcmread(written["seg"])
     assert len(seg.SegmentSequence) == 1  # F2 was rejected
     assert seg.FrameOfReferenceUID == frame_of_reference
@@ -503,7 +502,7 @@ def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
 def test_a_component_split_between_organs_imports_exactly(split_analysis, scene):
     """Each part of a component that spans liver and stomach becomes a segment with exactly its voxels."""
     from PASTALib.report.model import Report
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io.volume_io import read_volume
     from PASTASlicerLib.remeasure import segment_mask
     from PASTASlicerLib.results_import import import_results
 

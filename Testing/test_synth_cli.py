@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from PASTALib import sample_data
-from PASTALib.volume_io import read_volume
+from PASTALib.io import sample_data
+from PASTALib.io.volume_io import read_volume
 from synth_hosts import DATA, write_host_folders
 
 _BESIDE = Path(sys.executable).parent / "pasta"
@@ -147,7 +147,7 @@ def test_synth_batch_rejects_bad_hosts_and_strips_identifiers(tmp_path):
     (tmp_path / "hosts" / "empty").mkdir(parents=True)
     result = pasta("synth-batch", "--hosts", str(tmp_path / "hosts"), "--per-type", "1", "-o", str(tmp_path / "d"))
     assert result.returncode == 2 and "exactly one image and one organ mask" in result.stderr
-    from PASTALib.volume import Volume
+    from PASTALib.io.volume import Volume
     from PASTASynthLib.host import strip_identifiers
 
     image = Volume(np.zeros((2, 2, 2)), metadata={"StudyInstanceUID": "1.2.3", "PatientName": "Doe^J",

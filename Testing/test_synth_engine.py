@@ -94,7 +94,7 @@ def test_every_type_lands_in_its_organ_at_its_size_and_density(key, abdomen, che
 
 
 def test_types_follow_the_lesion_table():
-    from PASTALib.report.lesion_types import LESION_TYPES
+    from PASTALib.lesions.lesion_types import LESION_TYPES
 
     assert [spec_for(t.id).key for t in LESION_TYPES] == [t.key for t in LESION_TYPES]
     assert spec_for("Kidney stone").kind == "stone" and spec_for(11).kind == "cyst"

@@ -179,7 +179,7 @@ def gui(mrml_scene, monkeypatch, tmp_path):
     import slicer
     from slicer import vtkSlicerSegmentationsModuleLogic
 
-    from PASTALib import sample_data
+    from PASTALib.io import sample_data
     from PASTASynthLib.host import v2_names
 
     log = {"warnings": [], "folder": str(tmp_path / "chosen")}
@@ -260,8 +260,8 @@ def test_types_follow_the_segmentation_and_choices_come_back_with_the_parameter_
 def test_one_click_places_one_lesion_and_releases_the_button(gui):
     from slicer import vtkMRMLInteractionNode
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthWidgets.place_button import PlaceButton
 
     ui, points = gui.ui, []
@@ -292,8 +292,8 @@ def test_one_click_places_one_lesion_and_releases_the_button(gui):
 
 
 def test_the_report_view_shows_the_lesion_and_edits_need_a_reader(gui):
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASlicerLib import report_store
     from PASTASynthSlicerLib.actions import Sessions
     from PASTASynthWidgets.report_view import ReportView

@@ -56,8 +56,8 @@ def tag(segment, name: str) -> str:
 
 @pytest.fixture
 def session(mrml_scene):
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthSlicerLib.session import SynthSession
 
     ct = load_node(mrml_scene, SAMPLE_CT, "vtkMRMLScalarVolumeNode", "Abdomen CT")
@@ -203,7 +203,7 @@ def test_regenerate_replaces_the_lesion_in_place(session):
 def test_export_case_is_a_valid_pasta_gen_case(session, tmp_path):
     import jsonschema
 
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthLib.case_io import CASE_FILES
 
     liver = organ_core_ras(session.test_organs, LIVER)
@@ -246,8 +246,8 @@ def test_organs_from_a_segmentation_node(mrml_scene):
     """Organs given as a segmentation whose segments carry TotalSegmentator class names."""
     from slicer import vtkSlicerSegmentationsModuleLogic
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthLib.host import v2_names
     from PASTASynthSlicerLib.session import SynthSession
 
@@ -400,8 +400,8 @@ def test_report_edits_survive_undo_and_redo(session):
 def test_session_nodes_go_into_the_hosts_study(mrml_scene):
     from slicer import vtkMRMLSubjectHierarchyNode
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthSlicerLib.session import SynthSession
 
     ct = load_node(mrml_scene, SAMPLE_CT, "vtkMRMLScalarVolumeNode", "Abdomen CT")

@@ -30,8 +30,8 @@ def views(mrml_scene):
 def test_a_click_places_a_lesion_at_the_clicked_point(mrml_scene, views):
     from slicer import vtkMRMLInteractionNode
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthSlicerLib.placement import PointPlacement
     from PASTASynthSlicerLib.session import SynthSession
 
@@ -148,8 +148,8 @@ def test_batch_over_the_current_host_runs_synth_batch_with_progress(mrml_scene, 
     """The current host and its organ segmentation go to a temp folder; the run makes real cases."""
     from slicer import vtkSlicerSegmentationsModuleLogic
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASlicerLib.process_runner import ProcessRunner
     from PASTASynthLib.host import v2_names
     from PASTASynthSlicerLib.batch_job import HOST_IMAGE, HOST_ORGANS, cleanup, prepare_batch
@@ -221,9 +221,9 @@ def test_batch_over_a_hosts_folder_builds_the_command(tmp_path):
 def test_the_gui_actions_from_drop_down_values(mrml_scene, tmp_path):
     """What the buttons do, from the drop-downs' text: one session per host and segmentation,
     "random" and typed sizes, re-generation with the same seed, export into a chosen folder."""
-    from PASTALib import sample_data
+    from PASTALib.io import sample_data
     from PASTALib.errors import PastaInputError
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io.volume_io import read_volume
     from PASTASlicerLib import report_store
     from PASTASynthSlicerLib import actions
 

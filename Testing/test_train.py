@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from PASTALib.cli import main
-from PASTALib.checkpoints import load_model
-from PASTALib.network import PastaUNet, UNetConfig
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.cli.main import main
+from PASTALib.model.checkpoints import load_model
+from PASTALib.model.network import PastaUNet, UNetConfig
+from PASTALib.io.volume_io import read_volume, write_volume
 
 DATA = Path(__file__).resolve().parent / "Data"
 TINY = ["--preset", "smoke", "--progress", "none", "--threads", "2"]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from PASTALib.errors import PastaInputError
-from PASTALib.orientation import axis_codes, obliquity_degrees
-from PASTALib.volume import Volume, lps_to_ras
+from PASTALib.io.orientation import axis_codes, obliquity_degrees
+from PASTALib.io.volume import Volume, lps_to_ras
 
 from conftest import rotation
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from PASTALib.io.volume import Volume
+
 from .errors import PastaCancelled, PastaError, PastaInputError
-from .volume import Volume
 
 __all__ = ["PastaCancelled", "PastaError", "PastaInputError", "Volume", "__version__"]

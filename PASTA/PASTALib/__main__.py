@@ -1,5 +1,5 @@
 """``python -m PASTALib`` runs the ``pasta`` command line (handy inside Slicer's PythonSlicer)."""
 
-from .cli import console_main
+from PASTALib.cli.main import console_main
 
 console_main()

@@ -49,8 +49,8 @@ def organ_label_ids(segment_names: dict[int, str]) -> tuple[dict[int, int], list
 
     Returns (segment label -> organ id, names not recognised). PASTA's organ logic reads v2 ids.
     """
-    from PASTALib.report.anatomy import TOTALSEGMENTATOR_V2_TABLE
-    from PASTALib.sample_data import load_label_names
+    from PASTALib.io.sample_data import load_label_names
+    from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
 
     by_name = {name.lower(): label for label, name in load_label_names(TOTALSEGMENTATOR_V2_TABLE).items()}
     mapping, unknown = {}, []
@@ -67,7 +67,7 @@ def write_organs(organ_node, input_node, path: Path) -> list[str]:
     """Write an organ segmentation or label map on the input's grid, as TotalSegmentator v2 ids."""
     import numpy as np
 
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
 
     from .volume_nodes import node_to_volume, segmentation_to_volume
 
@@ -97,8 +97,8 @@ def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, m
     Fails early (PastaInputError) when the model's classes do not say which lesion type it finds.
     ``model_path`` may be a bundled model's name (``"default"``); the command gets its folder.
     """
-    from PASTALib.bundled_models import resolve
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
+    from PASTALib.model.bundled_models import resolve
 
     from .volume_nodes import node_to_volume
 

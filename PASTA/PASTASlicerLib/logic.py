@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PASTALib.info import build_report, render_text
-from PASTALib.validation import assess_ct, check_image, check_mask_matches, intensity_stats, require_ct
+from PASTALib.io.info import build_report, render_text
+from PASTALib.io.input_checks import assess_ct, check_image, check_mask_matches, intensity_stats, require_ct
 
 from .volume_nodes import node_to_volume, segmentation_to_volume
 

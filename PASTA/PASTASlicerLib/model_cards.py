@@ -3,7 +3,7 @@
 The Slicer process does not import torch, yet before Apply it must tell the user whether a model
 folder is complete and unmodified, and what the model finds. The card lists a SHA256 for every
 weights file (and for the attribute heads); ``pasta analyze`` checks the same digests when it loads
-the model (``PASTALib.checkpoints.load_model``), so a folder that passes here also passes there.
+the model (``PASTALib.model.checkpoints.load_model``), so a folder that passes here also passes there.
 
 Standard library only.
 """
@@ -21,7 +21,7 @@ from PASTALib.hashing import sha256_file
 CARD = "model.json"
 CARD_PAGE = "MODEL_CARD.md"
 CARD_FORMAT = "pasta-model"
-HEADS_FILE = "attribute_heads.safetensors"  # PASTALib.attribute_head.HEADS_FILE (that module imports torch)
+HEADS_FILE = "attribute_heads.safetensors"  # PASTALib.heads.attribute_heads.HEADS_FILE (that module imports torch)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@
 * **Download** happens only with the caller's explicit consent and only for registry entries
   with a SHA256; the file is hashed while streaming to ``*.partial`` and renamed when it matches.
 * **Bundled** registry entries (``"download": "bundled"``) name a model that ships inside the
-  package (``PASTALib.bundled_models``). The cache lists them first, verifies them against their
+  package (``PASTALib.model.bundled_models``). The cache lists them first, verifies them against their
   model card's SHA256 like any model, and never deletes them: they belong to the install. A missing
   or damaged bundled folder is reported with its reason instead of failing the whole list.
 
@@ -71,7 +71,7 @@ class RegistryEntry:
     #: lesion type keys the model finds; empty for the foundation model (fine-tune it first)
     lesion_types: tuple = ()
     deprecated: bool = False
-    #: for "bundled" entries: the name in ``PASTALib.bundled_models.BUNDLED`` (as ``--model`` takes it)
+    #: for "bundled" entries: the name in ``PASTALib.model.bundled_models.BUNDLED`` (as ``--model`` takes it)
     bundled: Optional[str] = None
 
     @property
@@ -333,7 +333,7 @@ def bundled_status(entry: RegistryEntry) -> BundledStatus:
 
     Only presence is checked here (the list is refreshed often); :meth:`ModelCache.verify` hashes.
     """
-    from PASTALib import bundled_models  # read at call time: tests point it at a copy
+    from PASTALib.model import bundled_models
 
     folder = bundled_models.BUNDLED.get(entry.bundled or "")
     if folder is None:

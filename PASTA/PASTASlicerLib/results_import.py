@@ -22,13 +22,13 @@ from typing import Any, Optional
 import numpy as np
 
 from PASTALib.errors import PastaInputError
-from PASTALib.report import codes
+from PASTALib.lesions import codes
 from PASTALib.report.model import Finding, Report
 
 from . import report_store
 from .volume_nodes import world_ijk_to_ras
 
-#: Written by ``pasta analyze`` (PASTALib.cli_analyze.FINDING_LABELS): label n on finding Fn's voxels.
+#: Written by ``pasta analyze`` (PASTALib.analysis.pipeline.FINDING_LABELS): label n on finding Fn's voxels.
 FINDING_LABELS_FILE = "findings.nii.gz"
 REPORT_FILE = "report.json"
 
@@ -84,10 +84,10 @@ class ImportedResults:
 def model_class_map(model_path: str | Path, lesion_type: Optional[str] = None) -> dict[int, int]:
     """Model class index -> PASTA lesion-type id, read from the model's card without torch.
 
-    Same rule as ``pasta analyze`` (:func:`PASTALib.cli_analyze.lesion_class_map`): a PASTA model
+    Same rule as ``pasta analyze`` (:func:`PASTALib.analysis.pipeline.lesion_class_map`): a PASTA model
     card's ``lesion_type`` entries, else the class named "lesion" with ``lesion_type``.
     """
-    from PASTALib.cli_analyze import lesion_class_map
+    from PASTALib.analysis.pipeline import lesion_class_map
 
     path = Path(model_path)
     classes: list[SimpleNamespace] = []
@@ -178,8 +178,8 @@ def finding_segments(segmentation_node) -> dict[str, str]:
 # ----------------------------------------------------------------------------------- import
 def labelmap_node(scene, input_volume, array: np.ndarray, name: str):
     """A label map node on exactly the input volume's grid (its world IJK-to-RAS matrix)."""
-    from vtk.util import numpy_support
     import vtk
+    from vtk.util import numpy_support
 
     image = vtk.vtkImageData()
     image.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
@@ -197,7 +197,7 @@ def labelmap_node(scene, input_volume, array: np.ndarray, name: str):
 
 def _read_outputs(out_dir: Path, input_volume) -> tuple[Report, np.ndarray]:
     """report.json and findings.nii.gz, checked against each other and against the input's grid."""
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io.volume_io import read_volume
 
     from .volume_nodes import node_to_volume
 

@@ -1,4 +1,4 @@
-"""Exact conversion between MRML volume/segmentation nodes and :class:`PASTALib.volume.Volume`.
+"""Exact conversion between MRML volume/segmentation nodes and :class:`PASTALib.io.volume.Volume`.
 
 Slicer stores geometry as an IJK-to-RAS matrix; the core stores LPS origin/spacing/direction.
 The conversion only flips the signs of x and y, so a voxel's world position is preserved.
@@ -13,7 +13,7 @@ import vtk
 from vtk.util import numpy_support
 
 from PASTALib.errors import PastaInputError
-from PASTALib.volume import Volume
+from PASTALib.io.volume import Volume
 
 
 def _matrix_to_numpy(matrix: vtk.vtkMatrix4x4) -> np.ndarray:

@@ -14,7 +14,9 @@ from slicer.i18n import tr as _
 
 def downloadWithConsent(entry):
     """Ask, download with progress, install; the installed model, or None if declined or cancelled."""
-    from PASTASlicerLib.model_download import DownloadCancelled, consent_text, download_offer, progress_reporter
+    from PASTASlicerLib.model_download import (
+        DownloadCancelled, consent_text, download_offer, progress_reporter,
+    )
     from PASTASlicerLib.model_registry import ModelCache
 
     cache = ModelCache()

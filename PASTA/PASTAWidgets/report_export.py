@@ -1,7 +1,7 @@
 """The report's export buttons: JSON and HTML as edited, DICOM SEG + SR for a CT loaded from DICOM.
 
 Files are written only where the user chose in a save dialog (which asks before replacing a file);
-the writing itself is ``PASTASlicerLib.report_store`` and the module logic's ``exportDicom``.
+the writing itself is ``PASTASlicerLib.report_exports`` and the module logic's ``exportDicom``.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ class ReportExport:
         if not path:
             return
         with slicer.util.tryWithErrorDisplay(_("Export failed.")):
-            from PASTASlicerLib import report_store
+            from PASTASlicerLib import report_exports
 
-            write: Callable = (report_store.export_json if kind == "json" else
-                               lambda n, p: report_store.export_html(n, p, self._panel.segmentation()))
+            write: Callable = (report_exports.export_json if kind == "json" else
+                               lambda n, p: report_exports.export_html(n, p, self._panel.segmentation()))
             write(node, path)
             slicer.util.showStatusMessage(_("Wrote {path}").format(path=path), 5000)
 

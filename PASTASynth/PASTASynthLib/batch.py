@@ -1,7 +1,7 @@
 """``pasta synth-batch``: many cases over many hosts, resumable, with a manifest.
 
 Layout: ``DATASET/<Organ>/<Type>/<host>_<nnnn>/`` (PASTA-Gen-30K folder names from
-:mod:`PASTALib.report.lesion_types`), ``DATASET/manifest.jsonl`` (one line per finished case: case,
+:mod:`PASTALib.lesions.lesion_types`), ``DATASET/manifest.jsonl`` (one line per finished case: case,
 host, type, seed, attributes, SHA256 of each file) and ``DATASET/dataset.json`` (the run's settings
 and counts). Each case's seed is a hash of (dataset seed, host, type, index), so results do not
 depend on the number of workers or on the order cases run in, and a re-run skips every case whose
@@ -23,8 +23,8 @@ from PASTALib import __version__
 from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
+from PASTALib.io.volume_io import images_and_masks
 from PASTALib.progress import ProgressReporter
-from PASTALib.volume_io import images_and_masks
 
 from .catalog import SPECS, spec_for
 
@@ -73,7 +73,7 @@ _HOSTS: dict = {}  #: per-process cache: (image, organs) -> Host
 
 
 def _host(image: str, organs: str):
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io.volume_io import read_volume
 
     from .host import make_host
 
@@ -118,10 +118,11 @@ def _read_manifest(path: Path) -> dict[str, dict]:
 def plan(hosts: dict[str, tuple[Path, Path]], types: Sequence[str], per_type: int, seed: int,
          crop: Optional[int]) -> tuple[list[Job], list[dict]]:
     """All jobs, and the (host, type) pairs skipped because the host lacks the organ."""
-    from PASTALib.volume_io import read_volume
+    import numpy as np
+
+    from PASTALib.io.volume_io import read_volume
 
     from .host import v2_names
-    import numpy as np
 
     jobs, skipped = [], []
     names = v2_names()
@@ -187,7 +188,8 @@ def _execute(jobs: list[Job], out_dir: str, workers: int, scheduler: Optional[st
     """Yield (job, record, error message) as jobs finish, locally or on a Dask cluster."""
     if scheduler:
         try:
-            from distributed import Client, as_completed as dask_completed
+            from distributed import Client
+            from distributed import as_completed as dask_completed
         except ImportError:
             raise PastaInputError("--scheduler needs Dask distributed, which is not installed.",
                                   "Install the 'batch' extra (pip install 'pasta-slicer[batch]') or use --workers.") from None

@@ -23,10 +23,10 @@ import numpy as np
 
 from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
+from PASTALib.io.resample import Interpolation, resample_to_reference
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import write_volume
 from PASTALib.report.findings import report_from_segmentation
-from PASTALib.resample import Interpolation, resample_to_reference
-from PASTALib.volume import Volume
-from PASTALib.volume_io import write_volume
 
 from .engine import SynthesisResult
 from .host import Host, strip_identifiers

@@ -1,7 +1,7 @@
 """Synthesis parameters of PASTA's 15 lesion types: hosts, sizes, attribute priors, appearance.
 
 The type table itself (ids, keys, organ groups, benign/malignant) lives in
-:mod:`PASTALib.report.lesion_types`; this module only adds what synthesis needs, keyed by the
+:mod:`PASTALib.lesions.lesion_types`; this module only adds what synthesis needs, keyed by the
 same ``key``, so the two cannot drift. HU ranges follow SYNTHESIS_REFERENCE.md section 9 and are
 sampling ranges, not diagnostic criteria.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 from PASTALib.errors import PastaInputError
-from PASTALib.report import lesion_types
+from PASTALib.lesions import lesion_types
 
 #: Attribute keys accepted by ``--attr KEY=VALUE`` and their allowed values (report vocabulary).
 ATTRIBUTES: dict[str, tuple[str, ...]] = {

@@ -1,7 +1,7 @@
 """``pasta synth`` (one case) and ``pasta synth-batch`` (a dataset) subcommands.
 
-Registered in :func:`PASTALib.cli._commands` with a guarded import, so ``pasta`` still works when
-only PASTALib is on the path.
+Listed by name in :data:`PASTALib.cli.main.COMMAND_MODULES`, so ``pasta`` still works when only
+PASTALib is on the path.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from PASTALib import sample_data
-from PASTALib.cli import Command
+from PASTALib.cli.command import Command
 from PASTALib.errors import PastaInputError
+from PASTALib.io import sample_data
+from PASTALib.io.volume_io import read_volume
 from PASTALib.progress import ProgressReporter
-from PASTALib.volume_io import read_volume
 
 from .catalog import SPECS, describe
 
@@ -48,7 +48,7 @@ def parse_attr_pairs(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def load_host(image_arg: str, organs_arg: Optional[str], labels_arg: Optional[str] = None):
-    from .host import make_host  # scipy-heavy: imported only when a synthesis command runs
+    from .host import make_host
 
     """(host, image path name): the image, its organ mask (bundled one for 'sample'), label names."""
     image_path, sample = sample_data.resolve(image_arg)

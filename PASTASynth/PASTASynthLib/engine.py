@@ -16,8 +16,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from PASTALib.errors import PastaInputError
+from PASTALib.io.volume import Volume
 from PASTALib.progress import ProgressReporter
-from PASTALib.volume import Volume
 
 from . import appearance, geometry
 from .catalog import ATTRIBUTES, SynthSpec, parse_attributes, spec_for

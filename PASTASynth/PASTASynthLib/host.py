@@ -15,11 +15,11 @@ import numpy as np
 from scipy import ndimage
 
 from PASTALib.errors import PastaInputError
-from PASTALib.report.anatomy import TOTALSEGMENTATOR_V2_TABLE
-from PASTALib.resample import Interpolation, resample_to_reference
-from PASTALib.sample_data import load_label_names
-from PASTALib.validation import check_image
-from PASTALib.volume import Volume
+from PASTALib.io.input_checks import check_image
+from PASTALib.io.resample import Interpolation, resample_to_reference
+from PASTALib.io.sample_data import load_label_names
+from PASTALib.io.volume import Volume
+from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
 
 from .catalog import SynthSpec, organ_names_match
 

@@ -36,7 +36,7 @@ class BatchJob:
 
 def write_current_host(host_node, organ_node, hosts_dir: Path) -> Path:
     """``hosts_dir/<host name>/ct.nrrd`` and ``total.nrrd`` (TotalSegmentator v2 ids) from the scene."""
-    from PASTALib.volume_io import write_volume
+    from PASTALib.io.volume_io import write_volume
     from PASTASlicerLib.analysis import write_organs
     from PASTASlicerLib.volume_nodes import node_to_volume
 

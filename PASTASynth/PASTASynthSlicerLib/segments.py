@@ -12,8 +12,7 @@ from typing import Optional
 import numpy as np
 
 from PASTALib.report.model import Finding
-from PASTASlicerLib.results_import import (labelmap_node, segment_color, segment_name,
-                                           terminology_entry)
+from PASTASlicerLib.results_import import labelmap_node, segment_color, segment_name, terminology_entry
 
 #: Colour of host-organ segments (a neutral tan, so the lesions stand out).
 ORGAN_COLOR = (0.86, 0.75, 0.55)

@@ -24,12 +24,12 @@ import torch
 
 
 def count_work(image: str) -> dict:
-    from PASTALib import sample_data
-    from PASTALib.checkpoints import load_model
-    from PASTALib.grid_resize import new_shape
-    from PASTALib.network import PastaUNet
-    from PASTALib.sliding_window import tile_starts
-    from PASTALib.volume_io import read_volume
+    from PASTALib.inference.grid_resize import new_shape
+    from PASTALib.inference.sliding_window import tile_starts
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
+    from PASTALib.model.checkpoints import load_model
+    from PASTALib.model.network import PastaUNet
 
     model = load_model("default")
     ct = read_volume(sample_data.resolve(image)[0])
@@ -67,8 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     work = count_work(args.image)
     times, findings = time_analyze(args.image, args.threads, args.repeats)
-    print(f"| image | model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
-          f"findings | analyze median s | runs |")
+    print("| image | model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
+          "findings | analyze median s | runs |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     print(f"| {args.image} | {' x '.join(map(str, work['grid']))} | {work['tiles']} | {work['gflop_per_tile']:.1f} | "
           f"{work['gflop_per_tile'] * work['tiles']:.0f} | {work['weights_mb']:.1f} | {args.threads} | {findings} | "

@@ -49,8 +49,8 @@ def main() -> None:
 
 def bench_heads(n: int = 80, d: int = 1024) -> None:
     """fit-head on random 1024-d features (n rows): 5-fold CV plus the final fit, as the CLI does."""
-    from PASTALib.heads import Labels, fit_head
-    from PASTALib.feature_table import FeatureTable
+    from PASTALib.heads.fitting import Labels, fit_head
+    from PASTALib.heads.feature_table import FeatureTable
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, d))
@@ -75,10 +75,10 @@ def bench_crops(args: argparse.Namespace) -> None:
 
     import torch
 
-    from PASTALib.checkpoints import ClassInfo, LoadedModel
-    from PASTALib.features import CropSettings, FeatureExtractor, finding_items, organ_items
-    from PASTALib.network import PASTA_FULL, PastaUNet
-    from PASTALib.preprocessing import pasta_defaults
+    from PASTALib.model.checkpoints import ClassInfo, LoadedModel
+    from PASTALib.heads.features import CropSettings, FeatureExtractor, finding_items, organ_items
+    from PASTALib.model.network import PASTA_FULL, PastaUNet
+    from PASTALib.inference.preprocessing import pasta_defaults
     from PASTASynthLib.engine import LesionRequest, synthesize
     from PASTASynthLib.host import make_host
     from synth_hosts import sample_pair

@@ -27,12 +27,12 @@ sys.path.insert(0, str(TESTING))
 
 from nnunet_peer import nnunet_predictor, write_results_folder  # noqa: E402
 
-from PASTALib import sample_data  # noqa: E402
-from PASTALib.checkpoints import load_model  # noqa: E402
-from PASTALib.network import PASTA_FULL, PastaUNet, parameter_count  # noqa: E402
-from PASTALib.predictor import Predictor  # noqa: E402
-from PASTALib.preprocessing import Normalization, Preprocessing  # noqa: E402
-from PASTALib.volume_io import read_volume  # noqa: E402
+from PASTALib.io import sample_data
+from PASTALib.model.checkpoints import load_model
+from PASTALib.model.network import PASTA_FULL, PastaUNet, parameter_count
+from PASTALib.inference.predictor import Predictor
+from PASTALib.inference.preprocessing import Normalization, Preprocessing
+from PASTALib.io.volume_io import read_volume
 
 
 def full_model_folder(root: Path) -> Path:

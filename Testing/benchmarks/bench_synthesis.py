@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 for extra in (ROOT / "PASTA", ROOT / "PASTASynth", ROOT / "Testing"):
     sys.path.insert(0, str(extra))
 
-from PASTALib.volume_io import read_volume  # noqa: E402
-from PASTASynthLib.catalog import SPECS  # noqa: E402
-from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
-from PASTASynthLib.host import make_host  # noqa: E402
+from PASTALib.io.volume_io import read_volume
+from PASTASynthLib.catalog import SPECS
+from PASTASynthLib.engine import LesionRequest, synthesize
+from PASTASynthLib.host import make_host
 from synth_hosts import add_standin_esophagus, chest_part, sample_pair, write_host_folders  # noqa: E402
 
 SHARED_CHEST = Path("/work/shared/data/totalseg_examples/chest_crop_a_ct.nii.gz")

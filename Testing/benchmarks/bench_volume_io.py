@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from PASTALib import sample_data
-from PASTALib.resample import Interpolation, resample_to_spacing
-from PASTALib.validation import assess_ct, intensity_stats
-from PASTALib.volume import Volume
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io import sample_data
+from PASTALib.io.input_checks import assess_ct, intensity_stats
+from PASTALib.io.resample import resample_to_spacing
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume, write_volume
 
 DICOM = Path(__file__).resolve().parents[1] / "Data" / "example_ct_dicom"
 

@@ -52,8 +52,8 @@ def build_scene():
     import slicer
     from slicer import vtkMRMLScene, vtkSlicerSegmentationsModuleLogic
 
-    from PASTALib import sample_data
-    from PASTALib.volume_io import read_volume
+    from PASTALib.io import sample_data
+    from PASTALib.io.volume_io import read_volume
     from PASTASynthSlicerLib.placement import PointPlacement
     from PASTASynthSlicerLib.session import SynthSession
 

@@ -25,10 +25,10 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from PASTALib.report.anatomy import window_for  # noqa: E402
-from PASTASynthLib.catalog import SPECS  # noqa: E402
-from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
-from PASTASynthLib.host import make_host  # noqa: E402
+from PASTALib.lesions.anatomy import window_for
+from PASTASynthLib.catalog import SPECS
+from PASTASynthLib.engine import LesionRequest, synthesize
+from PASTASynthLib.host import make_host
 from synth_hosts import add_standin_esophagus, chest_part, sample_pair  # noqa: E402
 
 SIZES = {"kidney_stone": 8, "gallstone": 12, "bone_metastasis": 18, "pancreas_cyst": 15,

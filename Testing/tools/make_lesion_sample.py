@@ -15,9 +15,9 @@ import dataclasses
 
 import numpy as np
 
-from PASTALib import sample_data
-from PASTALib.report import lesion_types
-from PASTALib.volume_io import read_volume, write_volume
+from PASTALib.io import sample_data
+from PASTALib.lesions import lesion_types
+from PASTALib.io.volume_io import read_volume, write_volume
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import make_host
 

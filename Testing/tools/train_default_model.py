@@ -35,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Testing"))
 
-from PASTALib.cli import main as pasta  # noqa: E402
-from PASTALib.volume_io import write_volume  # noqa: E402
+from PASTALib.cli.main import main as pasta
+from PASTALib.io.volume_io import write_volume
 
 import synth_hosts  # noqa: E402
 
@@ -95,7 +95,7 @@ def train(minutes: float, steps: int, work: Path, device: str, threads: int, rec
 
 def held_out_cases(model, card: dict) -> list:
     """The held-out lesions training validated on (same hosts, seeds and lesions)."""
-    from PASTALib.training.cases import find_hosts, validation_cases
+    from PASTATrainLib.cases import find_hosts, validation_cases
 
     config = card["provenance"]["config"]
     keys = [c.lesion_type for c in model.classes[1:]]
@@ -110,7 +110,7 @@ def held_out_cases(model, card: dict) -> list:
 
 def training_host_cases(model, seed: int) -> list:
     """New lesions in the training abdomen, for every type (a seed stream training never used)."""
-    from PASTALib.training.cases import HostScan, validation_cases
+    from PASTATrainLib.cases import HostScan, validation_cases
 
     image, organs = synth_hosts.sample_pair()
     host = HostScan("abdomen", image, synth_hosts.add_standin_esophagus(image, organs))
@@ -124,7 +124,7 @@ def variant_tables(model, cases: list, variants: list) -> list[dict]:
     """One summary per postprocessing variant, from one network pass per case."""
     import torch
 
-    from PASTALib.training.evaluate import evaluate_variants, summarise
+    from PASTATrainLib.evaluate import evaluate_variants, summarise
 
     prep = model.preprocessing
     scores = evaluate_variants(model.network(), cases, prep.normalization.apply, prep.patch_size,
@@ -152,9 +152,9 @@ def choose_postprocessing(variants: list, held_out: list[dict], training_host: l
 
 def finish_card(folder: Path = OUTPUT) -> dict:
     """Choose the postprocessing on the held-out lesions, score the training host, describe the data."""
-    from PASTALib.checkpoints import load_model
-    from PASTALib.postprocessing import DECISION_RULES, Postprocessing
-    from PASTALib.training import model_card
+    from PASTALib.model.checkpoints import load_model
+    from PASTALib.inference.postprocessing import DECISION_RULES, Postprocessing
+    from PASTATrainLib import model_card
 
     card_path = folder / "model.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from PASTALib import sample_data
-from PASTALib.checkpoints import ClassInfo, save_model_folder
-from PASTALib.grid_resize import new_shape, resize
-from PASTALib.network import PastaUNet, UNetConfig
-from PASTALib.preprocessing import Normalization, Preprocessing
-from PASTALib.volume_io import read_volume
+from PASTALib.io import sample_data
+from PASTALib.model.checkpoints import ClassInfo, save_model_folder
+from PASTALib.inference.grid_resize import new_shape, resize
+from PASTALib.model.network import PastaUNet, UNetConfig
+from PASTALib.inference.preprocessing import Normalization, Preprocessing
+from PASTALib.io.volume_io import read_volume
 
 OUT = Path(__file__).resolve().parents[1] / "Data" / "tiny_pasta_organs"
 SPACING = (3.5, 3.5, 3.5)

@@ -17,8 +17,9 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from . import anatomy
-from .lesion_types import LesionType
+from PASTALib.lesions import anatomy
+from PASTALib.lesions.lesion_types import LesionType
+
 from .model import ATTRIBUTE_OPTIONS, Attribute, ModelPrediction, RuleEvidence
 
 # --------------------------------------------------------------------------------- thresholds

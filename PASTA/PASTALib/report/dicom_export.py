@@ -23,11 +23,12 @@ from pydicom.sr.codedict import codes as dcm_codes
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
-from .. import __version__
-from ..volume import Volume
-from . import codes
+from PASTALib import __version__
+from PASTALib.atomic import atomic_write
+from PASTALib.io.volume import Volume
+from PASTALib.lesions import codes
+
 from .dicom_source import source_series
-from ..atomic import atomic_write
 from .model import ATTRIBUTE_OPTIONS, Finding, Report
 from .review import exported_findings
 

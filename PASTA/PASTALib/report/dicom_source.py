@@ -16,8 +16,8 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from ..errors import PastaInputError
-from ..volume import Volume
+from PASTALib.errors import PastaInputError
+from PASTALib.io.volume import Volume
 
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
 DICOM_SOURCE_HINT = ("Pass the DICOM series folder as IMAGE (with the lesion map on its grid), or "

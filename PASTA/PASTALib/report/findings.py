@@ -17,19 +17,35 @@ from typing import Mapping, Optional, Protocol, Union
 
 import numpy as np
 
-from .. import __version__
-from ..errors import PastaInputError
-from ..progress import ProgressReporter
-from ..resample import Interpolation, resample_to_reference
-from ..validation import check_mask_matches
-from ..volume import Volume
-from . import DEFAULT_MIN_VOLUME_ML, anatomy, attributes, lesion_types, staging
-from .components import Region, find_regions
+from PASTALib import __version__
+from PASTALib.errors import PastaInputError
+from PASTALib.io.input_checks import check_mask_matches
+from PASTALib.io.resample import Interpolation, resample_to_reference
+from PASTALib.io.volume import Volume
+from PASTALib.lesions import anatomy, lesion_types
+from PASTALib.lesions.components import Region, find_regions
+from PASTALib.progress import ProgressReporter
+
+from . import DEFAULT_MIN_VOLUME_ML, attributes, staging
 from .impression import build_impression
 from .measurements import measure, voxel_volume_mm3
-from .model import (SCHEMA_NAME, SCHEMA_VERSION, Code, Component, Confidence, Dropped, Finding,
-                    Geometry, LesionTypeRef, Location, ModelPrediction, Provenance, Report, Review,
-                    Source)
+from .model import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    Code,
+    Component,
+    Confidence,
+    Dropped,
+    Finding,
+    Geometry,
+    LesionTypeRef,
+    Location,
+    ModelPrediction,
+    Provenance,
+    Report,
+    Review,
+    Source,
+)
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from ..volume import Volume
-from . import anatomy
+from PASTALib.io.volume import Volume
+from PASTALib.lesions import anatomy
+
 from .measurements import slice_axis
 from .model import Finding
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from ..volume import Volume
+from PASTALib.io.volume import Volume
+
 from .model import BoundingBox, IntensityStats, Line, Measurements, Recist
 
 PERCENTILES = (5, 25, 50, 75, 95)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Optional, Protocol, Sequence
 
-from .lesion_types import BY_KEY, LesionType
+from PASTALib.lesions.lesion_types import BY_KEY, LesionType
+
 from .model import Finding, ModelPrediction, Staging
 
 SYSTEM = "AJCC 8th edition"

@@ -1,0 +1,104 @@
+"""``pasta analyze`` as a function: read and check the CT, segment it with a model, turn the lesion
+classes into findings and write the report folder. The CLI and the Slicer module's subprocess run it
+with one :class:`.options.AnalysisOptions`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from PASTALib.errors import PastaInputError
+from PASTALib.io import sample_data
+from PASTALib.io.input_checks import assess_ct, check_image, intensity_stats, require_ct
+from PASTALib.io.volume_io import read_volume, write_volume
+from PASTALib.progress import ProgressReporter
+from PASTALib.report.writer import check_outputs_free, write_report_outputs
+
+from .options import AnalysisOptions
+
+log = logging.getLogger(__name__)
+
+SEGMENTATION = "segmentation.nii.gz"
+#: Label value n on finding Fn's voxels, on the input grid (exact, also for components split by organ).
+FINDING_LABELS = "findings.nii.gz"
+
+
+def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
+    """Model class index -> PASTA lesion-type id, from the model card or ``--lesion-type``."""
+    from PASTALib.lesions import lesion_types
+
+    mapping = {c.id: lesion_types.lookup(c.lesion_type).id for c in classes if c.lesion_type}
+    if mapping:
+        return mapping
+    lesion_classes = [c.id for c in classes if c.name.lower() in ("lesion", "tumor", "tumour")]
+    names = ", ".join(c.name for c in classes)
+    if not lesion_classes:
+        raise PastaInputError(f"The model's classes ({names}) name no lesion type and no 'lesion' class.",
+                              "Use a lesion model (its model card maps classes to lesion types).")
+    if lesion_type is None:
+        raise PastaInputError(f"The model's classes ({names}) do not say which lesion type it finds.",
+                              f"Pass --lesion-type (for example liver_tumor); ids: {lesion_types.id_table()}.")
+    chosen = lesion_types.lookup(lesion_type).id
+    return {index: chosen for index in lesion_classes}
+
+
+def finding_floor(requested: float | None, model_floor: float, default: float) -> float:
+    """The smallest finding reported. The model's component floor also applies to each type's part of
+    a component: a lesion painted in two types keeps its size for the floor, but a 1-voxel splash of a
+    third type inside it is not a finding the model can stand behind. An explicit --min-volume wins."""
+    return requested if requested is not None else max(default, model_floor)
+
+
+def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
+    """Run one analysis and write its folder; returns the :class:`~PASTALib.report.findings.Analysis`."""
+    from PASTALib.heads.apply import apply_heads, check_heads, load_heads
+    from PASTALib.heads.attribute_heads import head_for_model
+    from PASTALib.inference.predictor import Predictor
+    from PASTALib.model.checkpoints import load_model
+    from PASTALib.report import DEFAULT_MIN_VOLUME_ML
+    from PASTALib.report.findings import analyse_segmentation
+
+    out = Path(options.output).expanduser()
+    check_outputs_free(out, options.dicom, options.overwrite, extra=(SEGMENTATION, FINDING_LABELS))
+    image_path, sample = sample_data.resolve(options.image)
+    progress.report("reading", 0.0, str(image_path))
+    image = read_volume(image_path)
+    check_image(image)
+    if not options.force:
+        require_ct(assess_ct(intensity_stats(image)))
+    if options.dicom:
+        from PASTALib.report.dicom_source import dicom_folder
+
+        dicom_folder(image)  # fail before the work, not after it
+    heads = load_heads(options.head) if options.head else []
+    model = load_model(options.model, options.folds, options.checkpoint)
+    check_heads(heads, model)  # refuse another model's heads before the segmentation runs
+    class_map = lesion_class_map(model.classes, options.lesion_type)
+    organs_arg, organs = sample_data.read_organs(options.organs, sample)
+    predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
+                          batch_size=options.batch_size, precision=options.precision, threads=options.threads,
+                          progress=progress)
+    result = predictor.predict(image, return_probabilities=True)
+    lesion_labels = np.zeros(image.array.shape, np.uint8)
+    for index, type_id in class_map.items():
+        lesion_labels[result.labels.array == index] = type_id
+    lesion_probability = result.probabilities[sorted(class_map)].sum(axis=0)
+    out.mkdir(parents=True, exist_ok=True)
+    write_volume(result.labels, out / SEGMENTATION, overwrite=options.overwrite)
+    attribute_head = None if options.no_attribute_heads else head_for_model(model, predictor.device.type)
+    analysis = analyse_segmentation(
+        image, image.with_array(lesion_labels), image.with_array(np.clip(lesion_probability, 0.0, 1.0)), organs,
+        attribute_head=attribute_head,
+        min_volume_ml=finding_floor(options.min_volume, model.postprocessing.min_component_ml, DEFAULT_MIN_VOLUME_ML),
+        model_id=f"{model.provenance.get('name') or model.source.name} ({model.format})", progress=progress,
+        inputs={"image": str(options.image), "lesion_labels": f"{SEGMENTATION} (model classes "
+                + ", ".join(f"{c.id}={c.name}" for c in model.classes) + ")",
+                "probabilities": "model softmax (lesion classes summed)", "organs": organs_arg})
+    analysis.report.provenance.notes.extend(result.notes)
+    apply_heads(heads, analysis, image, model, options.device, progress)
+    # Before report.json, so a report.json is never newer than its findings' voxels.
+    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
+    write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
+    return analysis

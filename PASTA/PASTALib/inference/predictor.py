@@ -1,0 +1,177 @@
+"""From a CT volume to a label map in the input's geometry, the way nnU-Net v2 does it, but faster.
+
+Pipeline (mirrors ``nnUNetPredictor`` so results agree): transpose -> crop to the non-zero box ->
+normalise -> resize to the model spacing (spline order 3) -> sliding window -> resize logits back
+(order 1) -> softmax -> argmax (or the model card's postprocessing) -> uncrop -> transpose back. Resizing is separable matrix products
+(:mod:`grid_resize`), and all large buffers stay on the compute device.
+
+Out of GPU memory, the predictor halves the tile batch, then keeps the accumulators in host memory,
+then falls back to the CPU, and reports each step in ``notes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from PASTALib.errors import PastaInputError
+from PASTALib.io.volume import Volume
+from PASTALib.model.checkpoints import LoadedModel
+from PASTALib.model.network import PastaUNet
+from PASTALib.progress import ProgressReporter
+
+from .grid_resize import new_shape, resize
+from .sliding_window import WindowSettings, predict_logits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SegmentationResult:
+    labels: Volume
+    probabilities: np.ndarray | None  # (C, k, j, i) float32 in the input geometry, if requested
+    class_names: list[str]
+    device: str
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def choose_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise PastaInputError("--device cuda was requested but no CUDA GPU is available to PyTorch.",
+                              "Use --device cpu, or install a CUDA build of torch (in Slicer: PyTorch Utils).")
+    return torch.device(requested)
+
+
+def default_batch_size(device: torch.device, patch: tuple[int, ...]) -> int:
+    """Tiles per forward pass. On the CPU, torch's conv3d runs one tile 5-6x slower per tile than
+    two or more (Testing/benchmarks/RESULTS.md), so the CPU batches too: 4 small tiles, or 2 large
+    ones (PASTA's 128^3 tiles) to bound memory."""
+    if device.type == "cuda":
+        return 4
+    return 4 if int(np.prod(patch)) <= 64 ** 3 else 2
+
+
+def nonzero_box(array: np.ndarray) -> tuple[slice, ...]:
+    """nnU-Net crops to the bounding box of non-zero voxels (everything, for CT with air at -1000)."""
+    nonzero = np.nonzero(array != 0)
+    if not nonzero[0].size:
+        return tuple(slice(0, s) for s in array.shape)
+    return tuple(slice(int(a.min()), int(a.max()) + 1) for a in nonzero)
+
+
+class Predictor:
+    """Runs a :class:`LoadedModel` on volumes; create once, call :meth:`predict` per image."""
+
+    def __init__(self, model: LoadedModel, device: str = "auto", tta: bool | None = None, overlap: float = 0.5,
+                 batch_size: int | None = None, precision: str = "auto", threads: int | None = None,
+                 progress: ProgressReporter | None = None) -> None:
+        if not 0.0 <= overlap < 1.0:
+            raise PastaInputError(f"--overlap must be in [0, 1), got {overlap}.")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.model = model
+        self.device = choose_device(device)
+        self.tta = (self.device.type == "cuda") if tta is None else tta
+        self.overlap = overlap
+        self.batch_size = batch_size or default_batch_size(self.device, model.preprocessing.patch_size)
+        self.precision = precision
+        self.progress = progress or ProgressReporter()
+        self.notes: list[str] = []
+        self.networks = self._build_networks(self.device)
+
+    def _build_networks(self, device: torch.device) -> list[PastaUNet]:
+        return [self.model.network(fold).to(device) for fold in range(len(self.model.states))]
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if self.device.type != "cuda" or self.precision == "fp32":
+            return None
+        if self.precision == "bf16":
+            return torch.bfloat16
+        return torch.float16
+
+    # ---------------------------------------------------------------------------------- public
+    def predict(self, volume: Volume, return_probabilities: bool = False) -> SegmentationResult:
+        prep = self.model.preprocessing
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        self.progress.report("preprocessing", 0.0, "normalising and resampling")
+        array = np.transpose(volume.array, prep.transpose_forward)
+        spacing = tuple(volume.spacing[::-1][i] for i in prep.transpose_forward)
+        box = nonzero_box(array) if prep.crop_to_nonzero else tuple(slice(0, s) for s in array.shape)
+        cropped = array[box]
+        data = torch.from_numpy(prep.normalization.apply(cropped))[None]
+        target_spacing = prep.spacing_zyx or spacing
+        target_shape = new_shape(cropped.shape, spacing, target_spacing)
+        logits = self._run_with_fallbacks(data, cropped.shape, spacing, target_spacing, target_shape, timings)
+        self.progress.report("postprocessing", 0.95, "resampling to the input grid")
+        t = time.perf_counter()
+        probabilities = torch.softmax(logits, dim=0)
+        rules = self.model.postprocessing
+        labels = np.zeros(array.shape, np.uint8)
+        labels[box], dropped = rules.apply(probabilities, spacing)
+        notes = list(self.notes)  # the fallbacks so far, then this image's own
+        if dropped:
+            notes.append(f"{dropped} lesion component(s) under {rules.min_component_ml:g} mL were set to "
+                          "background (the model card's postprocessing).")
+        labels_volume = volume.with_array(np.transpose(labels, prep.transpose_backward))
+        probs_out = None
+        if return_probabilities:
+            full = np.zeros((probabilities.shape[0], *array.shape), np.float32)
+            full[0] = 1.0
+            full[(slice(None), *box)] = probabilities.cpu().numpy()
+            probs_out = np.transpose(full, (0, *[a + 1 for a in prep.transpose_backward]))
+        timings["postprocess"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - start
+        return SegmentationResult(labels_volume, probs_out, [c.name for c in self.model.classes],
+                                  self.device.type, notes, timings)
+
+    # ---------------------------------------------------------------------------------- internals
+    def _forward(self, data, shape, spacing, target_spacing, target_shape, results_device, timings):
+        prep = self.model.preprocessing
+        t = time.perf_counter()
+        on_device = resize(data.to(results_device), target_shape, prep.resampling.order_data, spacing,
+                           target_spacing, prep.resampling)
+        timings["resample_in"] = time.perf_counter() - t
+        t = time.perf_counter()
+        settings = WindowSettings(prep.patch_size, self.overlap, self.model.mirror_axes if self.tta else (),
+                                  self.batch_size, self._amp_dtype())
+        logits = predict_logits(self.networks, on_device, settings, self.device, results_device, self.progress)
+        timings["network"] = time.perf_counter() - t
+        t = time.perf_counter()
+        logits = resize(logits, shape, prep.resampling.order_probabilities, target_spacing, spacing,
+                        prep.resampling)
+        timings["resample_out"] = time.perf_counter() - t
+        return logits
+
+    def _run_with_fallbacks(self, data, shape, spacing, target_spacing, target_shape, timings) -> torch.Tensor:
+        results_device = self.device
+        while True:
+            try:
+                return self._forward(data, shape, spacing, target_spacing, target_shape, results_device, timings)
+            except torch.cuda.OutOfMemoryError:
+                if self.device.type != "cuda":
+                    raise
+                torch.cuda.empty_cache()
+                if self.batch_size > 1:
+                    self.batch_size //= 2
+                    self._note(f"GPU out of memory: retrying with {self.batch_size} tile(s) per batch.")
+                elif results_device.type == "cuda":
+                    results_device = torch.device("cpu")
+                    self._note("GPU out of memory: keeping the full-volume buffers in host memory.")
+                else:
+                    self._note("GPU out of memory even with one tile: falling back to the CPU (much slower).")
+                    self.device = torch.device("cpu")
+                    results_device = self.device
+                    self.networks = [n.to(self.device) for n in self.networks]
+
+    def _note(self, message: str) -> None:
+        log.warning("%s", message)
+        self.notes.append(message)
+        self.progress.report(self.progress.stage or "segmenting", None, message)
