@@ -27,17 +27,16 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from PASTALib.lesions import lesion_types
+
 #: Packages next to this file that ``onReload`` must import afresh.
 LIBRARY_PACKAGES = ("PASTALib", "PASTASlicerLib", "PASTAWidgets")
 
 SAMPLE_CT = os.path.join("PASTALib", "sample_data", "abdomen_native_3mm_ct.nii.gz")
 
-#: "from model" or a PASTA lesion-type key (PASTALib.lesions.lesion_types; a test keeps them equal).
+#: "from model" or a key of the lesion-type table (read from the table: it imports the standard library only).
 FROM_MODEL = "from model"
-LESION_TYPE_CHOICES = [FROM_MODEL, "lung_tumor", "liver_tumor", "gallbladder_cancer", "pancreas_tumor",
-                       "kidney_tumor", "bladder_cancer", "esophageal_cancer", "gastric_cancer",
-                       "colorectal_cancer", "bone_metastasis", "liver_cyst", "gallstone", "pancreas_cyst",
-                       "kidney_cyst", "kidney_stone"]
+LESION_TYPE_CHOICES = [FROM_MODEL, *lesion_types.keys()]
 DEVICE_CHOICES = ["auto", "cuda", "cpu"]
 
 
@@ -335,21 +334,50 @@ class PASTALogic(ScriptedLoadableModuleLogic):
 
         return ensure_dependencies(os.path.join(moduleDir(), "Resources", "requirements.txt"))
 
-    def prepareAnalysis(self, inputVolume, modelPath, organNode=None, device: str = "auto", tta=None,
-                        lesionType=None, forceNonCT: bool = False, extraArgs=()):
-        """Write the inputs into a fresh folder in Slicer's temp folder and build the command.
+    def analysisOptions(self, parameterNode, modelPath, lowMemory: Optional[dict] = None):
+        """The run's AnalysisOptions from the panel's parameters: the one object that becomes the
+        ``pasta analyze`` command line (``lowMemory``: the device advice's option values)."""
+        import dataclasses
 
-        ``lesionType`` None or "from model" uses the model card's lesion types.
-        """
+        from PASTALib.analysis.options import AnalysisOptions
+
+        p = parameterNode
+        options = AnalysisOptions(model=str(modelPath), device=p.device, tta=True if p.tta else None,
+                                  lesion_type=None if p.lesionType == FROM_MODEL else p.lesionType,
+                                  force=p.forceNonCT)
+        return dataclasses.replace(options, **(lowMemory or {}))
+
+    def prepareAnalysis(self, inputVolume, options, organNode=None):
+        """Write the inputs into a fresh folder in Slicer's temp folder and build the command."""
         import tempfile
 
         from PASTASlicerLib.analysis import prepare_analysis
 
-        lesionType = None if lesionType == FROM_MODEL else lesionType
         workDir = tempfile.mkdtemp(prefix="PASTA-", dir=slicer.util.tempDirectory())
-        return prepare_analysis(inputVolume, modelPath, workDir, moduleDir(), organ_node=organNode,
-                                device=device, tta=tta, lesion_type=lesionType, force=forceNonCT,
-                                extra_args=extraArgs)
+        return prepare_analysis(inputVolume, options, workDir, moduleDir(), organ_node=organNode)
+
+    def startAnalysis(self, job):
+        """Start the prepared run in its own process; the caller polls the returned runner."""
+        from PASTASlicerLib.process_runner import ProcessRunner
+
+        runner = ProcessRunner(job.command, env=job.env, log_path=job.log_path)
+        runner.start()
+        return runner
+
+    def previousResultWork(self, job):
+        """(The latest earlier PASTA result of the run's volume or None, how many reader edits and
+        review decisions it holds), so the panel can ask before replacing it."""
+        from PASTASlicerLib.replace_results import previous_result, reader_work
+
+        inputNode = slicer.mrmlScene.GetNodeByID(job.input_node_id)
+        previous = previous_result(slicer.mrmlScene, inputNode) if inputNode is not None else None
+        return previous, (reader_work(previous) if previous is not None else 0)
+
+    def cleanupAnalysis(self, job) -> None:
+        """Remove the run's temporary files."""
+        from PASTASlicerLib.analysis import cleanup
+
+        cleanup(job)
 
     def exportDicom(self, segmentationNode, outFolder: str) -> dict:
         """DICOM SEG + SR of a PASTA result whose input volume was loaded from the DICOM database."""
@@ -389,14 +417,14 @@ class PASTALogic(ScriptedLoadableModuleLogic):
 
         return finish_analysis(slicer.mrmlScene, job, replace_previous=replacePrevious)
 
-    def analyze(self, inputVolume, modelPath, timeoutSec: float = 3600, replacePrevious: bool = False, **kwargs):
-        """Blocking run for scripts and tests: prepare, run in a subprocess, import, clean up."""
-        from PASTASlicerLib.analysis import cleanup
-        from PASTASlicerLib.process_runner import ProcessRunner
+    def analyze(self, inputVolume, modelPath, timeoutSec: float = 3600, replacePrevious: bool = False,
+                organNode=None, **options):
+        """Blocking run for scripts and tests: prepare, run in a subprocess, import, clean up.
+        ``options`` are AnalysisOptions fields, e.g. ``device="cpu"``."""
+        from PASTALib.analysis.options import AnalysisOptions
 
-        job = self.prepareAnalysis(inputVolume, modelPath, **kwargs)
-        runner = ProcessRunner(job.command, env=job.env, log_path=job.log_path)
-        runner.start()
+        job = self.prepareAnalysis(inputVolume, AnalysisOptions(model=str(modelPath), **options), organNode)
+        runner = self.startAnalysis(job)
         try:
             runner.wait(timeout=timeoutSec)
         except TimeoutError:
@@ -407,7 +435,7 @@ class PASTALogic(ScriptedLoadableModuleLogic):
         try:
             return self.importResults(job, replacePrevious=replacePrevious)
         finally:
-            cleanup(job)
+            self.cleanupAnalysis(job)
 
 
 #

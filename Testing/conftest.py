@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -11,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "Data"
+#: How far a world position may move through a NIfTI header (float32): 1e-4 mm.
+FLOAT32_HEADER_MM = 1e-4
 # The Slicer-side helpers are not pip-installed (they only run next to Slicer); import from source.
 for module_dir in (REPO / "PASTA", REPO / "PASTASynth"):
     if str(module_dir) not in sys.path:
@@ -91,3 +96,72 @@ def mrml_scene():
     scene.Clear(1)
     slicer.mrmlScene = previous_scene
     slicer.modules = previous_modules
+
+
+@pytest.fixture(scope="session")
+def dicom_series(tmp_path_factory) -> Path:
+    """The DICOM sample with the study and series UIDs its anonymiser blanked, filled in (as a
+    proper anonymiser replaces them). SOP instance UIDs stay blank: export restores them."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path_factory.mktemp("dicom") / "series"
+    folder.mkdir()
+    study, series = generate_uid(), generate_uid()
+    for path in sorted((DATA / "example_ct_dicom").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.save_as(folder / path.name)
+    return folder
+
+
+# ----------------------------------------------------------------- Slicer-side fixtures
+@pytest.fixture(scope="module")
+def analysis(tmp_path_factory) -> tuple[Path, Path]:
+    """(model folder, output folder) of one real `python -m PASTALib analyze` run on the sample."""
+    root = tmp_path_factory.mktemp("analysis")
+    from slicer_scene import SAMPLE_CT, kidney_tumor_model
+
+    model = kidney_tumor_model(root / "model")
+    out = root / "out"
+    result = subprocess.run([sys.executable, "-m", "PASTALib", "analyze", str(SAMPLE_CT), "--organs", "sample-organs",
+                             "--model", str(model), "-o", str(out), "--device", "cpu", "--quiet"],
+                            capture_output=True, text=True, cwd=REPO / "PASTA")
+    assert result.returncode == 0, result.stderr
+    return model, out
+
+
+@pytest.fixture
+def scene(mrml_scene):
+    """The conftest scene plus the markups logic Slicer attaches (needed to save markups)."""
+    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic
+
+    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
+    selection.SetSingletonTag("Singleton")
+    mrml_scene.AddNode(selection)
+    markups_logic = vtkSlicerMarkupsLogic()
+    markups_logic.SetMRMLScene(mrml_scene)
+    yield mrml_scene
+    markups_logic.SetMRMLScene(None)
+
+
+@pytest.fixture
+def no_bundled_model(tmp_path, monkeypatch) -> Path:
+    """This install's bundled default model folder, absent until a test puts one there."""
+    from PASTALib.model import bundled_models
+
+    folder = tmp_path / "bundled" / "pasta-default"
+    monkeypatch.setitem(bundled_models.BUNDLED, "default", folder)
+    return folder
+
+
+@pytest.fixture
+def bundled(no_bundled_model) -> Path:
+    """The bundled default model as an install ships it: a model folder with its MODEL_CARD.md
+    (here the tiny test model, its kidney class marked as kidney tumour)."""
+    folder = shutil.copytree(DATA / "tiny_pasta_organs", no_bundled_model)
+    card = json.loads((folder / "model.json").read_text())
+    card["classes"][2]["lesion_type"] = "kidney_tumor"
+    (folder / "model.json").write_text(json.dumps(card))
+    (folder / "MODEL_CARD.md").write_text("# Model card: tiny-pasta-organs (test fixture)\n")
+    return folder

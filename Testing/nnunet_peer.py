@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from PASTALib.model.network import UNetConfig
-from PASTALib.inference.preprocessing import Preprocessing
+from PASTALib.model.preprocessing import Preprocessing
 
 
 def v1_generic_unet(config: UNetConfig) -> nn.Module:

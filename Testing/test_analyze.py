@@ -37,6 +37,7 @@ def lesion_model(tmp_path_factory) -> Path:
                                 ["background", "organ", "lesion"], mirror_axes=tiny.mirror_axes)
 
 
+@pytest.mark.slow
 def test_analyze_sample_with_a_fine_tuned_model(lesion_model, tmp_path, sample_paths):
     out = tmp_path / "analysis"
     result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(out))
@@ -58,6 +59,7 @@ def test_analyze_sample_with_a_fine_tuned_model(lesion_model, tmp_path, sample_p
     assert "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres" in report["provenance"]["model_id"]
 
 
+@pytest.mark.slow
 def test_model_card_lesion_types_need_no_flag(tmp_path):
     folder = shutil.copytree(TINY, tmp_path / "model")
     card = json.loads((folder / "model.json").read_text())
@@ -71,6 +73,7 @@ def test_model_card_lesion_types_need_no_flag(tmp_path):
     assert max(f["measurements"]["volume_ml"] for f in findings) > 500  # the whole liver, as trained
 
 
+@pytest.mark.slow
 def test_the_model_cards_component_floor_is_the_smallest_finding(tmp_path):
     folder = shutil.copytree(TINY, tmp_path / "model")
     card = json.loads((folder / "model.json").read_text())
@@ -90,6 +93,7 @@ def test_the_model_cards_component_floor_is_the_smallest_finding(tmp_path):
     assert len(everything["findings"]) > len(report["findings"])
 
 
+@pytest.mark.slow
 def test_analyze_explains_what_is_missing(lesion_model, tmp_path):
     result = analyze("sample", "--model", str(lesion_model), "-o", str(tmp_path / "a"))
     assert result.returncode == 2 and "--lesion-type" in result.stderr

@@ -35,6 +35,7 @@ def test_default_model_is_small_verified_and_covers_all_15_types():
     assert "Known limits" in page and "held-out" in page
 
 
+@pytest.mark.slow
 def test_held_out_dice_is_what_the_model_card_says(tmp_path):
     model = load_model("default")
     config = CARD["provenance"]["config"]

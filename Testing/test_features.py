@@ -92,7 +92,7 @@ def test_same_input_same_features_whatever_the_voxel_order(cohort, tiny):
 def test_crop_is_the_1mm_resample_of_the_whole_scan_cut_out(cohort):
     """Resampling only the box gives the voxels a whole-scan 1 mm resample would (section 3.3)."""
     from PASTALib.heads.features import LAS_DIRECTION, PAD_HU, crop_grid
-    from PASTALib.inference.preprocessing import Normalization
+    from PASTALib.model.preprocessing import Normalization
     from PASTALib.io.resample import Interpolation, resample_to_reference
 
     cases, _ = cohort

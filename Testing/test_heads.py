@@ -161,6 +161,7 @@ def liver_model(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_analyze_adds_each_heads_prediction_with_provenance(heads, liver_model, tmp_path, capfd):
     import jsonschema
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from PASTALib.model.checkpoints import load_model
 from PASTALib.errors import PastaCancelled
 from PASTALib.inference.grid_resize import resize
 from PASTALib.inference.predictor import Predictor
-from PASTALib.inference.preprocessing import Resampling
+from PASTALib.model.preprocessing import Resampling
 from PASTALib.progress import ProgressReporter
 from PASTALib.inference.sliding_window import gaussian_weights, tile_starts
 from PASTALib.io.volume_io import read_volume
@@ -69,6 +70,7 @@ def results_folder(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mirroring", [False, True])
+@pytest.mark.slow
 def test_pasta_segment_agrees_with_nnunet_predictor(results_folder, sample_paths, tmp_path, mirroring):
     ct = read_volume(sample_paths["sample"])
     model = load_model(results_folder)
@@ -89,6 +91,7 @@ def test_pasta_segment_agrees_with_nnunet_predictor(results_folder, sample_paths
     assert liver_dice > 0.85
 
 
+@pytest.mark.slow
 def test_probabilities_are_written_and_consistent(sample_paths, tmp_path):
     from PASTALib.inference.probabilities import read_probabilities
 
@@ -123,6 +126,7 @@ def test_cancellation_stops_during_the_sliding_window(sample_paths):
         predictor.predict(read_volume(sample_paths["sample"]))
 
 
+@pytest.mark.slow
 def test_out_of_memory_falls_back_step_by_step(sample_paths, monkeypatch):
     """Simulated CUDA OOM: smaller batches, then host-memory buffers, then the CPU; the result is right."""
     predictor = Predictor(load_model(TINY), device="cpu", tta=False, batch_size=2)
@@ -147,20 +151,26 @@ def test_out_of_memory_falls_back_step_by_step(sample_paths, monkeypatch):
     np.testing.assert_array_equal(result.labels.array, expected)
 
 
-def test_segment_refuses_to_overwrite_and_non_ct(tmp_path):
+def test_segment_refuses_to_overwrite(tmp_path):
     existing = tmp_path / "seg.nii.gz"
     existing.write_bytes(b"keep me")
     result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(existing)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "already exists" in result.stderr
     assert existing.read_bytes() == b"keep me"
+
+
+def test_segment_on_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    """Run with no GPU visible (also on a machine that has one), so the check always runs."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run([PASTA, "segment", "sample", "--model", str(TINY), "-o", str(tmp_path / "x.nii.gz"),
-                             "--device", "cuda"], capture_output=True, text=True)
-    if not torch.cuda.is_available():
-        assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+                             "--device", "cuda"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+    assert not (tmp_path / "x.nii.gz").exists()
 
 
 @pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+@pytest.mark.slow
 def test_segment_runs_a_bare_checkpoint_with_pasta_defaults(tmp_path, fmt, ct_volume):
     """A bare state dict (like PASTA_final.pth) runs with PASTA's defaults: 1 mm grid, SLF intensities."""
     from safetensors.torch import save_file

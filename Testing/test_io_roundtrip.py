@@ -11,12 +11,11 @@ from PASTALib.errors import PastaInputError
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume_io import read_volume, write_volume
 
-from conftest import DATA
+from conftest import DATA, FLOAT32_HEADER_MM
 from dicom_writer import write_dicom_series
 
 #: NIfTI stores its matrix in float32: ~1e-5 mm error at 600 mm from the origin. DICOM DS strings
 #: hold 16 characters. Both are far below any clinically or computationally relevant distance.
-FLOAT32_HEADER_MM = 1e-4
 
 
 def assert_same_world(a, b, probes, atol):

@@ -20,9 +20,11 @@ import pytest
 from PASTALib.errors import PastaInputError
 
 from conftest import DATA, REPO
-from test_report_panel_flow import ui_from_the_ui_file
-from test_slicer_model_registry import bundled, flip_last_byte, no_bundled_model  # noqa: F401 (fixtures)
-from test_slicer_results import load_ct
+from slicer_scene import flip_last_byte, load_ct
+from ui_stand_ins import ui_from_the_ui_file
+
+#: Every test here starts from an install without the bundled model (conftest.no_bundled_model).
+pytestmark = pytest.mark.usefixtures("no_bundled_model")
 
 
 class ProgressDialog:
@@ -159,9 +161,11 @@ def test_cancelling_the_download_installs_nothing(panel):
     assert ui.downloadModelButton.enabled
 
 
-def test_a_fresh_install_selects_the_bundled_model_and_apply_runs_it(
-        bundled, make_panel, mrml_scene, tmp_path):  # noqa: F811 (fixture)
-    """No model imported, no choice recorded: the bundled model is chosen, described, and analysed with."""
+def test_a_fresh_install_selects_the_bundled_model_and_apply_prepares_a_run_with_it(
+        bundled, make_panel, mrml_scene, tmp_path):
+    """No model imported, no choice recorded: the bundled model is chosen and described, and the run that
+    Apply prepares uses it."""
+    from PASTALib.analysis.options import AnalysisOptions
     from PASTASlicerLib.analysis import prepare_analysis
 
     model_panel, ui, node, _, model_id_parameter = make_panel()
@@ -175,16 +179,16 @@ def test_a_fresh_install_selects_the_bundled_model_and_apply_runs_it(
     assert not ui.downloadModelButton.enabled and "Ships with PASTA" in ui.registryInfoLabel.text
 
     model = model_panel.verifiedModel()  # what Apply does before it starts the process
-    job = prepare_analysis(load_ct(mrml_scene), model.path, tmp_path / "work", REPO / "PASTA", device="cpu",
-                           python=sys.executable)
+    job = prepare_analysis(load_ct(mrml_scene), AnalysisOptions(model=str(model.path), device="cpu"),
+                           tmp_path / "work", REPO / "PASTA", python=sys.executable)
     assert job.command[job.command.index("--model") + 1] == str(bundled)
     assert job.class_map == {2: 5}  # kidney class -> kidney tumour, from the bundled card
-    by_name = prepare_analysis(load_ct(mrml_scene), "default", tmp_path / "work2", REPO / "PASTA", device="cpu",
-                               python=sys.executable)  # PASTALogic().analyze(node, "default") from the console
+    by_name = prepare_analysis(load_ct(mrml_scene), AnalysisOptions(model="default", device="cpu"),
+                               tmp_path / "work2", REPO / "PASTA", python=sys.executable)  # PASTALogic().analyze(node, "default") from the console
     assert by_name.command[by_name.command.index("--model") + 1] == str(bundled)
 
 
-def test_a_recorded_choice_wins_and_deleting_it_falls_back_to_the_default(bundled, make_panel):  # noqa: F811 (fixture)
+def test_a_recorded_choice_wins_and_deleting_it_falls_back_to_the_default(bundled, make_panel):
     from PASTASlicerLib.model_registry import ModelCache
 
     ModelCache().import_model(DATA / "tiny_pasta_organs")
@@ -207,14 +211,14 @@ def test_a_recorded_choice_wins_and_deleting_it_falls_back_to_the_default(bundle
     assert ui.modelComboBox.currentData == "pasta-default" and node.GetParameter(model_id_parameter) == "pasta-default"
 
 
-def test_a_tampered_bundled_model_stops_apply_in_plain_words(bundled, make_panel):  # noqa: F811 (fixture)
+def test_a_tampered_bundled_model_stops_apply_in_plain_words(bundled, make_panel):
     model_panel, _, _, _, _ = make_panel()
     flip_last_byte(bundled / "model.safetensors")
     with pytest.raises(PastaInputError, match="'pasta-default' is damaged: model.safetensors does not match"):
         model_panel.verifiedModel()
 
 
-def test_without_its_bundled_model_the_panel_says_why(panel, no_bundled_model):  # noqa: F811 (fixture)
+def test_without_its_bundled_model_the_panel_says_why(panel, no_bundled_model):
     _, ui, _, _, _ = panel
     assert ui.modelComboBox.items == [] and not ui.deleteModelButton.enabled
     assert "not available" in ui.modelInfoLabel.text and str(no_bundled_model) in ui.modelInfoLabel.text

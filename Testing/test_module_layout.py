@@ -14,17 +14,21 @@ import ast
 import py_compile
 import re
 import struct
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from module_files import ROOT, parameter_bindings, parameter_fields, parse_module  # noqa: F401
 MODULES = ("PASTA", "PASTASynth")
 
 #: Top-level packages a module file may import at file scope (besides the standard library).
 ALLOWED_TOP_LEVEL = {"slicer", "vtk", "qt", "ctk", "typing", "__future__"}
+#: Core modules a module file may read at file scope: tables that import the standard library only
+#: (test_light_core_modules_import_the_standard_library_only proves it).
+LIGHT_CORE_MODULES = {"PASTALib.lesions.lesion_types", "PASTALib.lesions"}
 
 IGNORED_DIRS = {"__pycache__", ".pytest_cache"}
 IGNORED_SUFFIXES = (".pyc", ".pyo")
@@ -76,40 +80,6 @@ def listing_problems(kind: str, listed: list[str], present: set[str]) -> list[st
     if extra:
         problems.append(f"{kind} lists files that do not exist: {', '.join(extra)}")
     return problems
-
-
-def parse_module(module: str) -> ast.Module:
-    path = ROOT / module / f"{module}.py"
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-
-
-def is_parameter_node_wrapper(decorator: ast.expr) -> bool:
-    if isinstance(decorator, ast.Call):
-        decorator = decorator.func
-    if isinstance(decorator, ast.Name):
-        return decorator.id == "parameterNodeWrapper"
-    return isinstance(decorator, ast.Attribute) and decorator.attr == "parameterNodeWrapper"
-
-
-def parameter_fields(tree: ast.Module) -> dict[str, str]:
-    """Field name -> annotation source of the module's ``@parameterNodeWrapper`` class."""
-    classes = [node for node in tree.body if isinstance(node, ast.ClassDef)
-               and any(is_parameter_node_wrapper(d) for d in node.decorator_list)]
-    assert len(classes) == 1, f"expected one @parameterNodeWrapper class, found {len(classes)}"
-    return {stmt.target.id: ast.unparse(stmt.annotation) for stmt in classes[0].body
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)}
-
-
-def parameter_bindings(ui_root: ET.Element) -> dict[str, ET.Element]:
-    """Parameter name -> widget element carrying the ``SlicerParameterName`` dynamic property."""
-    bindings: dict[str, ET.Element] = {}
-    for widget in ui_root.iter("widget"):
-        for prop in widget.findall("property"):
-            if prop.get("name") == "SlicerParameterName":
-                name = (prop.findtext("string") or "").strip()
-                assert name not in bindings, f"parameter {name!r} is bound to two widgets"
-                bindings[name] = widget
-    return bindings
 
 
 def import_time_imports(tree: ast.Module):
@@ -237,17 +207,43 @@ def test_module_file_compiles(module, tmp_path):
     py_compile.compile(str(ROOT / module / f"{module}.py"), cfile=str(tmp_path / f"{module}.pyc"), doraise=True)
 
 
-@pytest.mark.parametrize("module", MODULES)
-def test_module_file_has_no_heavy_import_at_file_scope(module):
+def heavy_file_scope_imports(tree: ast.AST) -> list[str]:
+    """Imports that run when a module file is loaded and are neither stdlib, Slicer's, nor a light core table."""
     allowed = ALLOWED_TOP_LEVEL | stdlib_names()
     offending = []
-    for node in import_time_imports(parse_module(module)):
+    for node in import_time_imports(tree):
         if isinstance(node, ast.ImportFrom):
             names = ["." * node.level + (node.module or "")] if node.level else [node.module or ""]
+            if node.module in LIGHT_CORE_MODULES:
+                names = [f"{node.module}.{alias.name}" for alias in node.names
+                         if f"{node.module}.{alias.name}" not in LIGHT_CORE_MODULES]
         else:
-            names = [alias.name for alias in node.names]
+            names = [alias.name for alias in node.names if alias.name not in LIGHT_CORE_MODULES]
         offending += [f"line {node.lineno}: {name}" for name in names if name.split(".")[0] not in allowed]
+    return offending
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_has_no_heavy_import_at_file_scope(module):
+    offending = heavy_file_scope_imports(parse_module(module))
     assert not offending, f"{module}.py imports at file scope: {'; '.join(offending)}"
+
+
+def test_light_core_modules_import_the_standard_library_only():
+    """What a module file may import at file scope must not pull numpy, SimpleITK or torch into Slicer's start."""
+    modules = sorted(m for m in LIGHT_CORE_MODULES if m.count(".") > 1)
+    code = (f"import sys\nsys.path.insert(0, {str(ROOT / 'PASTA')!r})\n"
+            + "".join(f"import {m}\n" for m in modules)
+            + "print(sorted(m for m in ('numpy', 'SimpleITK', 'torch', 'scipy') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_import_check_lets_only_light_core_modules_through():
+    tree = ast.parse("from PASTALib.lesions import lesion_types\nfrom PASTALib.io import volume\n"
+                     "import PASTALib.lesions.lesion_types\nfrom PASTALib.lesions import anatomy\n")
+    assert sorted(heavy_file_scope_imports(tree)) == ["line 2: PASTALib.io", "line 4: PASTALib.lesions.anatomy"]
 
 
 def test_import_check_catches_heavy_imports():

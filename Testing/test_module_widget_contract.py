@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 
-from test_module_layout import ROOT, parameter_bindings, parameter_fields, parse_module
+from module_files import ROOT, parameter_bindings, parameter_fields, parse_module
 
 MODULES = ("PASTA", "PASTASynth")
 #: The module whose specific checks (lesion-type choices, report panel) follow the generic ones.
@@ -323,17 +323,16 @@ def test_the_module_lazy_imports_resolve(module_name):
     assert found > MIN_IMPORTS[module_name]
 
 
-def test_lesion_type_choices_are_pastas_lesion_types():
-    from PASTALib.lesions.lesion_types import LESION_TYPES
-
+def test_lesion_type_choices_are_read_from_the_lesion_table():
+    """The module's lesion-type choices are 'from model' plus the table's keys, read from the table
+    (no hand copy): the assignment is exactly ``[FROM_MODEL, *lesion_types.keys()]``."""
     tree = parse_module(MODULE)
     choices = None
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "LESION_TYPE_CHOICES"
                                                 for t in node.targets):
-            choices = [elt.value if isinstance(elt, ast.Constant) else elt.id for elt in node.value.elts]
-    assert choices is not None
-    assert choices[0] == "FROM_MODEL" and choices[1:] == [t.key for t in LESION_TYPES]
+            choices = ast.unparse(node.value)
+    assert choices == "[FROM_MODEL, *lesion_types.keys()]"
 
 
 def test_attribute_options_match_the_report_vocabulary():
@@ -363,7 +362,8 @@ def test_measurement_boxes_are_the_editable_measurements():
 def test_synth_drop_downs_are_the_synthesis_attributes():
     """PASTASynth: one drop-down per synthesis attribute (catalog.ATTRIBUTES), the type and size ones
     QComboBoxes, the size one editable (a typed diameter), every lesion type offered."""
-    from PASTASynthLib.catalog import ATTRIBUTES, SPECS
+    from PASTALib.lesions.lesion_types import LESION_TYPES
+    from PASTASynthLib.catalog import ATTRIBUTES
     from PASTASynthSlicerLib.choices import lesion_types
 
     tree = parse(widgets_dir("PASTASynth") / "lesion_options.py")
@@ -374,4 +374,4 @@ def test_synth_drop_downs_are_the_synthesis_attributes():
     names = attribute_combo_names(tree) | {"lesionTypeComboBox", "sizeComboBox"}
     assert {classes[name] for name in names} == {"QComboBox"}
     assert ui_flags("PASTASynth", "editable") & names == {"sizeComboBox"}
-    assert [key for key, _ in lesion_types()] == list(SPECS) and len(SPECS) == 15
+    assert [key for key, _ in lesion_types()] == [t.key for t in LESION_TYPES]

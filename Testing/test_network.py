@@ -33,6 +33,7 @@ def test_full_pasta_has_240_268_032_parameters_like_nnunet():
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_VARIANTS))
+@pytest.mark.slow
 def test_nnunet_v1_weights_load_and_give_the_same_output(name):
     config = SMALL_VARIANTS[name]
     torch.manual_seed(0)

@@ -9,16 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA
 
-from PASTALib.model.checkpoints import load_model
 from PASTALib.errors import PastaInputError
 from PASTALib.inference.postprocessing import (
-    Postprocessing, drop_small_components, labels_from_probabilities, one_type_per_component,
+    drop_small_components,
+    labels_from_probabilities,
+    one_type_per_component,
+    postprocess,
 )
 from PASTALib.inference.predictor import Predictor
 from PASTALib.io.volume_io import read_volume
-
-from conftest import DATA
+from PASTALib.model.card import Postprocessing
+from PASTALib.model.checkpoints import load_model
 
 TINY = DATA / "tiny_pasta_organs"
 
@@ -56,10 +59,10 @@ def test_one_type_per_component_gives_a_lesion_painted_in_two_types_its_most_pro
     probabilities[:, 0, 0, 0:3] = torch.tensor([0.2, 0.45, 0.35, 0.0])[:, None]
     probabilities[:, 0, 0, 3:5] = torch.tensor([0.1, 0.0, 0.9, 0.0])[:, None]
     probabilities[:, 0, 0, 7] = torch.tensor([0.1, 0.2, 0.0, 0.7])
-    voxelwise = Postprocessing("argmax").apply(probabilities, (3.0, 3.0, 3.0))[0]
+    voxelwise = postprocess(Postprocessing("argmax"), probabilities, (3.0, 3.0, 3.0))[0]
     assert voxelwise[0, 0].tolist() == [1, 1, 1, 2, 2, 0, 0, 3]
     # type 2: 3 x 0.35 + 2 x 0.9 = 2.85 beats type 1: 3 x 0.45 = 1.35
-    voted = Postprocessing("argmax", type_per_component=True).apply(probabilities, (3.0, 3.0, 3.0))[0]
+    voted = postprocess(Postprocessing("argmax", type_per_component=True), probabilities, (3.0, 3.0, 3.0))[0]
     assert voted[0, 0].tolist() == [2, 2, 2, 2, 2, 0, 0, 3]
     assert one_type_per_component(np.zeros((1, 1, 8), np.uint8), probabilities).sum() == 0
 

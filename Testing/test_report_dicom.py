@@ -10,7 +10,6 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
 
 from PASTALib.errors import PastaInputError
 from PASTALib.report import review
@@ -20,23 +19,6 @@ from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.io.volume_io import read_volume, write_volume
 
 from conftest import DATA
-
-SAMPLE = DATA / "example_ct_dicom"
-
-
-@pytest.fixture(scope="module")
-def dicom_series(tmp_path_factory) -> Path:
-    """The DICOM sample with the study and series UIDs its anonymiser blanked, filled in (as a
-    proper anonymiser replaces them). SOP instance UIDs stay blank: export restores them."""
-    folder = tmp_path_factory.mktemp("dicom") / "series"
-    folder.mkdir()
-    study, series = generate_uid(), generate_uid()
-    for path in sorted(SAMPLE.glob("*.dcm")):
-        ds = pydicom.dcmread(path)
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.save_as(folder / path.name)
-    return folder
-
 
 def lesions(image):
     labels = np.zeros(image.array.shape, np.int16)
@@ -132,7 +114,7 @@ def test_sr_measurements_equal_the_report(exported):
 
 
 def test_blank_series_uids_and_non_dicom_input_are_explained(tmp_path):
-    image = read_volume(SAMPLE)  # the anonymiser left Study/Series Instance UID blank
+    image = read_volume(DATA / "example_ct_dicom")  # the anonymiser left Study/Series Instance UID blank
     analysis = analyse_segmentation(image, lesions(image))
     with pytest.raises(PastaInputError, match=r"blank .*SeriesInstanceUID.*StudyInstanceUID"):
         export_dicom(analysis.report, image, analysis.mask, tmp_path)

@@ -5,24 +5,65 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
+import re
 
 import jsonschema
 import numpy as np
 import pytest
+from conftest import DATA, rotation
 
+from PASTALib.io.volume import Volume
+from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.report import review
 from PASTALib.report.findings import report_from_segmentation
-from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.report.model import SCHEMA_PATH, SCHEMA_VERSION, Report
-from PASTALib.io.volume import Volume
-
-from conftest import rotation
 
 
-def test_the_schema_ships_inside_the_package():
-    repo_copy = Path(__file__).resolve().parents[1] / "PASTA" / "PASTALib" / "Resources" / "report.schema.json"
-    assert SCHEMA_PATH.is_file() and SCHEMA_PATH.read_bytes() == repo_copy.read_bytes()
+def test_the_committed_schema_is_generated_from_the_dataclasses():
+    """report.schema.json is the output of the generator (regenerate: python -m PASTALib.report.schema --write)."""
+    from PASTALib.report.schema import render
+
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == render()
+
+
+def test_the_generated_schema_follows_the_dataclasses_and_the_vocabulary():
+    """The generator reads the model: a field's constraint and the attribute options reach the schema."""
+    from PASTALib.report.model import ATTRIBUTE_OPTIONS
+    from PASTALib.report.schema import generate
+
+    defs = generate()["$defs"]
+    assert defs["finding"]["properties"]["id"] == {"type": "string", "pattern": "^F[0-9]+$"}
+    assert defs["finding"]["required"][-1] == "notes" and "heads" in defs["finding"]["properties"]  # heads optional
+    for name, options in ATTRIBUTE_OPTIONS.items():
+        assert defs[f"attribute_{name.lower()}"]["properties"]["value"] == {"enum": [*options, None]}
+    assert defs["report"]["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+
+
+def test_a_report_written_by_schema_1_0_0_still_loads(validator):
+    """Kept from the version that wrote it (Testing/Data/report_schema_1.0.0.json, with reader edits)."""
+    data = json.loads((DATA / "report_schema_1.0.0.json").read_text(encoding="utf-8"))
+    report = Report.from_dict(data)
+    assert [f.lesion_type.key for f in report.findings] == ["liver_tumor", "bone_metastasis", "kidney_cyst"]
+    assert report.finding("F1").attributes["Shape"].value == "Irregular" and len(report.edits) == 3
+    assert report.finding("F1").review.status == "accepted"
+    assert report.to_dict() == data
+    validator.validate(report.to_dict())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(schema_version="2.0.0"), "newer PASTA"),
+    (lambda d: d.update(schema_version="0.9.0"), "unknown to this PASTA"),
+    (lambda d: d.update(schema="something-else"), "not a PASTA report"),
+    (lambda d: d["findings"][0].pop("measurements"), "Finding lacks field(s) ['measurements']"),
+    (lambda d: d["findings"][0].update(colour="red"), "Finding has no field(s) ['colour']"),
+])
+def test_a_report_that_does_not_fit_is_refused_in_plain_words(change, message):
+    from PASTALib.errors import PastaInputError
+
+    data = json.loads((DATA / "report_schema_1.0.0.json").read_text(encoding="utf-8"))
+    change(data)
+    with pytest.raises(PastaInputError, match=re.escape(message)):
+        Report.from_dict(data)
 
 
 @pytest.fixture(scope="module")

@@ -62,26 +62,29 @@ def test_constraints_pin_slicers_packages_to_their_installed_versions():
 
 
 def test_device_advice():
-    from PASTASlicerLib.devices import LOW_MEMORY_ARGS, device_advice, time_estimate
+    from PASTASlicerLib.devices import LOW_MEMORY_OPTIONS, device_advice, time_estimate
 
     assert device_advice("cpu", None) is None and device_advice("auto", None) is None
     assert device_advice("auto", 24.0) is None
     assert device_advice("cuda", None).suggest_cpu
     low = device_advice("auto", 4.0)
-    assert not low.suggest_cpu and low.low_memory_args == LOW_MEMORY_ARGS and "4.0 GB" in low.message
+    assert not low.suggest_cpu and low.low_memory == LOW_MEMORY_OPTIONS and "4.0 GB" in low.message
     assert "CPU" in time_estimate("auto", None) and "GPU" in time_estimate("cuda", 24.0)
 
 
-def test_low_memory_options_are_accepted_by_pasta_analyze():
-    """The options the low-memory advice adds must exist in the CLI (checked on its parser)."""
-    import argparse
+def test_low_memory_options_reach_pasta_analyze():
+    """The low-memory advice is AnalysisOptions values; they become --no-tta --batch-size 1 on the command line
+    and `pasta analyze`'s parser reads them back."""
+    import dataclasses
 
-    from PASTALib.analysis.options import add_arguments
-    from PASTASlicerLib.devices import LOW_MEMORY_ARGS
+    from PASTALib.analysis.options import AnalysisOptions
+    from PASTALib.cli.main import build_parser
+    from PASTASlicerLib.devices import LOW_MEMORY_OPTIONS
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser, positional=False)
-    args = parser.parse_args(list(LOW_MEMORY_ARGS))
+    options = dataclasses.replace(AnalysisOptions(image="ct.nrrd", output="out"), **LOW_MEMORY_OPTIONS)
+    argv = options.to_argv()
+    assert "--no-tta" in argv and argv[argv.index("--batch-size") + 1] == "1"
+    args = build_parser().parse_args(argv)
     assert args.tta is False and args.batch_size == 1
 
 

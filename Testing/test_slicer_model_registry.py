@@ -18,35 +18,11 @@ import pytest
 from PASTALib.errors import PastaInputError
 
 from conftest import DATA, REPO
+from slicer_scene import flip_last_byte
 
 TINY = DATA / "tiny_pasta_organs"
-
-
-@pytest.fixture(autouse=True)
-def no_bundled_model(tmp_path, monkeypatch) -> Path:
-    """This install's bundled default model folder, absent until a test puts one there."""
-    from PASTALib.model import bundled_models
-
-    folder = tmp_path / "bundled" / "pasta-default"
-    monkeypatch.setitem(bundled_models.BUNDLED, "default", folder)
-    return folder
-
-
-@pytest.fixture
-def bundled(no_bundled_model) -> Path:
-    """The bundled default model as an install ships it: a model folder with its MODEL_CARD.md
-    (here the tiny test model, its kidney class marked as kidney tumour)."""
-    folder = shutil.copytree(TINY, no_bundled_model)
-    card = json.loads((folder / "model.json").read_text())
-    card["classes"][2]["lesion_type"] = "kidney_tumor"
-    (folder / "model.json").write_text(json.dumps(card))
-    (folder / "MODEL_CARD.md").write_text("# Model card: tiny-pasta-organs (test fixture)\n")
-    return folder
-
-
-def flip_last_byte(file: Path) -> None:
-    data = file.read_bytes()
-    file.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+#: Every test here starts from an install without the bundled model (conftest.no_bundled_model).
+pytestmark = pytest.mark.usefixtures("no_bundled_model")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from PASTALib.errors import PastaInputError
 from PASTALib.io.sample_data import load_label_names
 from PASTALib.io.volume_io import read_volume, write_volume
 
-from test_io_roundtrip import FLOAT32_HEADER_MM
+from conftest import FLOAT32_HEADER_MM
 
 
 def slicer_read(scene, path, node_class="vtkMRMLScalarVolumeNode"):

@@ -19,16 +19,19 @@ import pytest
 
 from conftest import REPO
 
-from test_slicer_results import SAMPLE_CT, kidney_tumor_model
+from slicer_scene import SAMPLE_CT, kidney_tumor_model
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="process-group checks are POSIX")
 MODULE_DIR = REPO / "PASTA"
 
 
 def runner_for(tmp_path, model, out, **kwargs):
+    from PASTALib.analysis.options import AnalysisOptions
     from PASTASlicerLib.process_runner import ProcessRunner, analyze_command, child_environment
 
-    command = analyze_command(sys.executable, SAMPLE_CT, model, out, device="cpu", organs="sample-organs", **kwargs)
+    options = AnalysisOptions(image=str(SAMPLE_CT), output=str(out), model=str(model), device="cpu",
+                              organs="sample-organs", **kwargs)
+    command = analyze_command(sys.executable, options)
     return ProcessRunner(command, env=child_environment(MODULE_DIR, "cpu"), cwd=str(tmp_path),
                          log_path=tmp_path / "run.log")
 
@@ -44,11 +47,16 @@ def test_parse_progress_separates_progress_from_log_lines():
 
 
 def test_command_and_environment():
+    """The command line is the run's AnalysisOptions, and `pasta analyze`'s parser reads it back unchanged."""
+    from PASTALib.analysis.options import AnalysisOptions
+    from PASTALib.cli.main import build_parser
     from PASTASlicerLib.process_runner import analyze_command, child_environment
 
-    command = analyze_command("PythonSlicer", "ct.nrrd", "m", "out", device="cuda", tta=False,
-                              lesion_type="liver_tumor", organs="organs.nrrd")
+    options = AnalysisOptions(image="ct.nrrd", model="m", output="out", device="cuda", tta=False,
+                              lesion_type="liver_tumor", organs="organs.nrrd", batch_size=1)
+    command = analyze_command("PythonSlicer", options)
     assert command[:4] == ["PythonSlicer", "-m", "PASTALib", "analyze"]
+    assert AnalysisOptions.from_args(build_parser().parse_args(command[3:])) == options
     assert command[command.index("--progress") + 1] == "json" and "--no-tta" in command
     assert command[command.index("--lesion-type") + 1] == "liver_tumor"
     env = child_environment("/ext/PASTA", "cpu", base={"PYTHONPATH": "/a"})
@@ -56,6 +64,7 @@ def test_command_and_environment():
     assert "CUDA_VISIBLE_DEVICES" not in child_environment("/ext/PASTA", "auto", base={})
 
 
+@pytest.mark.slow
 def test_a_run_reports_json_progress_without_blocking(tmp_path):
     from PASTASlicerLib.process_runner import RUNNING, SUCCEEDED
 

@@ -19,30 +19,8 @@ import pytest
 import vtk
 
 from conftest import DATA, REPO
+from slicer_scene import SAMPLE_CT, attach_logics, load_ct, node_names, put_in_study  # noqa: F401
 
-SAMPLE_CT = REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_ct.nii.gz"
-
-
-def kidney_tumor_model(folder: Path) -> Path:
-    """The tiny organ network whose kidney class plays a kidney-tumour class."""
-    model = shutil.copytree(DATA / "tiny_pasta_organs", folder)
-    card = json.loads((model / "model.json").read_text())
-    card["classes"][2]["lesion_type"] = "kidney_tumor"
-    (model / "model.json").write_text(json.dumps(card))
-    return model
-
-
-@pytest.fixture(scope="module")
-def analysis(tmp_path_factory) -> tuple[Path, Path]:
-    """(model folder, output folder) of one real `python -m PASTALib analyze` run on the sample."""
-    root = tmp_path_factory.mktemp("analysis")
-    model = kidney_tumor_model(root / "model")
-    out = root / "out"
-    result = subprocess.run([sys.executable, "-m", "PASTALib", "analyze", str(SAMPLE_CT), "--organs", "sample-organs",
-                             "--model", str(model), "-o", str(out), "--device", "cpu", "--quiet"],
-                            capture_output=True, text=True, cwd=REPO / "PASTA")
-    assert result.returncode == 0, result.stderr
-    return model, out
 
 
 @pytest.fixture(scope="module")
@@ -72,60 +50,6 @@ def split_analysis(tmp_path_factory) -> Path:
                              "--quiet"], capture_output=True, text=True, cwd=REPO / "PASTA")
     assert result.returncode == 0, result.stderr
     return out
-
-
-def attach_logics(scene) -> list:
-    """The logics Slicer attaches to its scene that these nodes need (kept alive by the caller)."""
-    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic, vtkSlicerSegmentationsModuleLogic
-
-    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
-    selection.SetSingletonTag("Singleton")
-    scene.AddNode(selection)
-    logics = [vtkSlicerSegmentationsModuleLogic(), vtkSlicerMarkupsLogic()]
-    for logic in logics:
-        logic.SetMRMLScene(scene)
-    return logics
-
-
-@pytest.fixture
-def scene(mrml_scene):
-    """The conftest scene plus the markups logic Slicer attaches (needed to save markups)."""
-    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic
-
-    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
-    selection.SetSingletonTag("Singleton")
-    mrml_scene.AddNode(selection)
-    markups_logic = vtkSlicerMarkupsLogic()
-    markups_logic.SetMRMLScene(mrml_scene)
-    yield mrml_scene
-    markups_logic.SetMRMLScene(None)
-
-
-def load_ct(scene):
-    from slicer import vtkMRMLVolumeArchetypeStorageNode
-
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Abdomen CT")
-    storage = vtkMRMLVolumeArchetypeStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(SAMPLE_CT))
-    assert storage.ReadData(node)
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    return node
-
-
-def put_in_study(scene, volume):
-    from slicer import vtkMRMLSubjectHierarchyNode
-
-    sh = vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-    patient = sh.CreateSubjectItem(sh.GetSceneItemID(), "Patient 1")
-    study = sh.CreateStudyItem(patient, "CT study")
-    # Slicer's (Qt) subject hierarchy plugins would have created the volume's item; do it here.
-    sh.CreateItem(study, volume)
-    return sh, study
-
-
-def node_names(scene) -> list[str]:
-    return sorted(scene.GetNthNode(i).GetName() or "" for i in range(scene.GetNumberOfNodes()))
 
 
 def tag(segment, name) -> str:
@@ -361,16 +285,18 @@ def test_report_text_node_also_survives_a_file_storage_round_trip(analysis, scen
     assert report_store.load_report(copy).finding("F2").attributes["Density"].value == "Hyperdense"
 
 
+@pytest.mark.slow
 def test_logic_end_to_end_from_scene_to_scene(analysis, scene, tmp_path):
     """Scene volume -> files -> real `pasta analyze` subprocess (JSON progress) -> new nodes."""
+    from PASTALib.analysis.options import AnalysisOptions
     from PASTASlicerLib.analysis import cleanup, finish_analysis, prepare_analysis
     from PASTASlicerLib.process_runner import SUCCEEDED, ProcessRunner
 
     model, _ = analysis
     ct = load_ct(scene)
     organs = load_organs_segmentation(scene)
-    job = prepare_analysis(ct, model, tmp_path / "work", REPO / "PASTA", organ_node=organs, device="cpu",
-                           python=sys.executable)
+    job = prepare_analysis(ct, AnalysisOptions(model=str(model), device="cpu"), tmp_path / "work", REPO / "PASTA",
+                           organ_node=organs, python=sys.executable)
     assert job.class_map == {2: 5} and job.notes == []
     before = node_names(scene)
     runner = ProcessRunner(job.command, env=job.env, log_path=job.log_path)
@@ -499,6 +425,7 @@ def test_dicom_seg_and_sr_hold_the_reviewed_findings(analysis, scene, tmp_path):
     assert pydicom.dcmread(written["sr"]).Modality == "SR"
 
 
+@pytest.mark.slow
 def test_a_component_split_between_organs_imports_exactly(split_analysis, scene):
     """Each part of a component that spans liver and stomach becomes a segment with exactly its voxels."""
     from PASTALib.report.model import Report

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_slicer_results import analysis, attach_logics, load_ct, node_names, scene  # noqa: F401 (fixtures)
+from slicer_scene import attach_logics, load_ct, node_names
 
 
 def job_for(volume, out):
@@ -27,7 +27,7 @@ def node_ids(nodes) -> set[str]:
     return ids
 
 
-def test_replace_previous_result_removes_only_that_runs_nodes(analysis, scene, monkeypatch):  # noqa: F811
+def test_replace_previous_result_removes_only_that_runs_nodes(analysis, scene, monkeypatch):
     from PASTASlicerLib import results_import
     from PASTASlicerLib.analysis import finish_analysis
 
@@ -76,7 +76,7 @@ def test_replace_previous_result_removes_only_that_runs_nodes(analysis, scene, m
     assert second.segmentation.GetScene() is scene and third.segmentation.GetScene() is scene
 
 
-def test_typed_measurements_survive_an_mrb_round_trip(analysis, scene, tmp_path):  # noqa: F811
+def test_typed_measurements_survive_an_mrb_round_trip(analysis, scene, tmp_path):
     from slicer import vtkMRMLApplicationLogic, vtkMRMLScene
 
     from PASTASlicerLib import report_store

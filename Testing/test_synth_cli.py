@@ -105,6 +105,7 @@ def _hosts(tmp_path: Path) -> Path:
     return write_host_folders(tmp_path / "hosts")
 
 
+@pytest.mark.slow
 def test_synth_batch_builds_a_resumable_dataset_with_a_manifest(tmp_path):
     import jsonschema
 

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import REPO
-from test_synth_slicer import LIVER, SAMPLE_CT, load_node, organ_core_ras
+from synth_scene import LIVER, SAMPLE_CT, load_node, organ_core_ras
 
 
 class Widget:
@@ -229,7 +229,9 @@ def test_types_follow_the_segmentation_and_choices_come_back_with_the_parameter_
     ui, p = gui.ui, gui.parameters
     options = LesionOptions(ui, lambda: p)
     options.setup()
-    assert ui.lesionTypeComboBox.count == 15
+    from PASTALib.lesions.lesion_types import LESION_TYPES
+
+    assert ui.lesionTypeComboBox.count == len(LESION_TYPES)  # every type of the table has a synthesis spec
     options.organsChanged(None)  # no segmentation: only the thresholded lung
     assert options.lesionType() == "lung_tumor" and options.typeAvailable()
     assert [ui.lesionTypeComboBox.itemData(i) for i in range(15) if ui.lesionTypeComboBox.items[i][2].on] == [

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_synth_slicer import LIVER, SAMPLE_CT, load_node, organ_core_ras, voxels
+from synth_scene import LIVER, SAMPLE_CT, load_node, organ_core_ras, voxels
 
 
 @pytest.fixture
@@ -122,7 +122,9 @@ def test_lesion_types_follow_the_organs_in_the_segmentation(mrml_scene):
     assert enabled == {"liver_tumor", "liver_cyst", "kidney_tumor", "kidney_cyst", "kidney_stone", "bone_metastasis"}
     assert {key for key, ok in choices.available_types(choices.organ_names(None)).items() if ok} == {"lung_tumor"}
     assert [key for key, _ in choices.lesion_types()][:2] == ["lung_tumor", "liver_tumor"]
-    assert len(choices.lesion_types()) == 15
+    from PASTALib.lesions.lesion_types import LESION_TYPES
+
+    assert len(choices.lesion_types()) == len(LESION_TYPES)  # every type of the table has a synthesis spec
 
 
 def test_sizes_and_attributes_offered_and_parsed():

@@ -40,6 +40,7 @@ def trained(tmp_path_factory, upper_host) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_online_synthesis_training_writes_a_model_that_segment_loads(trained, tmp_path):
     card = json.loads((trained / "model.json").read_text())
     assert [(c["id"], c["lesion_type"]) for c in card["classes"]] == [(0, None), (1, "liver_tumor"),

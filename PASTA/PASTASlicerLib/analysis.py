@@ -11,12 +11,14 @@ MRML/numpy only (no Qt): tested end to end on slicer-core with a real subprocess
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
+from PASTALib.analysis.options import AnalysisOptions
 from PASTALib.errors import PastaInputError
 
 from . import process_runner
@@ -38,6 +40,7 @@ class AnalysisJob:
     env: dict
     class_map: dict
     notes: list = field(default_factory=list)  #: e.g. organ segments that were not recognised
+    options: Optional[AnalysisOptions] = None  #: what the command runs
 
     @property
     def log_path(self) -> Path:
@@ -88,14 +91,13 @@ def write_organs(organ_node, input_node, path: Path) -> list[str]:
     return [f"organ segment not recognised, ignored: {name}" for name in unknown]
 
 
-def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, module_dir: str | Path, *,
-                     organ_node=None, device: str = "auto", tta: Optional[bool] = None,
-                     lesion_type: Optional[str] = None, force: bool = False,
-                     python: Optional[str] = None, extra_args: Sequence[str] = ()) -> AnalysisJob:
-    """Write the inputs into ``work_dir`` and build the ``pasta analyze`` command.
+def prepare_analysis(input_node, options: AnalysisOptions, work_dir: str | Path, module_dir: str | Path, *,
+                     organ_node=None, python: Optional[str] = None) -> AnalysisJob:
+    """Write the inputs into ``work_dir`` and build the ``pasta analyze`` command from ``options``
+    (its image, output folder and organs are set here, to the files written).
 
     Fails early (PastaInputError) when the model's classes do not say which lesion type it finds.
-    ``model_path`` may be a bundled model's name (``"default"``); the command gets its folder.
+    ``options.model`` may be a bundled model's name (``"default"``); the command gets its folder.
     """
     from PASTALib.io.volume_io import write_volume
     from PASTALib.model.bundled_models import resolve
@@ -104,8 +106,8 @@ def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, m
 
     if input_node is None:
         raise PastaInputError("No CT volume is selected.", "Choose a CT volume as input.")
-    model_path = resolve(model_path)
-    class_map = model_class_map(model_path, lesion_type)  # before any file is written
+    model_path = resolve(options.model)
+    class_map = model_class_map(model_path, options.lesion_type)  # before any file is written
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     image_path = work_dir / INPUT_FILE
@@ -116,11 +118,11 @@ def prepare_analysis(input_node, model_path: str | Path, work_dir: str | Path, m
         organs_path = work_dir / ORGANS_FILE
         notes = write_organs(organ_node, input_node, organs_path)
     out_dir = work_dir / OUTPUT_DIR
-    command = process_runner.analyze_command(
-        python or process_runner.python_executable(), image_path, model_path, out_dir, device=device, tta=tta,
-        lesion_type=lesion_type, organs=organs_path, force=force, extra=extra_args)
-    env = process_runner.child_environment(module_dir, device)
-    return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes)
+    options = dataclasses.replace(options, image=str(image_path), output=str(out_dir), model=str(model_path),
+                                  organs=str(organs_path) if organs_path else options.organs)
+    command = process_runner.analyze_command(python or process_runner.python_executable(), options)
+    env = process_runner.child_environment(module_dir, options.device)
+    return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes, options)
 
 
 def finish_analysis(scene, job: AnalysisJob, name: Optional[str] = None,

@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 LOW_GPU_MEMORY_GB = 7.0
-#: ``pasta analyze`` options that cut GPU memory and time (mirroring multiplies the work by 8).
-LOW_MEMORY_ARGS = ("--no-tta", "--batch-size", "1")
+#: :class:`~PASTALib.analysis.options.AnalysisOptions` values that cut GPU memory and time (mirroring
+#: multiplies the work by 8).
+LOW_MEMORY_OPTIONS = {"tta": False, "batch_size": 1}
 
 
 @dataclass
 class DeviceAdvice:
     message: str
     suggest_cpu: bool = False  #: the chosen device cannot work: propose the CPU
-    low_memory_args: tuple = field(default_factory=tuple)  #: the faster option to offer
+    low_memory: dict = field(default_factory=dict)  #: the faster options to offer (AnalysisOptions fields)
 
 
 def gpu_memory_gb(timeout_s: float = 5.0) -> Optional[float]:
@@ -52,7 +53,7 @@ def device_advice(device: str, gpu_gb: Optional[float]) -> Optional[DeviceAdvice
             f"Your GPU has {gpu_gb:.1f} GB of memory; PASTA works best with at least {LOW_GPU_MEMORY_GB:.0f} GB. "
             "The low-memory settings (no test-time mirroring, one tile at a time) are faster and use less "
             "memory; if the GPU still runs out, the analysis falls back to the CPU by itself.",
-            low_memory_args=LOW_MEMORY_ARGS)
+            low_memory=dict(LOW_MEMORY_OPTIONS))
     return None
 
 

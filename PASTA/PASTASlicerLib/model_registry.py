@@ -35,8 +35,7 @@ from typing import Callable, Optional
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-
-from . import model_cards
+from PASTALib.model import card as model_cards
 
 MANIFEST = "pasta-install.json"
 REGISTRY_SCHEMA = "pasta-models"

@@ -25,7 +25,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
+
+if TYPE_CHECKING:
+    from PASTALib.analysis.options import AnalysisOptions
 
 #: Exit codes of the ``pasta`` command.
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
@@ -64,22 +67,10 @@ def parse_progress(line: str) -> Optional[Progress]:
     return Progress(str(data["stage"]), None if fraction is None else float(fraction), str(data.get("message", "")))
 
 
-def analyze_command(python: str, image: str | Path, model: str | Path, out_dir: str | Path, *,
-                    device: str = "auto", tta: Optional[bool] = None, lesion_type: Optional[str] = None,
-                    organs: Optional[str | Path] = None, force: bool = False,
-                    extra: Sequence[str] = ()) -> list[str]:
-    """The ``python -m PASTALib analyze`` command line the module runs (JSON progress)."""
-    command = [python, "-m", "PASTALib", "analyze", str(image), "--model", str(model), "-o", str(out_dir),
-               "--device", device, "--progress", "json"]
-    if tta is not None:
-        command.append("--tta" if tta else "--no-tta")
-    if lesion_type:
-        command += ["--lesion-type", lesion_type]
-    if organs:
-        command += ["--organs", str(organs)]
-    if force:
-        command.append("--force")
-    return command + list(extra)
+def analyze_command(python: str, options: "AnalysisOptions") -> list[str]:
+    """The ``python -m PASTALib analyze`` command line the module runs (JSON progress), from the run's
+    :class:`~PASTALib.analysis.options.AnalysisOptions` (the parser reads it back into the same object)."""
+    return [python, "-m", "PASTALib", *options.to_argv(), "--progress", "json"]
 
 
 def child_environment(module_dir: str | Path, device: str = "auto", base: Optional[dict] = None) -> dict:

@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from PASTALib.errors import PastaInputError
-from PASTALib.lesions import codes
+from PASTALib.lesions import codes, lesion_types
 from PASTALib.report.model import Finding, Report
 
 from . import report_store
@@ -44,25 +44,6 @@ FINDING_TAG = "PASTA.FindingId"
 #: Slicer's terminology contexts (the DICOM master list that ships with Slicer >= 5.6).
 TYPE_CONTEXT = "Segmentation category and type - DICOM master list"
 ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
-
-#: Segment colours per lesion type (0-1 RGB): malignant types warm, benign types cool/neutral.
-LESION_COLORS: dict[str, tuple[float, float, float]] = {
-    "lung_tumor": (0.85, 0.33, 0.10),
-    "liver_tumor": (0.89, 0.10, 0.11),
-    "gallbladder_cancer": (0.80, 0.60, 0.00),
-    "pancreas_tumor": (0.91, 0.16, 0.54),
-    "kidney_tumor": (1.00, 0.50, 0.00),
-    "bladder_cancer": (0.65, 0.34, 0.16),
-    "esophageal_cancer": (0.75, 0.00, 0.30),
-    "gastric_cancer": (0.60, 0.20, 0.60),
-    "colorectal_cancer": (0.55, 0.00, 0.00),
-    "bone_metastasis": (1.00, 0.90, 0.00),
-    "liver_cyst": (0.20, 0.60, 1.00),
-    "gallstone": (0.90, 0.90, 0.70),
-    "pancreas_cyst": (0.40, 0.80, 0.90),
-    "kidney_cyst": (0.30, 0.75, 0.45),
-    "kidney_stone": (0.95, 0.95, 0.95),
-}
 
 TABLE_COLUMNS = ("Finding", "Segment", "Type", "Organ", "Long axis (mm)", "Short axis (mm)",
                  "Volume (mL)", "T", "Confidence", "Review")
@@ -124,7 +105,7 @@ def terminology_entry(finding: Finding) -> str:
 
 
 def segment_color(finding: Finding) -> tuple[float, float, float]:
-    return LESION_COLORS.get(finding.lesion_type.key, (1.0, 0.0, 0.0))
+    return lesion_types.lookup(finding.lesion_type.key).color
 
 
 # ----------------------------------------------------------------------------------- table

@@ -39,7 +39,7 @@ def models_help_html() -> str:
 
 def model_info_html(model) -> str:
     """The model list's caption: model card summary (name, classes, MODEL_CARD.md) and SHA256."""
-    from PASTASlicerLib import model_cards
+    from PASTALib.model import card as model_cards
 
     parts = []
     if model.bundled:

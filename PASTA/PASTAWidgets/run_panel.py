@@ -58,27 +58,22 @@ class RunPanel:
         with slicer.util.tryWithErrorDisplay(_("The analysis could not start."), waitCursor=True):
             if not self._logic.ensureDependencies():
                 return
-            extraArgs = self._deviceChoice()
-            if extraArgs is None:
+            lowMemory = self._deviceChoice()
+            if lowMemory is None:
                 return
-            from PASTASlicerLib.process_runner import ProcessRunner
-
             p = self._parameterNode()
             model = self._models.verifiedModel()  # raises with a plain message when a file changed
-            self._job = self._logic.prepareAnalysis(
-                p.inputVolume, model.path, organNode=p.organSegmentation, device=p.device,
-                tta=True if p.tta else None, lesionType=p.lesionType, forceNonCT=p.forceNonCT,
-                extraArgs=extraArgs)
+            options = self._logic.analysisOptions(p, model.path, lowMemory)
+            self._job = self._logic.prepareAnalysis(p.inputVolume, options, organNode=p.organSegmentation)
             self.ui.logTextEdit.setPlainText(" ".join(self._job.command) + "\n" + "\n".join(self._job.notes))
-            self._runner = ProcessRunner(self._job.command, env=self._job.env, log_path=self._job.log_path)
-            self._runner.start()
+            self._runner = self._logic.startAnalysis(self._job)
             self.ui.progressBar.value = 0
             self.ui.statusLabel.text = _("Starting…")
             self._timer.start()
             self._onStateChanged()
 
-    def _deviceChoice(self) -> Optional[tuple]:
-        """Extra ``pasta analyze`` options after at most one question about the device; None: abort."""
+    def _deviceChoice(self) -> Optional[dict]:
+        """AnalysisOptions values to apply after at most one question about the device; None: abort."""
         from PASTASlicerLib.devices import device_advice, gpu_memory_gb, time_estimate
 
         p = self._parameterNode()
@@ -86,14 +81,14 @@ class RunPanel:
         self.ui.statusLabel.text = time_estimate(p.device, gpu)
         advice = device_advice(p.device, gpu)
         if advice is None:
-            return ()
+            return {}
         if advice.suggest_cpu:
             if not slicer.util.confirmYesNoDisplay(advice.message + "\n\n" + _("Run on the CPU instead?")):
                 return None
             p.device = "cpu"
-            return ()
+            return {}
         useLowMemory = slicer.util.confirmYesNoDisplay(advice.message + "\n\n" + _("Use the low-memory settings?"))
-        return tuple(advice.low_memory_args) if useLowMemory else ()
+        return dict(advice.low_memory) if useLowMemory else {}
 
     def _poll(self) -> None:
         runner = self._runner
@@ -113,8 +108,6 @@ class RunPanel:
             self._finish()
 
     def _finish(self) -> None:
-        from PASTASlicerLib.analysis import cleanup
-
         runner, job = self._runner, self._job
         try:
             if runner.state == "succeeded":
@@ -136,7 +129,7 @@ class RunPanel:
                 # Keep the log next to the temp files the user may want to inspect.
                 self.ui.logTextEdit.appendPlainText(_("Log: {path}").format(path=job.log_path))
             else:
-                cleanup(job)
+                self._logic.cleanupAnalysis(job)
             self._runner = None
             self._job = None
             self._onStateChanged()
@@ -145,11 +138,7 @@ class RunPanel:
         """Replace the previous result if asked; ask again when it holds a reader's edits or review."""
         if parameterNode is None or not parameterNode.replacePrevious:
             return False
-        from PASTASlicerLib.replace_results import previous_result, reader_work
-
-        inputNode = slicer.mrmlScene.GetNodeByID(job.input_node_id)
-        previous = previous_result(slicer.mrmlScene, inputNode) if inputNode is not None else None
-        work = reader_work(previous) if previous is not None else 0
+        previous, work = self._logic.previousResultWork(job)
         if not work:
             return True
         return slicer.util.confirmYesNoDisplay(_(

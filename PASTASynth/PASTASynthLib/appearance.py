@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from .catalog import SynthSpec, margin_sigma_mm
-from .geometry import Geometry, smooth_noise
+from .geometry import LesionGeometry, smooth_noise
 from .host import Host, OrganStats
 from .mass_effect import push
 
@@ -56,7 +56,7 @@ def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
     return value
 
 
-def render(host: Host, spec: SynthSpec, geometry: Geometry, attributes: dict,
+def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: dict,
            rng: np.random.Generator, mass_effect_mm: float = 0.0, radius_mm: float = 0.0) -> Appearance:
     """Blend one lesion into a copy of its box of the host image."""
     spacing = host.spacing_kji

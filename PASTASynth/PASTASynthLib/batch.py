@@ -26,7 +26,7 @@ from PASTALib.hashing import sha256_file
 from PASTALib.io.volume_io import images_and_masks
 from PASTALib.progress import ProgressReporter
 
-from .catalog import SPECS, spec_for
+from .catalog import spec_for, specs
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def plan(hosts: dict[str, tuple[Path, Path]], types: Sequence[str], per_type: in
     for host, (image, organs) in hosts.items():
         present = {names.get(int(v), "") for v in np.unique(read_volume(organs).array)}
         for key in types:
-            spec = SPECS[key]
+            spec = spec_for(key)
             if not any(_matches(spec, n) for n in present):
                 skipped.append({"host": host, "type": key, "reason": f"no {spec.type.organ} in the mask"})
                 continue
@@ -153,7 +153,7 @@ def run_dataset(hosts_dir: Path, out_dir: Path, per_type: int, types: Optional[I
     progress = progress or ProgressReporter()
     if per_type < 1:
         raise PastaInputError(f"--per-type {per_type} must be at least 1.", "Use --per-type 1 or more.")
-    keys = [spec_for(t).key for t in types] if types else list(SPECS)
+    keys = [spec_for(t).key for t in types] if types else [spec.key for spec in specs()]
     hosts = find_hosts(hosts_dir)
     jobs, skipped = plan(hosts, keys, per_type, seed, crop)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Synthesis parameters of PASTA's 15 lesion types: hosts, sizes, attribute priors, appearance.
+"""Synthesis parameters of PASTA's lesion types: hosts, sizes, attribute priors, appearance.
 
 The type table itself (ids, keys, organ groups, benign/malignant) lives in
 :mod:`PASTALib.lesions.lesion_types`; this module only adds what synthesis needs, keyed by the
@@ -13,15 +13,10 @@ from typing import Mapping, Optional
 
 from PASTALib.errors import PastaInputError
 from PASTALib.lesions import lesion_types
+from PASTALib.lesions.vocabulary import SYNTHESIS_VALUES
 
-#: Attribute keys accepted by ``--attr KEY=VALUE`` and their allowed values (report vocabulary).
-ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "shape": ("round-like", "irregular", "lobulated", "wall-thickening", "punctate-nodular", "cystic"),
-    "density": ("hypodense", "isodense", "hyperdense"),
-    "heterogeneity": ("homogeneous", "heterogeneous", "necrotic-core", "calcified"),
-    "margin": ("well-defined", "ill-defined"),
-    "relation": ("none", "close-contact"),
-}
+#: Attribute keys accepted by ``--attr KEY=VALUE`` and their allowed values (:mod:`PASTALib.lesions.vocabulary`).
+ATTRIBUTES: dict[str, tuple[str, ...]] = SYNTHESIS_VALUES
 
 #: Aliases users may type (report attribute names and phrases) -> canonical key / value.
 KEY_ALIASES = {"surface": "margin", "invasion": "relation", "density variations": "heterogeneity",
@@ -37,7 +32,7 @@ Range = tuple[float, float]
 
 
 @dataclass(frozen=True)
-class Appearance:
+class DensityHU:
     """HU of one density class: ``relative`` to the host parenchyma P, or ``absolute`` HU."""
 
     mode: str  #: "relative" or "absolute"
@@ -58,7 +53,7 @@ class SynthSpec:
     size_mm: Range  #: allowed diameter range per axis
     typical_mm: Range  #: range sampled when no size is given
     priors: Mapping[str, Weights]  #: allowed attribute values with sampling weights
-    appearance: Mapping[str, Appearance]  #: density class -> HU
+    appearance: Mapping[str, DensityHU]  #: density class -> HU
     min_inside: float = 0.80  #: minimum fraction of lesion voxels inside the host organ
     min_hu: float = -10.0  #: floor of a relative target HU (solid tumours are not fat- or water-like)
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -72,7 +67,7 @@ _MARGIN_SHARP = {"well-defined": 0.9, "ill-defined": 0.1}
 _MARGIN_SOFT = {"well-defined": 0.3, "ill-defined": 0.7}
 _REL = {"none": 0.6, "close-contact": 0.4}
 _SOLID_HET = {"homogeneous": 0.35, "heterogeneous": 0.45, "necrotic-core": 0.2}
-_CYST = {"hypodense": Appearance("absolute", (0.0, 10.0), (0.0, 15.0))}
+_CYST = {"hypodense": DensityHU("absolute", (0.0, 10.0), (0.0, 15.0))}
 _CYST_PRIORS = {"shape": {"round-like": 0.6, "cystic": 0.4}, "density": {"hypodense": 1.0},
                 "heterogeneity": {"homogeneous": 1.0}, "margin": {"well-defined": 1.0},
                 "relation": {"none": 0.8, "close-contact": 0.2}}
@@ -81,9 +76,9 @@ _WALL_PRIORS = {"shape": {"wall-thickening": 0.75, "irregular": 0.25},
                 "heterogeneity": {"homogeneous": 0.5, "heterogeneous": 0.5},
                 "margin": {"well-defined": 0.4, "ill-defined": 0.6}, "relation": _REL}
 #: wall tumours: soft tissue, relative to the wall's soft-tissue reference (see host.py)
-_WALL_HU = {"isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
-            "hyperdense": Appearance("relative", (15.0, 30.0), (20.0, 45.0)),
-            "hypodense": Appearance("relative", (-25.0, -12.0), (-35.0, -15.0))}
+_WALL_HU = {"isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
+            "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 45.0)),
+            "hypodense": DensityHU("relative", (-25.0, -12.0), (-35.0, -15.0))}
 _STONE_PRIORS = {"shape": {"punctate-nodular": 0.6, "round-like": 0.4}, "density": {"hyperdense": 1.0},
                  "heterogeneity": {"homogeneous": 0.8, "heterogeneous": 0.2},
                  "margin": {"well-defined": 1.0}, "relation": {"none": 1.0}}
@@ -95,17 +90,17 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"isodense": 0.8, "hypodense": 0.2},
                "heterogeneity": {"homogeneous": 0.6, "heterogeneous": 0.3, "calcified": 0.1},
                "margin": _MARGIN_SOFT, "relation": _REL},
-              {"isodense": Appearance("absolute", (25.0, 55.0), (40.0, 90.0)),
-               "hypodense": Appearance("absolute", (-650.0, -350.0), (-650.0, -350.0))},
+              {"isodense": DensityHU("absolute", (25.0, 55.0), (40.0, 90.0)),
+               "hypodense": DensityHU("absolute", (-650.0, -350.0), (-650.0, -350.0))},
               min_inside=0.85, min_hu=-700.0, notes=("hypodense = ground-glass opacity",)),
     SynthSpec("liver_tumor", "solid", ("liver",), (5.0, 120.0), (12.0, 50.0),
               {"shape": {"round-like": 0.45, "irregular": 0.35, "lobulated": 0.2},
                "density": {"hypodense": 0.8, "isodense": 0.05, "hyperdense": 0.15},
                "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.55, "ill-defined": 0.45},
                "relation": _REL},
-              {"hypodense": Appearance("relative", (-30.0, -15.0), (-60.0, -25.0)),
-               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
-               "hyperdense": Appearance("relative", (15.0, 30.0), (25.0, 50.0))}),
+              {"hypodense": DensityHU("relative", (-30.0, -15.0), (-60.0, -25.0)),
+               "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
+               "hyperdense": DensityHU("relative", (15.0, 30.0), (25.0, 50.0))}),
     SynthSpec("gallbladder_cancer", "wall", ("gallbladder",), (8.0, 60.0), (12.0, 30.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
     SynthSpec("pancreas_tumor", "solid", ("pancreas",), (6.0, 60.0), (12.0, 30.0),
@@ -113,16 +108,16 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"hypodense": 0.8, "isodense": 0.2},
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.2, "ill-defined": 0.8}, "relation": _REL},
-              {"hypodense": Appearance("relative", (-25.0, -12.0), (-50.0, -20.0)),
-               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=5.0),
+              {"hypodense": DensityHU("relative", (-25.0, -12.0), (-50.0, -20.0)),
+               "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=5.0),
     SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 90.0), (15.0, 45.0),
               {"shape": {"round-like": 0.6, "irregular": 0.25, "lobulated": 0.15},
                "density": {"hypodense": 0.5, "isodense": 0.2, "hyperdense": 0.3},
                "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.6, "ill-defined": 0.4},
                "relation": {"none": 0.4, "close-contact": 0.6}},
-              {"hypodense": Appearance("relative", (-30.0, -15.0), (-90.0, -30.0)),
-               "isodense": Appearance("relative", (-4.0, 4.0), (-5.0, 5.0)),
-               "hyperdense": Appearance("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=5.0),
+              {"hypodense": DensityHU("relative", (-30.0, -15.0), (-90.0, -30.0)),
+               "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
+               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=5.0),
     SynthSpec("bladder_cancer", "wall", ("urinary_bladder",), (8.0, 60.0), (12.0, 35.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
     SynthSpec("esophageal_cancer", "wall", ("esophagus",), (8.0, 80.0), (15.0, 40.0),
@@ -136,26 +131,37 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"hypodense": 0.65, "hyperdense": 0.35},  # lytic / sclerotic
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.5, "ill-defined": 0.5}, "relation": {"none": 0.7, "close-contact": 0.3}},
-              {"hypodense": Appearance("absolute", (30.0, 60.0), (35.0, 70.0)),
-               "hyperdense": Appearance("absolute", (500.0, 900.0), (500.0, 900.0))},
+              {"hypodense": DensityHU("absolute", (30.0, 60.0), (35.0, 70.0)),
+               "hyperdense": DensityHU("absolute", (500.0, 900.0), (500.0, 900.0))},
               notes=("hypodense = lytic, hyperdense = sclerotic",)),
     SynthSpec("liver_cyst", "cyst", ("liver",), (4.0, 100.0), (8.0, 40.0), _CYST_PRIORS, _CYST),
     SynthSpec("gallstone", "stone", ("gallbladder",), (2.0, 35.0), (5.0, 18.0), _STONE_PRIORS,
-              {"hyperdense": Appearance("absolute", (150.0, 800.0), (150.0, 800.0))}, min_inside=0.95),
+              {"hyperdense": DensityHU("absolute", (150.0, 800.0), (150.0, 800.0))}, min_inside=0.95),
     SynthSpec("pancreas_cyst", "cyst", ("pancreas",), (4.0, 60.0), (8.0, 25.0), _CYST_PRIORS, _CYST),
     SynthSpec("kidney_cyst", "cyst", ("kidney_left", "kidney_right"), (4.0, 80.0), (8.0, 35.0),
               {**_CYST_PRIORS, "relation": {"none": 0.5, "close-contact": 0.5}}, _CYST),
     SynthSpec("kidney_stone", "stone", ("kidney_left", "kidney_right"), (2.0, 25.0), (4.0, 12.0),
-              _STONE_PRIORS, {"hyperdense": Appearance("absolute", (300.0, 1200.0), (300.0, 1200.0))},
+              _STONE_PRIORS, {"hyperdense": DensityHU("absolute", (300.0, 1200.0), (300.0, 1200.0))},
               min_inside=0.95),
 )}
 
-assert set(SPECS) == set(lesion_types.BY_KEY), "every lesion type needs synthesis parameters"
 
 
 def spec_for(name_or_id: str | int) -> SynthSpec:
-    """The synthesis spec of a lesion type given by id, key or name (PastaInputError if unknown)."""
-    return SPECS[lesion_types.lookup(name_or_id).key]
+    """The synthesis spec of a lesion type given by id, key or name (PastaInputError if unknown or if
+    the type has no synthesis parameters)."""
+    lesion_type = lesion_types.lookup(name_or_id)
+    spec = SPECS.get(lesion_type.synthesis_key)
+    if spec is None:
+        raise PastaInputError(f"Lesion type {lesion_type.key} has no synthesis parameters.",
+                              f"Add its SynthSpec to PASTASynthLib.catalog.SPECS; types that can be synthesised: "
+                              f"{', '.join(s.key for s in specs())}.")
+    return spec
+
+
+def specs() -> list[SynthSpec]:
+    """The synthesis spec of every type in the lesion table that has one, in id order."""
+    return [SPECS[t.synthesis_key] for t in lesion_types.LESION_TYPES if t.synthesis_key in SPECS]
 
 
 def parse_attributes(spec: SynthSpec, pairs: Mapping[str, str]) -> dict[str, str]:

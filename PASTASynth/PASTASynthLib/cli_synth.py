@@ -19,7 +19,7 @@ from PASTALib.io import sample_data
 from PASTALib.io.volume_io import read_volume
 from PASTALib.progress import ProgressReporter
 
-from .catalog import SPECS, describe
+from .catalog import describe, specs
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_synth(args: argparse.Namespace, progress: ProgressReporter) -> int:
     if args.lesion.strip().lower() == "list":
-        sys.stdout.write("\n".join(describe(spec) for spec in SPECS.values()) + "\n")
+        sys.stdout.write("\n".join(describe(spec) for spec in specs()) + "\n")
         return 0
     if not args.image or not args.output:
         raise PastaInputError("pasta synth needs an IMAGE and -o CASE_DIR.",

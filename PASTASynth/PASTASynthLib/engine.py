@@ -109,7 +109,7 @@ def _seed_index(host: Host, request: LesionRequest) -> Optional[np.ndarray]:
     return None
 
 
-def quality_problems(spec: SynthSpec, geo: geometry.Geometry, look: appearance.Appearance,
+def quality_problems(spec: SynthSpec, geo: geometry.LesionGeometry, look: appearance.Appearance,
                      size_mm: np.ndarray, spacing: np.ndarray, density: str, dtype_range) -> list[str]:
     """Names of the failed checks (empty = lesion accepted)."""
     problems = []

@@ -43,7 +43,7 @@ class Box:
 
 
 @dataclass
-class Geometry:
+class LesionGeometry:
     """The lesion's voxels in its box, the blend weight, and what was drawn to make them."""
 
     box: Box
@@ -177,7 +177,7 @@ def shape_field(box: Box, seed: np.ndarray, radii_mm: np.ndarray, spacing: np.nd
 
 def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, attributes: dict,
           rng: np.random.Generator, seed_kji: Optional[np.ndarray] = None,
-          forbidden: Optional[np.ndarray] = None) -> Geometry:
+          forbidden: Optional[np.ndarray] = None) -> LesionGeometry:
     """Seed, shape field and lesion voxels of one lesion (requested volume, in its allowed region)."""
     spacing = host.spacing_kji
     radii = np.asarray(size_mm, np.float64) / 2.0
@@ -226,7 +226,7 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
     mask = _component_at(mask, field)
     inside = float(np.count_nonzero(mask & organ)) / max(1, int(mask.sum()))
     params.update(seed_kji=seed.tolist(), box_lo_kji=box.lo.tolist(), box_hi_kji=box.hi.tolist())
-    return Geometry(box, mask, field, threshold, seed, label, inside, params)
+    return LesionGeometry(box, mask, field, threshold, seed, label, inside, params)
 
 
 def _component_at(mask: np.ndarray, field: np.ndarray) -> np.ndarray:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .geometry import Geometry
+from .geometry import LesionGeometry
 
 MAX_STRENGTH_MM = 5.0
 
 
-def push(box_values: np.ndarray, geometry: Geometry, spacing: np.ndarray, radius_mm: float,
+def push(box_values: np.ndarray, geometry: LesionGeometry, spacing: np.ndarray, radius_mm: float,
          strength_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """(warped box, moved mask): host values displaced radially away from the lesion seed."""
     if strength_mm <= 0:

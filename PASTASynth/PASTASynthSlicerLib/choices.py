@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping, Optional
 
 from PASTALib.errors import PastaInputError
-from PASTASynthLib.catalog import ATTRIBUTES, SPECS, organ_names_match, spec_for
+from PASTASynthLib.catalog import ATTRIBUTES, organ_names_match, spec_for, specs
 
 #: The drop-down entry that leaves a value to the type's priors.
 RANDOM = "random"
@@ -21,7 +21,7 @@ NO_SEGMENTATION_ORGANS = ("lung_upper_lobe_left",)
 
 def lesion_types() -> list[tuple[str, str]]:
     """(key, display name) of the 15 types, in PASTA's order."""
-    return [(key, spec.type.name) for key, spec in SPECS.items()]
+    return [(spec.key, spec.type.name) for spec in specs()]
 
 
 def organ_names(segmentation_node) -> list[str]:
@@ -38,7 +38,7 @@ def organ_names(segmentation_node) -> list[str]:
 def available_types(names: Iterable[str]) -> dict[str, bool]:
     """Type key -> whether one of its host organs is among ``names``."""
     names = [n for n in names if n]
-    return {key: any(organ_names_match(spec, name) for name in names) for key, spec in SPECS.items()}
+    return {spec.key: any(organ_names_match(spec, name) for name in names) for spec in specs()}
 
 
 def size_options(lesion_type: str) -> list[str]:

@@ -78,7 +78,7 @@ def bench_crops(args: argparse.Namespace) -> None:
     from PASTALib.model.checkpoints import ClassInfo, LoadedModel
     from PASTALib.heads.features import CropSettings, FeatureExtractor, finding_items, organ_items
     from PASTALib.model.network import PASTA_FULL, PastaUNet
-    from PASTALib.inference.preprocessing import pasta_defaults
+    from PASTALib.model.preprocessing import pasta_defaults
     from PASTASynthLib.engine import LesionRequest, synthesize
     from PASTASynthLib.host import make_host
     from synth_hosts import sample_pair

@@ -31,7 +31,7 @@ from PASTALib.io import sample_data
 from PASTALib.model.checkpoints import load_model
 from PASTALib.model.network import PASTA_FULL, PastaUNet, parameter_count
 from PASTALib.inference.predictor import Predictor
-from PASTALib.inference.preprocessing import Normalization, Preprocessing
+from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.io.volume_io import read_volume
 
 

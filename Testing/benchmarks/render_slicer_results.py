@@ -28,6 +28,7 @@ def build_scene(work: Path):
     from slicer import (vtkMRMLScene, vtkMRMLSelectionNode, vtkMRMLVolumeArchetypeStorageNode,
                         vtkSlicerMarkupsLogic, vtkSlicerSegmentationsModuleLogic)
 
+    from PASTALib.analysis.options import AnalysisOptions
     from PASTASlicerLib.analysis import cleanup, finish_analysis, prepare_analysis
     from PASTASlicerLib.process_runner import ProcessRunner
 
@@ -52,8 +53,8 @@ def build_scene(work: Path):
     card["classes"][2]["lesion_type"] = "kidney_tumor"
     (model / "model.json").write_text(json.dumps(card))
 
-    job = prepare_analysis(ct, model, work / "run", REPO / "PASTA", device="cpu", python=sys.executable,
-                           extra_args=["--organs", "sample-organs"])
+    job = prepare_analysis(ct, AnalysisOptions(model=str(model), device="cpu", organs="sample-organs"), work / "run",
+                           REPO / "PASTA", python=sys.executable)
     runner = ProcessRunner(job.command, env=job.env)
     runner.start()
     runner.wait(timeout=600)

@@ -153,8 +153,8 @@ def choose_postprocessing(variants: list, held_out: list[dict], training_host: l
 def finish_card(folder: Path = OUTPUT) -> dict:
     """Choose the postprocessing on the held-out lesions, score the training host, describe the data."""
     from PASTALib.model.checkpoints import load_model
-    from PASTALib.inference.postprocessing import DECISION_RULES, Postprocessing
-    from PASTATrainLib import model_card
+    from PASTALib.model.card import DECISION_RULES, Postprocessing
+    from PASTATrainLib import card_page
 
     card_path = folder / "model.json"
     card = json.loads(card_path.read_text(encoding="utf-8"))
@@ -182,7 +182,7 @@ def finish_card(folder: Path = OUTPUT) -> dict:
     card["provenance"]["validation"] = VALIDATION_NOTE
     card["limits"] = LIMITS
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    model_card.write(folder)
+    card_page.write(folder)
     return card
 
 

@@ -23,7 +23,7 @@ from PASTALib.io import sample_data
 from PASTALib.model.checkpoints import ClassInfo, save_model_folder
 from PASTALib.inference.grid_resize import new_shape, resize
 from PASTALib.model.network import PastaUNet, UNetConfig
-from PASTALib.inference.preprocessing import Normalization, Preprocessing
+from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.io.volume_io import read_volume
 
 OUT = Path(__file__).resolve().parents[1] / "Data" / "tiny_pasta_organs"

@@ -23,28 +23,12 @@ from PASTALib.io.resample import Interpolation, resample_to_reference, resample_
 from PASTALib.io.volume import Volume
 from PASTALib.io.volume_io import VOLUME_SUFFIXES, images_and_masks, read_volume
 from PASTALib.lesions import lesion_types
+from PASTALib.lesions.vocabulary import report_attributes
 from PASTALib.model.checkpoints import ClassInfo
 
 log = logging.getLogger(__name__)
 
 
-#: Synthesis attribute values -> PASTA's report vocabulary (report.model.ATTRIBUTE_OPTIONS).
-SYNTH_TO_REPORT = {
-    "Shape": ("shape", {"round-like": "Round-like", "cystic": "Round-like", "irregular": "Irregular",
-                        "lobulated": "Irregular", "wall-thickening": "Wall thickening",
-                        "punctate-nodular": "Punctate, nodular"}),
-    "Density": ("density", {"hypodense": "Hypodense", "isodense": "Isodense", "hyperdense": "Hyperdense"}),
-    "Heterogeneity": ("heterogeneity", {"homogeneous": "Homogeneous", "heterogeneous": "Heterogeneous",
-                                        "necrotic-core": "Heterogeneous", "calcified": "Heterogeneous"}),
-    "Surface": ("margin", {"well-defined": "Well-defined margin", "ill-defined": "Ill-defined margin"}),
-    "Invasion": ("relation", {"none": "No close relationship with adjacent structures",
-                              "close-contact": "Close relationship with adjacent structures"}),
-}
-
-
-def report_attributes(synth: dict[str, str]) -> dict[str, str]:
-    """The five report attributes of a synthesised lesion, from what synthesis was asked to draw."""
-    return {name: table[synth[key]] for name, (key, table) in SYNTH_TO_REPORT.items() if key in synth}
 
 
 @dataclass

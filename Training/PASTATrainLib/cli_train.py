@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PASTALib.cli.command import Command
 from PASTALib.errors import PastaInputError
-from PASTALib.inference.postprocessing import DECISION_RULES
+from PASTALib.model.card import DECISION_RULES
 from PASTALib.progress import ProgressReporter
 
 log = logging.getLogger(__name__)

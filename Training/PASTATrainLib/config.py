@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping, Optional
 
 from PASTALib.errors import PastaInputError
-from PASTALib.inference.postprocessing import check_rule
+from PASTALib.model.card import check_rule
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from PASTALib.inference.postprocessing import Postprocessing, lesion_components
+from PASTALib.inference.postprocessing import lesion_components, postprocess
 from PASTALib.inference.predictor import default_batch_size
 from PASTALib.inference.sliding_window import WindowSettings, predict_logits
+from PASTALib.model.card import Postprocessing
 
 from .cases import TrainingCase
 
@@ -73,7 +74,7 @@ def evaluate_variants(network: torch.nn.Module, cases: Sequence[TrainingCase],
     for case in cases:
         probabilities = predict_probabilities(network, normalize(case.image), patch, device)
         for rules, into in zip(variants, scores):
-            into.append(score_case(case, rules.apply(probabilities, spacing_kji)[0]))
+            into.append(score_case(case, postprocess(rules, probabilities, spacing_kji)[0]))
     return scores
 
 

@@ -26,13 +26,13 @@ from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaCancelled, PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.heads.attribute_heads import HEADS_FILE, AttributeHeads, encoder_maps, heads_metadata
-from PASTALib.inference.postprocessing import Postprocessing
-from PASTALib.inference.preprocessing import Normalization, Preprocessing
+from PASTALib.model.card import Postprocessing
 from PASTALib.model.checkpoints import ClassInfo, read_torch_file, save_model_folder, unwrap_state_dict
 from PASTALib.model.network import PastaUNet, UNetConfig, infer_config, parameter_count
+from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.progress import ProgressReporter
 
-from . import model_card
+from . import card_page
 from .cases import CaseSource, TrainingCase
 from .config import TrainConfig, TrainState
 from .evaluate import evaluate, summarise
@@ -350,7 +350,7 @@ class Trainer:
             state = {k: v.detach().cpu() for k, v in self.network.state_dict().items()}
             save_model_folder(staging, [state], self.classes, prep, self.job.name, extra=extra, overwrite=True,
                               mirror_axes=(0, 1, 2))
-            model_card.write(staging)
+            card_page.write(staging)
             for file in staging.iterdir():  # safetensors writes 0600; give them a normal file's mode
                 file.chmod(0o644)
             if output.exists():

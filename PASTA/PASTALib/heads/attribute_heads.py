@@ -11,7 +11,6 @@ attributes come from the measurement rules.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -24,9 +23,9 @@ from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
+from PASTALib.model.card import HEADS_FILE
 from PASTALib.report.model import ATTRIBUTE_OPTIONS, ModelPrediction
 
-HEADS_FILE = "attribute_heads.safetensors"
 #: Encoder stages whose features are pooled: the two deepest (a lesion of a few voxels still
 #: covers part of a 1/4-resolution map; the 1/8 map adds context).
 DEFAULT_STAGES = (-2, -1)
@@ -66,7 +65,7 @@ def heads_metadata(heads: AttributeHeads, file_sha256: str, extra: Mapping[str, 
             **(extra or {})}
 
 
-def load_heads(folder: Path, card: Mapping[str, Any], feature_widths: Sequence[int]) -> AttributeHeads | None:
+def load_attribute_heads(folder: Path, card: Mapping[str, Any], feature_widths: Sequence[int]) -> AttributeHeads | None:
     """The heads of a model folder, checksum-verified, or None when the model has none."""
     entry = card.get("attribute_heads")
     if not entry:
@@ -149,12 +148,11 @@ def encoder_maps(network: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
 
 def head_for_model(model, device: str = "cpu") -> LearnedAttributeHead | None:
     """The attribute head of a loaded PASTA model folder, or None if it has none."""
-    from PASTALib.model.checkpoints import MODEL_CARD
-    folder = Path(model.source)
-    if not (folder / MODEL_CARD).is_file():
+    card = model.card
+    if not card:
         return None
-    card = json.loads((folder / MODEL_CARD).read_text(encoding="utf-8"))
-    heads = load_heads(folder, card, model.config.stage_widths[:model.config.num_pool])
+    folder = Path(model.source)
+    heads = load_attribute_heads(folder, card, model.config.stage_widths[:model.config.num_pool])
     if heads is None:
         return None
     network = model.network()

@@ -23,9 +23,9 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 from PASTALib.errors import PastaInputError
-from PASTALib.inference.preprocessing import Normalization
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
+from PASTALib.model.preprocessing import Normalization
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .preprocessing import Resampling
+from PASTALib.model.preprocessing import Resampling
 
 
 @lru_cache(maxsize=64)

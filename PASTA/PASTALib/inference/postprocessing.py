@@ -16,83 +16,31 @@ for the bundled one) and recorded in the card, so the Predictor, validation and 
   set to background. A weak model scatters specks that each become a finding a reader must dismiss;
   a lesion smaller than the model's grid can resolve is not a finding it can stand behind.
 
-Models without the keys (nnU-Net folders, PASTA checkpoints) keep argmax, voxel types and every component, so
+The block itself (:class:`~PASTALib.model.card.Postprocessing`) is part of the model card; this module
+applies it (:func:`postprocess`). Models without the keys (nnU-Net folders, PASTA checkpoints) keep argmax, voxel types and every component, so
 parity with nnU-Net holds. torch and scipy are imported where used: ``pasta train``'s parser reads
-:data:`DECISION_RULES` and must stay quick to build.
+:data:`~PASTALib.model.card.DECISION_RULES` and must stay quick to build.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from PASTALib.errors import PastaInputError
-
-#: rule name -> what it does, in the words of the model card and ``pasta train --help``
-DECISION_RULES = {
-    "argmax": "argmax over classes (nnU-Net's rule)",
-    "lesion_first": "lesion where P(background) < 0.5, then its most probable type",
-}
+from PASTALib.model.card import Postprocessing, check_rule
 
 
-def check_rule(rule: str, where: str = "the model card") -> str:
-    if rule not in DECISION_RULES:
-        raise PastaInputError(f"Unknown decision rule {rule!r} in {where}.",
-                              f"Use one of: {', '.join(DECISION_RULES)}.")
-    return rule
-
-
-@dataclass(frozen=True)
-class Postprocessing:
-    """The model card's ``postprocessing`` block."""
-
-    decision: str = "argmax"
-    min_component_ml: float = 0.0
-    type_per_component: bool = False
-
-    @classmethod
-    def from_card(cls, block: Mapping[str, Any] | None, where: str = "the model card") -> "Postprocessing":
-        block = dict(block or {})
-        try:
-            min_ml = float(block.get("min_component_ml", 0.0))
-        except (TypeError, ValueError):
-            min_ml = float("nan")
-        if not 0.0 <= min_ml < 1000.0:  # also refuses NaN
-            raise PastaInputError(f"postprocessing.min_component_ml in {where} must be a volume in mL "
-                                  f"(0 to 1000), got {block.get('min_component_ml')!r}.")
-        vote = block.get("type_per_component", False)
-        if not isinstance(vote, bool):
-            raise PastaInputError(f"postprocessing.type_per_component in {where} must be true or false, got {vote!r}.")
-        return cls(check_rule(str(block.get("decision", "argmax")), where), min_ml, vote)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The card block; a step that changes nothing is left out, as in cards written before it existed."""
-        block: dict[str, Any] = {"decision": self.decision}
-        if self.type_per_component:
-            block["type_per_component"] = True
-        if self.min_component_ml:
-            block["min_component_ml"] = self.min_component_ml
-        return block
-
-    def describe(self) -> str:
-        text = DECISION_RULES[self.decision]
-        if self.type_per_component:
-            text += "; each lesion component takes its most probable type"
-        if self.min_component_ml:
-            text += f"; lesion components under {self.min_component_ml:g} mL are dropped"
-        return text
-
-    def apply(self, probabilities, spacing_kji: Sequence[float]) -> tuple[np.ndarray, int]:
-        """(C, k, j, i) probabilities (torch tensor) -> (uint8 labels, number of components dropped)."""
-        labels = labels_from_probabilities(probabilities, self.decision).cpu().numpy()
-        if not (self.type_per_component or self.min_component_ml) or not labels.any():
-            return labels, 0
-        components = lesion_components(labels)  # both steps keep the lesion mask, so one labelling serves both
-        if self.type_per_component:
-            one_type_per_component(labels, probabilities, components)
-        return drop_small_components(labels, spacing_kji, self.min_component_ml, components)
+def postprocess(settings: Postprocessing, probabilities, spacing_kji: Sequence[float]) -> tuple[np.ndarray, int]:
+    """(C, k, j, i) probabilities (torch tensor) -> (uint8 labels, number of components dropped), by the
+    model card's ``postprocessing`` block."""
+    labels = labels_from_probabilities(probabilities, settings.decision).cpu().numpy()
+    if not (settings.type_per_component or settings.min_component_ml) or not labels.any():
+        return labels, 0
+    components = lesion_components(labels)  # both steps keep the lesion mask, so one labelling serves both
+    if settings.type_per_component:
+        one_type_per_component(labels, probabilities, components)
+    return drop_small_components(labels, spacing_kji, settings.min_component_ml, components)
 
 
 def labels_from_probabilities(probabilities, rule: str = "argmax"):

@@ -25,6 +25,7 @@ from PASTALib.model.network import PastaUNet
 from PASTALib.progress import ProgressReporter
 
 from .grid_resize import new_shape, resize
+from .postprocessing import postprocess
 from .sliding_window import WindowSettings, predict_logits
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ class Predictor:
         probabilities = torch.softmax(logits, dim=0)
         rules = self.model.postprocessing
         labels = np.zeros(array.shape, np.uint8)
-        labels[box], dropped = rules.apply(probabilities, spacing)
+        labels[box], dropped = postprocess(rules, probabilities, spacing)
         notes = list(self.notes)  # the fallbacks so far, then this image's own
         if dropped:
             notes.append(f"{dropped} lesion component(s) under {rules.min_component_ml:g} mL were set to "

@@ -18,6 +18,7 @@ from PASTALib.errors import PastaInputError
 from PASTALib.io.sitk_bridge import from_sitk, to_sitk
 from PASTALib.io.volume import Volume
 from PASTALib.io.volume_io import WRITE_SUFFIXES, suffix_of
+from PASTALib.lesions.lesion_types import LESION_TYPES
 
 _log = logging.getLogger(__name__)
 
@@ -63,9 +64,9 @@ def read_probabilities(path: str | os.PathLike) -> tuple[np.ndarray, Volume]:
 def read_probability_input(path: str, image: Volume):
     """A 3D lesion-probability map, or the 4D class probabilities ``pasta segment --probabilities`` writes.
 
-    4D files hold one frame per model class. With 16 frames (background + the 15 lesion types, in
-    lesion-type id order) each finding gets its own type's probability; otherwise the lesion
-    probability is 1 minus the background frame.
+    4D files hold one frame per model class. With background plus one frame per lesion type of the table
+    (in id order) each finding gets its own type's probability; otherwise the lesion probability is 1
+    minus the background frame.
     """
     if Path(path).is_file():
         reader = sitk.ImageFileReader()
@@ -83,7 +84,7 @@ def read_probability_input(path: str, image: Volume):
             if differences:
                 raise PastaInputError("The probability map's geometry differs from the image's: "
                                       + "; ".join(differences) + ".", "Save the probabilities on the image grid.")
-            if array.shape[0] == 16:
+            if array.shape[0] == len(LESION_TYPES) + 1:
                 return array
             _log.info("%s has %d class frames: using 1 - background as the lesion probability.", path, array.shape[0])
             return grid.with_array(1.0 - array[0])

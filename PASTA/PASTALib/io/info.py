@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .input_checks import CTAssessment, IntensityStats
+from .input_checks import CTAssessment, VolumeIntensityStats
 from .orientation import axis_codes, obliquity_degrees
 from .volume import Volume
 
@@ -52,7 +52,7 @@ def mask_report(mask: Volume, label_names: dict[int, str] | None = None) -> dict
 
 def build_report(
     volume: Volume,
-    stats: IntensityStats,
+    stats: VolumeIntensityStats,
     assessment: CTAssessment,
     mask: Volume | None = None,
     label_names: dict[int, str] | None = None,

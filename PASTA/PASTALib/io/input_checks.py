@@ -105,7 +105,7 @@ def check_mask_matches(image: Volume, mask: Volume, mask_name: str = "mask") -> 
 
 # --------------------------------------------------------------------------------- CT heuristic
 @dataclass
-class IntensityStats:
+class VolumeIntensityStats:
     """Summary of intensities, on a fixed sample of voxels for the percentiles."""
 
     minimum: float
@@ -151,7 +151,7 @@ class CTAssessment:
 PERCENTILES = (0.5, 1, 5, 25, 50, 75, 95, 99, 99.5)
 
 
-def intensity_stats(volume: Volume) -> IntensityStats:
+def intensity_stats(volume: Volume) -> VolumeIntensityStats:
     """Min/max/mean/std over all voxels; percentiles and fractions over an even sample."""
     flat = volume.array.reshape(-1)
     step = max(1, flat.size // _STATS_SAMPLE)
@@ -161,7 +161,7 @@ def intensity_stats(volume: Volume) -> IntensityStats:
     in_fov = sample[~padding]
     body = in_fov[in_fov > -500]
     above_darkest = sample[sample > values[0] + 500]
-    return IntensityStats(
+    return VolumeIntensityStats(
         minimum=float(flat.min()),
         maximum=float(flat.max()),
         mean=float(flat.mean(dtype=np.float64)),
@@ -176,7 +176,7 @@ def intensity_stats(volume: Volume) -> IntensityStats:
     )
 
 
-def assess_ct(stats: IntensityStats) -> CTAssessment:
+def assess_ct(stats: VolumeIntensityStats) -> CTAssessment:
     """Judge whether intensities are CT in Hounsfield units (air -1000, soft tissue 0-100).
 
     The rules are deliberately loose: they catch images that are not CT (MR, PET, normalised

@@ -27,7 +27,7 @@ class SampleFile:
     sha256: str
     description: str
     mask_of: str | None = None
-    labels_file: str | None = None
+    labels_file: str | None = None  #: JSON label table beside the file, or "lesion-types" (the lesion-type table)
     organs: str | None = None  #: name of the organ mask of an image that shares another's mask
 
     @property
@@ -68,7 +68,7 @@ SAMPLES: dict[str, SampleFile] = {
         filename="abdomen_native_3mm_lesions_truth.nii.gz",
         sha256="8eef92388c1b3b22f509540226f6f334f0177eb3476f196e982c5a3cdfc8b504",
         description="Ground truth of 'sample-lesions': the synthetic lesions' voxels as PASTA lesion-type ids.",
-        labels_file=None,
+        labels_file="lesion-types",
     ),
 }
 

@@ -20,8 +20,6 @@ from .lesion_types import LESION_TYPES
 
 #: A part must hold at least this share of its component to become a finding of its own.
 SPLIT_MIN_FRACTION = 0.10
-#: Organ groups a component may be split between: the host organs of PASTA's lesion types.
-HOST_GROUPS = frozenset(t.organ for t in LESION_TYPES)
 #: How far outside every organ a lesion voxel still takes the nearest organ's label.
 NEAREST_ORGAN_MM = 10.0
 
@@ -51,7 +49,7 @@ class Region:
 
 
 @dataclass
-class Dropped:
+class DroppedComponents:
     count: int = 0
     voxels: int = 0
 
@@ -83,6 +81,7 @@ def _split(mask, site_labels, organ_groups, min_voxels) -> list[tuple[Optional[s
     """
     if site_labels is None:
         return [(None, mask, None, {})]
+    host_groups = {t.organ for t in LESION_TYPES}  # a component is split only between lesion-type hosts
     lookup = np.array([organ_groups.get(i, f"label_{i}") if i else "" for i in
                        range(int(site_labels.max()) + 1)], dtype=object)
     voxel_groups = lookup[site_labels[mask]]
@@ -90,10 +89,10 @@ def _split(mask, site_labels, organ_groups, min_voxels) -> list[tuple[Optional[s
     total = int(counts.sum())
     fractions = {str(n) if n else "none": float(c / total) for n, c in zip(names, counts)}
     ranked = [n for n, _ in sorted(zip(names, counts), key=lambda nc: -nc[1]) if n]
-    keep = [n for n in ranked if n in HOST_GROUPS
+    keep = [n for n in ranked if n in host_groups
             and counts[list(names).index(n)] >= max(SPLIT_MIN_FRACTION * total, min_voxels)]
     if not keep:
-        keep = [n for n in ranked if n in HOST_GROUPS][:1] or ranked[:1]
+        keep = [n for n in ranked if n in host_groups][:1] or ranked[:1]
     if not keep:  # no organ within reach of any voxel
         return [(None, mask, None, fractions)]
     assigned = np.where(np.isin(voxel_groups.astype(str), keep), voxel_groups.astype(str), keep[0])
@@ -110,11 +109,11 @@ def _split(mask, site_labels, organ_groups, min_voxels) -> list[tuple[Optional[s
 
 
 def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optional[np.ndarray] = None,
-                 organ_groups: Optional[dict] = None, progress=None) -> tuple[list[Region], Dropped]:
+                 organ_groups: Optional[dict] = None, progress=None) -> tuple[list[Region], DroppedComponents]:
     """All lesion regions of a label map, largest first per label value; too-small ones counted."""
     spacing_kji = tuple(float(s) for s in spacing_xyz[::-1])
     structure = ndimage.generate_binary_structure(3, 3)
-    regions, dropped = [], Dropped()
+    regions, dropped = [], DroppedComponents()
     values = [int(v) for v in np.unique(labels) if v != 0]
     for n_value, value in enumerate(values):
         components, count = ndimage.label(labels == value, structure)

@@ -24,15 +24,13 @@ import torch
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-from PASTALib.inference.postprocessing import Postprocessing
-from PASTALib.inference.preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
+from PASTALib.model.card import CARD, CARD_FORMAT, Postprocessing, read_card
 
 from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
+from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
 
 log = logging.getLogger(__name__)
 
-MODEL_CARD = "model.json"
-MODEL_CARD_FORMAT = "pasta-model"
 KNOWN_TRAINERS = {"PASTATrainer", "PASTATrainer_ft", "PASTATrainer_fewshot", "TotalLesionTrainer_ft"}
 DEFAULT_CLASSES = ("background", "organ", "lesion")
 
@@ -59,6 +57,8 @@ class LoadedModel:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: how probabilities become the label map (:mod:`postprocessing`)
     postprocessing: Postprocessing = field(default_factory=Postprocessing)
+    #: the model card (``model.json``) of a PASTA model folder, as :func:`.card.read_card` read it; empty otherwise
+    card: dict[str, Any] = field(default_factory=dict)
 
     def network(self, fold: int = 0) -> PastaUNet:
         """Fold ``fold``'s network with its weights, in eval mode on the CPU (extra tensors such as
@@ -160,11 +160,11 @@ def load_model(path: str | Path, folds: list[int] | None = None, checkpoint: str
         raise PastaInputError(f"Model not found: {path}.",
                               "Give a .pth/.safetensors file, an nnU-Net results folder or a PASTA model folder.")
     if path.is_dir():
-        if (path / MODEL_CARD).is_file():
+        if (path / CARD).is_file():
             return _load_model_folder(path)
         if (path / "plans.json").is_file():
             return _load_nnunet_folder(path, folds, checkpoint)
-        raise PastaInputError(f"{path} is neither a PASTA model folder (no {MODEL_CARD}) nor an nnU-Net "
+        raise PastaInputError(f"{path} is neither a PASTA model folder (no {CARD}) nor an nnU-Net "
                               "results folder (no plans.json).", "Point --model at the folder that holds them.")
     if path.suffix == ".safetensors":
         return _from_state(read_safetensors(path), path, "safetensors")
@@ -236,9 +236,7 @@ def _classes_from_dataset(dataset: Mapping[str, Any], num_classes: int, folder: 
 
 
 def _load_model_folder(folder: Path) -> LoadedModel:
-    card = _read_json(folder / MODEL_CARD)
-    if card.get("format") != MODEL_CARD_FORMAT:
-        raise PastaInputError(f"{folder / MODEL_CARD} is not a PASTA model card (format={card.get('format')!r}).")
+    card = read_card(folder)
     states, names, hashes = [], [], {}
     for name in card.get("weights", []):
         file = folder / name
@@ -253,16 +251,16 @@ def _load_model_folder(folder: Path) -> LoadedModel:
         names.append(str(file))
         hashes[name] = digest
     if not states:
-        raise PastaInputError(f"{folder / MODEL_CARD} lists no weights files.")
+        raise PastaInputError(f"{folder / CARD} lists no weights files.")
     config = _config_of(states, names)
     classes = [ClassInfo(int(c["id"]), str(c["name"]), c.get("lesion_type")) for c in card.get("classes", [])]
     if len(classes) != config.num_classes:
         raise PastaInputError(f"The model card lists {len(classes)} classes but the network has "
                               f"{config.num_classes} outputs.", "The model folder is inconsistent.")
-    return LoadedModel(MODEL_CARD_FORMAT, folder, config, states, Preprocessing.from_dict(card["preprocessing"]),
+    return LoadedModel(CARD_FORMAT, folder, config, states, Preprocessing.from_dict(card["preprocessing"]),
                        classes, hashes, tuple(card.get("mirror_axes", (0, 1, 2))),
                        {k: card[k] for k in ("name", "version", "license", "provenance") if k in card},
-                       Postprocessing.from_card(card.get("postprocessing"), str(folder / MODEL_CARD)))
+                       Postprocessing.from_card(card.get("postprocessing"), str(folder / CARD)), card)
 
 
 def save_model_folder(folder: str | Path, states: list[dict[str, torch.Tensor]], classes: list[ClassInfo],
@@ -283,9 +281,9 @@ def save_model_folder(folder: str | Path, states: list[dict[str, torch.Tensor]],
         weights.append(file.name)
         hashes[file.name] = sha256_file(file)
     config = infer_config(states[0])
-    card = {"format": MODEL_CARD_FORMAT, "format_version": 1, "name": name, "version": version,
+    card = {"format": CARD_FORMAT, "format_version": 1, "name": name, "version": version,
             "weights": weights, "sha256": hashes, "architecture": config.as_dict(),
             "classes": [vars(c) for c in classes], "preprocessing": preprocessing.as_dict(),
             "mirror_axes": list(mirror_axes), **(extra or {})}
-    (folder / MODEL_CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    (folder / CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
     return folder

@@ -1,6 +1,7 @@
 """The structured report as dataclasses, with a lossless JSON round trip.
 
-The JSON form is described by ``Resources/report.schema.json`` (same :data:`SCHEMA_VERSION`).
+The JSON form is described by ``Resources/report.schema.json``, generated from these classes by
+:mod:`.schema`; older versions are read through :mod:`.versions`.
 Every machine value is kept: a learned attribute or staging head stores its prediction next to the
 rule's, and a reader edit records the original value, who and when (:mod:`.review`).
 
@@ -17,24 +18,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-SCHEMA_NAME = "pasta-report"
-FINDINGS_SCHEMA_NAME = "pasta-findings"
-SCHEMA_VERSION = "1.0.0"
+from PASTALib.errors import PastaInputError
+from PASTALib.lesions.vocabulary import REPORT_OPTIONS
+
+from .versions import FINDINGS_SCHEMA_NAME, SCHEMA_NAME, SCHEMA_VERSION, upgrade
+
 #: The JSON Schema of report.json and findings.json (shipped as package data).
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "Resources" / "report.schema.json"
 DISCLAIMER = ("Research use only. Not a medical device. Machine-generated draft: every finding, "
               "measurement, attribute and T category must be checked by a qualified reader.")
 
-#: PASTA's report vocabulary (PASTA_REFERENCE.md 7), option strings in the model's index order.
-ATTRIBUTE_OPTIONS: Dict[str, List[str]] = {
-    "Shape": ["Round-like", "Irregular", "Wall thickening", "Punctate, nodular"],
-    "Density": ["Hypodense", "Isodense", "Hyperdense"],
-    "Heterogeneity": ["Homogeneous", "Heterogeneous"],
-    "Surface": ["Well-defined margin", "Ill-defined margin"],
-    "Invasion": ["No close relationship with adjacent structures",
-                 "Close relationship with adjacent structures"],
-}
+#: PASTA's report vocabulary, option strings in the model's index order (from :mod:`PASTALib.lesions.vocabulary`).
+ATTRIBUTE_OPTIONS: Dict[str, List[str]] = REPORT_OPTIONS
 REVIEW_STATUSES = ("pending", "accepted", "rejected")
+#: Who set a value: a measurement rule, a learned head, or the reader.
+VALUE_SOURCES = ("rule", "model", "reader")
+HEAD_TASKS = ("stage", "binary", "survival")
+STAGING_STATUSES = ("size_based", "not_applicable_from_size", "not_staged_benign", "not_staged_metastasis")
+
+
+def constrained(**constraints: Any) -> Any:
+    """A field's JSON-schema constraints (read by :mod:`.schema`, which generates report.schema.json)."""
+    return field(metadata={"schema": constraints})
+
+
+def constrained_with_default(default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING,
+                        **constraints: Any) -> Any:
+    return field(default=default, default_factory=default_factory, metadata={"schema": constraints})
+
+
+XYZ = {"minItems": 3, "maxItems": 3}
+PROBABILITY = {"minimum": 0, "maximum": 1}
 
 
 @dataclass
@@ -46,7 +60,7 @@ class Code:
 
 @dataclass
 class LesionTypeRef:
-    id: int
+    id: int = constrained(minimum=1)  #: no maximum: the lesion-type table may grow
     key: str
     name: str
     malignant: bool
@@ -59,10 +73,10 @@ class Location:
     organ_name: Optional[str]
     site: Optional[str]  #: the organ label it lies in most, e.g. "lung upper lobe right"
     organ_label_id: Optional[int]
-    side: Optional[str]  #: "right", "left" or None
+    side: Optional[str] = constrained(enum=["right", "left", None])
     lobe: Optional[str]
     source: str  #: "organ mask" or "lesion type (no organ mask)"
-    organ_fractions: Dict[str, float]  #: fraction of lesion voxels per organ group
+    organ_fractions: Dict[str, float] = constrained(values=PROBABILITY)  #: fraction of lesion voxels per organ group
     code: Optional[Code]
     matches_lesion_type: bool
 
@@ -70,33 +84,33 @@ class Location:
 @dataclass
 class Component:
     label_value: int  #: value in the lesion label map
-    component: int  #: 1-based index of the connected component among that label's components
-    part: int  #: 1-based part when the component was split where it spans organs, else 1
-    parts: int
-    voxel_count: int
+    component: int = constrained(minimum=1)  #: 1-based index of the connected component among that label's components
+    part: int = constrained(minimum=1)  #: 1-based part when the component was split where it spans organs, else 1
+    parts: int = constrained(minimum=1)
+    voxel_count: int = constrained(minimum=1)
 
 
 @dataclass
 class Confidence:
-    mean: float
-    max: float
+    mean: float = constrained(**PROBABILITY)
+    max: float = constrained(**PROBABILITY)
     source: str
 
 
 @dataclass
 class Line:
-    length_mm: float
-    start_ras: List[float]
-    end_ras: List[float]
+    length_mm: float = constrained(minimum=0)
+    start_ras: List[float] = constrained(**XYZ)
+    end_ras: List[float] = constrained(**XYZ)
 
 
 @dataclass
 class Recist:
     long_axis: Line
     short_axis: Line
-    slice_axis: str  #: index axis normal to the measured slice ("k" for axial acquisitions)
+    slice_axis: str = constrained(enum=["i", "j", "k"])  #: index axis normal to the measured slice ("k" for axial)
     slice_index: int
-    slice_center_ras: List[float]
+    slice_center_ras: List[float] = constrained(**XYZ)
 
 
 @dataclass
@@ -110,20 +124,20 @@ class IntensityStats:
 
 @dataclass
 class BoundingBox:
-    ijk_min: List[int]
-    ijk_max: List[int]
-    ras_min: List[float]
-    ras_max: List[float]
+    ijk_min: List[int] = constrained(**XYZ)
+    ijk_max: List[int] = constrained(**XYZ)
+    ras_min: List[float] = constrained(**XYZ)
+    ras_max: List[float] = constrained(**XYZ)
 
 
 @dataclass
 class Measurements:
-    volume_ml: float
+    volume_ml: float = constrained(minimum=0)
     recist: Recist
     max_3d_diameter: Line
     hu: IntensityStats
     bbox: BoundingBox
-    centroid_ras: List[float]
+    centroid_ras: List[float] = constrained(**XYZ)
 
 
 @dataclass
@@ -148,8 +162,10 @@ class ModelPrediction:
 
 @dataclass
 class Attribute:
+    """One of PASTA's five attributes; :mod:`.schema` restricts ``value`` to that attribute's options."""
+
     value: Optional[str]
-    source: str  #: "rule", "model" or "reader"
+    source: str = constrained(enum=list(VALUE_SOURCES))
     rule: RuleEvidence
     model: Optional[ModelPrediction] = None
 
@@ -157,9 +173,9 @@ class Attribute:
 @dataclass
 class Staging:
     system: str
-    status: str  #: "size_based", "not_applicable_from_size", "not_staged_benign", "not_staged_metastasis"
-    value: Optional[str]  #: final T category ("T1a", ...) or None
-    source: Optional[str]  #: "rule", "model", "reader" or None
+    status: str = constrained(enum=list(STAGING_STATUSES))
+    value: Optional[str] = constrained(pattern="^T[0-4][a-c]?$|^Tis$|^TX$|^T0$")  #: final T category ("T1a", ...) or None
+    source: Optional[str] = constrained(enum=[*VALUE_SOURCES, None])
     rule_value: Optional[str]
     rule: str
     size_mm: Optional[float]
@@ -172,7 +188,7 @@ class Staging:
 
 @dataclass
 class Review:
-    status: str = "pending"
+    status: str = constrained_with_default("pending", enum=list(REVIEW_STATUSES))
     reviewer: Optional[str] = None
     time: Optional[str] = None
     comment: Optional[str] = None
@@ -183,12 +199,12 @@ class HeadProvenance:
     """Where a learned head's prediction comes from (``pasta fit-head``), so a reader can judge it."""
 
     file: str
-    sha256: str  #: of the head file
-    task: str  #: "stage", "binary" or "survival"
-    training_size: int
+    sha256: str = constrained(pattern="^[0-9a-f]{64}$")  #: of the head file
+    task: str = constrained(enum=list(HEAD_TASKS))
+    training_size: int = constrained(minimum=1)
     cv_metric: str  #: "balanced_accuracy", "auc" or "c_index"
     cv_value: Optional[float]
-    cv_folds: int
+    cv_folds: int = constrained(minimum=2)
     features_model: str
     features_model_sha256: str
     created: str
@@ -198,29 +214,31 @@ class HeadProvenance:
 class HeadPrediction:
     """A learned head's output for one finding: a class, or a Cox risk with survival probabilities."""
 
-    task: str
+    task: str = constrained(enum=list(HEAD_TASKS))
     value: Optional[str]
-    probabilities: Dict[str, float]
+    probabilities: Dict[str, float] = constrained(values=PROBABILITY)
     risk_score: Optional[float]  #: log relative hazard against the average training case (survival)
-    relative_hazard: Optional[float]
-    survival: Dict[str, float]  #: follow-up time (the training labels' unit) -> survival probability
+    relative_hazard: Optional[float] = constrained(minimum=0)
+    survival: Dict[str, float] = constrained(values=PROBABILITY)  #: follow-up time (labels' unit) -> survival probability
     notes: List[str]
     provenance: HeadProvenance
 
 
 @dataclass
 class Finding:
-    id: str
+    id: str = constrained(pattern="^F[0-9]+$")
     lesion_type: LesionTypeRef
     location: Location
     component: Component
     confidence: Optional[Confidence]
     measurements: Measurements
-    attributes: Dict[str, Attribute]
+    attributes: Dict[str, Attribute] = constrained(per_attribute=True)  #: one per ATTRIBUTE_OPTIONS key
     staging: Staging
     review: Review
     notes: List[str]
-    heads: List[HeadPrediction] = field(default_factory=list)  #: ``pasta analyze --head``
+    heads: List[HeadPrediction] = constrained_with_default(
+        default_factory=list, optional=True, description="Predictions of learned heads (pasta analyze --head), "
+        "each with its provenance; absent in reports written before heads existed.")
 
 
 @dataclass
@@ -230,17 +248,17 @@ class ReaderEdit:
     original: Any  #: the machine value (the first value, however often the field was edited)
     previous: Any
     new: Any
-    editor: str
+    editor: str = constrained(minLength=1)
     time: str
     comment: Optional[str] = None
 
 
 @dataclass
 class Geometry:
-    size: List[int]
-    spacing_mm: List[float]
-    origin_lps: List[float]
-    direction: List[List[float]]
+    size: List[int] = constrained(**XYZ)
+    spacing_mm: List[float] = constrained(**XYZ)
+    origin_lps: List[float] = constrained(**XYZ)
+    direction: List[List[float]] = constrained(**XYZ, items=XYZ)
 
 
 @dataclass
@@ -266,15 +284,15 @@ class Provenance:
 
 @dataclass
 class Dropped:
-    count: int
-    total_volume_ml: float
-    min_volume_ml: float
+    count: int = constrained(minimum=0)
+    total_volume_ml: float = constrained(minimum=0)
+    min_volume_ml: float = constrained(minimum=0)
 
 
 @dataclass
 class Report:
-    schema: str
-    schema_version: str
+    schema: str = constrained(const=SCHEMA_NAME)
+    schema_version: str = constrained(const=SCHEMA_VERSION)
     report_id: str
     created: str
     source: Source
@@ -297,7 +315,14 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Report":
-        return from_dict(cls, data)
+        """A report of today's or an older schema version (:mod:`.versions`); PastaInputError, naming the
+        field, when it does not fit the model."""
+        data = upgrade(data)
+        try:
+            return from_dict(cls, data)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise PastaInputError(f"The report does not match report schema {SCHEMA_VERSION}: {exc}.",
+                                  "It was not written by PASTA, or it was changed by hand.") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -308,9 +333,20 @@ class Report:
 
     def findings_document(self) -> dict:
         """``findings.json``: the machine findings alone, for scripts that need no report."""
-        return {"schema": FINDINGS_SCHEMA_NAME, "schema_version": self.schema_version,
-                "report_id": self.report_id, "source": to_dict(self.source),
-                "findings": [to_dict(f) for f in self.findings], "dropped": to_dict(self.dropped)}
+        return to_dict(FindingsDocument(FINDINGS_SCHEMA_NAME, self.schema_version, self.report_id, self.source,
+                                        self.findings, self.dropped))
+
+
+@dataclass
+class FindingsDocument:
+    """``findings.json``."""
+
+    schema: str = constrained(const=FINDINGS_SCHEMA_NAME)
+    schema_version: str = constrained(const=SCHEMA_VERSION)
+    report_id: str
+    source: Source
+    findings: List[Finding]
+    dropped: Dropped
 
 
 # ----------------------------------------------------------------------------------- (de)serialise
@@ -341,9 +377,16 @@ def from_dict(tp: Any, data: Any) -> Any:
         return {k: from_dict(item, v) for k, v in data.items()}
     if dataclasses.is_dataclass(tp):
         hints = typing.get_type_hints(tp)
-        unknown = set(data) - {f.name for f in dataclasses.fields(tp)}
+        if not isinstance(data, dict):
+            raise ValueError(f"{tp.__name__} must be an object, not {type(data).__name__}")
+        fields = dataclasses.fields(tp)
+        unknown = set(data) - {f.name for f in fields}
         if unknown:
             raise ValueError(f"{tp.__name__} has no field(s) {sorted(unknown)}")
+        missing = [f.name for f in fields if f.name not in data and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"{tp.__name__} lacks field(s) {missing}")
         return tp(**{name: from_dict(hints[name], value) for name, value in data.items()})
     if tp is float and isinstance(data, int) and not isinstance(data, bool):
         return float(data)

@@ -43,9 +43,10 @@ def write_report_outputs(analysis, image, out: Path, dicom: bool, overwrite: boo
                          progress: ProgressReporter) -> None:
     """findings.json, report.json, report.md + key images, report.html (+ DICOM SEG and SR)."""
     from PASTALib.atomic import atomic_write as _write_text
-    from PASTALib.report import key_images
-    from PASTALib.report.render_html import render_html
-    from PASTALib.report.render_markdown import render_markdown
+
+    from . import key_images
+    from .render_html import render_html
+    from .render_markdown import render_markdown
 
     report = analysis.report
     progress.report("rendering", 0.9, "key images")
@@ -61,7 +62,7 @@ def write_report_outputs(analysis, image, out: Path, dicom: bool, overwrite: boo
     _write_text(out / "report.md", render_markdown(report, links), overwrite)
     _write_text(out / "report.html", render_html(report, images), overwrite)
     if dicom:
-        from PASTALib.report.dicom_export import export_dicom
+        from .dicom_export import export_dicom
 
         progress.report("dicom", 0.95, "SEG and SR")
         export_dicom(report, image, analysis.mask, out, overwrite=overwrite)

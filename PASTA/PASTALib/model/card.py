@@ -1,11 +1,12 @@
-"""A PASTA model folder's card (``model.json``) read and checked without torch.
+"""A PASTA model folder's card (``model.json``): the one parser, torch-free.
 
-The Slicer process does not import torch, yet before Apply it must tell the user whether a model
-folder is complete and unmodified, and what the model finds. The card lists a SHA256 for every
+The loader (:mod:`.checkpoints`), the attribute heads, training and the Slicer model panel all read the
+card here. The Slicer process does not import torch, yet before Apply it must tell the user whether a
+model folder is complete and unmodified, and what the model finds. The card lists a SHA256 for every
 weights file (and for the attribute heads); ``pasta analyze`` checks the same digests when it loads
 the model (``PASTALib.model.checkpoints.load_model``), so a folder that passes here also passes there.
 
-Standard library only.
+Standard library only (and :mod:`PASTALib.errors`, :mod:`PASTALib.hashing`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Mapping, Optional
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
@@ -21,7 +22,7 @@ from PASTALib.hashing import sha256_file
 CARD = "model.json"
 CARD_PAGE = "MODEL_CARD.md"
 CARD_FORMAT = "pasta-model"
-HEADS_FILE = "attribute_heads.safetensors"  # PASTALib.heads.attribute_heads.HEADS_FILE (that module imports torch)
+HEADS_FILE = "attribute_heads.safetensors"  #: the learned attribute heads beside the weights
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,13 @@ class CardSummary:
     page: Optional[Path]  #: the human-readable MODEL_CARD.md, when the folder has one
 
 
-def read_card(folder: Path, what: str, hint: str) -> dict:
+DEFAULT_HINT = "Re-import or re-download the model."
+
+
+def read_card(folder: Path, what: Optional[str] = None, hint: str = DEFAULT_HINT) -> dict:
     """The card of ``folder``; a PastaInputError naming ``what`` when it is missing or unreadable."""
     folder = Path(folder)
+    what = what or f"The model in {folder}"
     if not folder.is_dir():
         raise PastaInputError(f"{what} is missing: the folder {folder} does not exist.", hint)
     file = folder / CARD
@@ -99,3 +104,59 @@ def summary(folder: Path) -> Optional[CardSummary]:
     return CardSummary(str(card.get("name") or Path(folder).name), str(card.get("version") or ""),
                        len(foreground), sum(1 for c in foreground if c.get("lesion_type")),
                        page if page.is_file() else None)
+
+
+# ------------------------------------------------------------------------- postprocessing block
+#: rule name -> what it does, in the words of the model card and ``pasta train --help``
+DECISION_RULES = {
+    "argmax": "argmax over classes (nnU-Net's rule)",
+    "lesion_first": "lesion where P(background) < 0.5, then its most probable type",
+}
+
+
+def check_rule(rule: str, where: str = "the model card") -> str:
+    if rule not in DECISION_RULES:
+        raise PastaInputError(f"Unknown decision rule {rule!r} in {where}.",
+                              f"Use one of: {', '.join(DECISION_RULES)}.")
+    return rule
+
+
+@dataclass(frozen=True)
+class Postprocessing:
+    """The model card's ``postprocessing`` block."""
+
+    decision: str = "argmax"
+    min_component_ml: float = 0.0
+    type_per_component: bool = False
+
+    @classmethod
+    def from_card(cls, block: Mapping[str, Any] | None, where: str = "the model card") -> "Postprocessing":
+        block = dict(block or {})
+        try:
+            min_ml = float(block.get("min_component_ml", 0.0))
+        except (TypeError, ValueError):
+            min_ml = float("nan")
+        if not 0.0 <= min_ml < 1000.0:  # also refuses NaN
+            raise PastaInputError(f"postprocessing.min_component_ml in {where} must be a volume in mL "
+                                  f"(0 to 1000), got {block.get('min_component_ml')!r}.")
+        vote = block.get("type_per_component", False)
+        if not isinstance(vote, bool):
+            raise PastaInputError(f"postprocessing.type_per_component in {where} must be true or false, got {vote!r}.")
+        return cls(check_rule(str(block.get("decision", "argmax")), where), min_ml, vote)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The card block; a step that changes nothing is left out, as in cards written before it existed."""
+        block: dict[str, Any] = {"decision": self.decision}
+        if self.type_per_component:
+            block["type_per_component"] = True
+        if self.min_component_ml:
+            block["min_component_ml"] = self.min_component_ml
+        return block
+
+    def describe(self) -> str:
+        text = DECISION_RULES[self.decision]
+        if self.type_per_component:
+            text += "; each lesion component takes its most probable type"
+        if self.min_component_ml:
+            text += f"; lesion components under {self.min_component_ml:g} mL are dropped"
+        return text

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from PASTALib.atomic import atomic_write
-from PASTALib.inference.postprocessing import Postprocessing
+from PASTALib.model.card import Postprocessing
 
 CARD_PAGE = "MODEL_CARD.md"
 OPTIMIZERS = {"sgd": "SGD, Nesterov", "adamw": "AdamW"}

@@ -1,0 +1,66 @@
+"""Helpers for tests on a real slicer-core scene: the sample CT as a node, the logics Slicer attaches,
+the tiny model standing in for a kidney-tumour model. Fixtures built on them live in conftest.py."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import DATA, REPO
+
+SAMPLE_CT = REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_ct.nii.gz"
+
+
+def kidney_tumor_model(folder: Path) -> Path:
+    """The tiny organ network whose kidney class plays a kidney-tumour class."""
+    model = shutil.copytree(DATA / "tiny_pasta_organs", folder)
+    card = json.loads((model / "model.json").read_text())
+    card["classes"][2]["lesion_type"] = "kidney_tumor"
+    (model / "model.json").write_text(json.dumps(card))
+    return model
+
+
+def attach_logics(scene) -> list:
+    """The logics Slicer attaches to its scene that these nodes need (kept alive by the caller)."""
+    from slicer import vtkMRMLSelectionNode, vtkSlicerMarkupsLogic, vtkSlicerSegmentationsModuleLogic
+
+    selection = vtkMRMLSelectionNode()  # Slicer's application logic adds this singleton
+    selection.SetSingletonTag("Singleton")
+    scene.AddNode(selection)
+    logics = [vtkSlicerSegmentationsModuleLogic(), vtkSlicerMarkupsLogic()]
+    for logic in logics:
+        logic.SetMRMLScene(scene)
+    return logics
+
+
+def load_ct(scene):
+    from slicer import vtkMRMLVolumeArchetypeStorageNode
+
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Abdomen CT")
+    storage = vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(SAMPLE_CT))
+    assert storage.ReadData(node)
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    return node
+
+
+def put_in_study(scene, volume):
+    from slicer import vtkMRMLSubjectHierarchyNode
+
+    sh = vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+    patient = sh.CreateSubjectItem(sh.GetSceneItemID(), "Patient 1")
+    study = sh.CreateStudyItem(patient, "CT study")
+    # Slicer's (Qt) subject hierarchy plugins would have created the volume's item; do it here.
+    sh.CreateItem(study, volume)
+    return sh, study
+
+
+def node_names(scene) -> list[str]:
+    return sorted(scene.GetNthNode(i).GetName() or "" for i in range(scene.GetNumberOfNodes()))
+
+
+def flip_last_byte(file: Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
