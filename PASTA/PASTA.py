@@ -347,6 +347,13 @@ class PASTALogic(ScriptedLoadableModuleLogic):
                                   force=p.forceNonCT)
         return dataclasses.replace(options, **(lowMemory or {}))
 
+    def deviceAdvice(self, device: str):
+        """(A time estimate for the status line, what to ask before running on ``device`` or None)."""
+        from PASTASlicerLib.devices import device_advice, gpu_memory_gb, time_estimate
+
+        gpu = gpu_memory_gb()
+        return time_estimate(device, gpu), device_advice(device, gpu)
+
     def prepareAnalysis(self, inputVolume, options, organNode=None):
         """Write the inputs into a fresh folder in Slicer's temp folder and build the command."""
         import tempfile

@@ -154,3 +154,25 @@ def test_bad_training_inputs_fail_clearly(upper_host, tmp_path, capsys):
     assert main(["train", "--data", str(data), "-o", out, *TINY]) == 2
     assert "does not share the grid" in capsys.readouterr().err
     assert not Path(out).exists()
+
+
+def test_train_without_the_training_extra_says_how_to_install_it(tmp_path):
+    """With MONAI absent (blocked here), `pasta train` stops at once with the install command, exit 2."""
+    import subprocess
+    import sys
+
+    code = ("import importlib.abc, sys\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'monai':\n"
+            "            raise ModuleNotFoundError(name, name=name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import importlib.util\n"
+            "importlib.util.find_spec = lambda name, *a: None if name == 'monai' else _find(name, *a)\n")
+    code = ("import importlib.util\n_find = importlib.util.find_spec\n" + code
+            + "from PASTALib.cli.main import main\n"
+            + f"raise SystemExit(main(['train', '--hosts', 'sample', '-o', {str(tmp_path / 'model')!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert 'pip install "pasta-slicer[train]"' in result.stderr and not (tmp_path / "model").exists()
+

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-from PASTALib.model import card as model_cards
+from PASTALib.model import card as model_card
 
 MANIFEST = "pasta-install.json"
 REGISTRY_SCHEMA = "pasta-models"
@@ -200,7 +200,7 @@ class ModelCache:
         """Re-hash every file; raises PastaInputError naming the first file that changed."""
         model = self.get(model_id)
         if model.bundled:
-            model_cards.verify(model.path, _bundled_what(model_id), BUNDLED_HINT)
+            model_card.verify(model.path, _bundled_what(model_id), BUNDLED_HINT)
             return model
         folder = self.root / model_id
         for name, expected in sorted(model.files.items()):
@@ -339,7 +339,7 @@ def bundled_status(entry: RegistryEntry) -> BundledStatus:
         return BundledStatus(entry, None, problem=f"This PASTA install has no bundled model named {entry.bundled!r}.")
     folder = Path(folder)
     try:
-        files = model_cards.check_present(folder, _bundled_what(entry.id), BUNDLED_HINT)
+        files = model_card.check_present(folder, _bundled_what(entry.id), BUNDLED_HINT)
     except PastaInputError as error:
         return BundledStatus(entry, folder, problem=error.problem)
     model = InstalledModel(id=entry.id, path=folder, format="pasta-model", files=files, source=BUNDLED_SOURCE,
@@ -359,11 +359,8 @@ def detect_model(folder: Path) -> tuple[Path, str, Path]:
     """
     candidates = [folder] + [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     for candidate in candidates:
-        card = candidate / "model.json"
-        if card.is_file():
-            data = json.loads(card.read_text(encoding="utf-8"))
-            if data.get("format") != "pasta-model":
-                raise PastaInputError(f"{card.name} is not a PASTA model card.")
+        if (candidate / model_card.CARD).is_file():
+            data = model_card.read_card(candidate)
             for name, expected in (data.get("sha256") or {}).items():
                 file = candidate / name
                 if not file.is_file() or sha256_file(file) != expected:

@@ -69,13 +69,12 @@ def model_class_map(model_path: str | Path, lesion_type: Optional[str] = None) -
     card's ``lesion_type`` entries, else the class named "lesion" with ``lesion_type``.
     """
     from PASTALib.analysis.pipeline import lesion_class_map
+    from PASTALib.model import card as model_card
 
     path = Path(model_path)
     classes: list[SimpleNamespace] = []
-    if (path / "model.json").is_file():
-        card = json.loads((path / "model.json").read_text(encoding="utf-8"))
-        classes = [SimpleNamespace(id=int(c["id"]), name=str(c["name"]), lesion_type=c.get("lesion_type"))
-                   for c in card.get("classes", [])]
+    if (path / model_card.CARD).is_file():
+        classes = model_card.card_classes(model_card.read_card(path))
     elif (path / "dataset.json").is_file():
         labels = json.loads((path / "dataset.json").read_text(encoding="utf-8")).get("labels", {})
         classes = [SimpleNamespace(id=int(v), name=str(k), lesion_type=None) for k, v in labels.items()

@@ -39,12 +39,12 @@ def models_help_html() -> str:
 
 def model_info_html(model) -> str:
     """The model list's caption: model card summary (name, classes, MODEL_CARD.md) and SHA256."""
-    from PASTALib.model import card as model_cards
+    from PASTALib.model import card as model_card
 
     parts = []
     if model.bundled:
         parts.append(html.escape(_("Ships with PASTA")))
-    card = model_cards.summary(model.path) if model.format == "pasta-model" else None
+    card = model_card.summary(model.path) if model.format == "pasta-model" else None
     if card is not None:
         name = f"<b>{html.escape(card.name)}</b>" + (f" {html.escape(card.version)}" if card.version else "")
         parts.append(name)

@@ -74,12 +74,9 @@ class RunPanel:
 
     def _deviceChoice(self) -> Optional[dict]:
         """AnalysisOptions values to apply after at most one question about the device; None: abort."""
-        from PASTASlicerLib.devices import device_advice, gpu_memory_gb, time_estimate
-
         p = self._parameterNode()
-        gpu = gpu_memory_gb()
-        self.ui.statusLabel.text = time_estimate(p.device, gpu)
-        advice = device_advice(p.device, gpu)
+        estimate, advice = self._logic.deviceAdvice(p.device)
+        self.ui.statusLabel.text = estimate
         if advice is None:
             return {}
         if advice.suggest_cpu:

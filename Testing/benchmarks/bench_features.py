@@ -75,7 +75,8 @@ def bench_crops(args: argparse.Namespace) -> None:
 
     import torch
 
-    from PASTALib.model.checkpoints import ClassInfo, LoadedModel
+    from PASTALib.model.card import ClassInfo
+    from PASTALib.model.checkpoints import LoadedModel
     from PASTALib.heads.features import CropSettings, FeatureExtractor, finding_items, organ_items
     from PASTALib.model.network import PASTA_FULL, PastaUNet
     from PASTALib.model.preprocessing import pasta_defaults

@@ -20,7 +20,8 @@ import torch
 from scipy import ndimage
 
 from PASTALib.io import sample_data
-from PASTALib.model.checkpoints import ClassInfo, save_model_folder
+from PASTALib.model.card import ClassInfo
+from PASTALib.model.checkpoints import save_model_folder
 from PASTALib.inference.grid_resize import new_shape, resize
 from PASTALib.model.network import PastaUNet, UNetConfig
 from PASTALib.model.preprocessing import Normalization, Preprocessing

@@ -6,12 +6,11 @@ before trusting the model: data, procedure, validation per lesion type, and know
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from PASTALib.atomic import atomic_write
-from PASTALib.model.card import Postprocessing
+from PASTALib.model.card import Postprocessing, read_card
 
 CARD_PAGE = "MODEL_CARD.md"
 OPTIMIZERS = {"sgd": "SGD, Nesterov", "adamw": "AdamW"}
@@ -109,5 +108,5 @@ def render(card: Mapping[str, Any]) -> str:
 
 
 def write(folder: Path) -> Path:
-    card = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
+    card = read_card(Path(folder))
     return atomic_write(Path(folder) / CARD_PAGE, render(card), overwrite=True)

@@ -24,7 +24,7 @@ from PASTALib.io.volume import Volume
 from PASTALib.io.volume_io import VOLUME_SUFFIXES, images_and_masks, read_volume
 from PASTALib.lesions import lesion_types
 from PASTALib.lesions.vocabulary import report_attributes
-from PASTALib.model.checkpoints import ClassInfo
+from PASTALib.model.card import ClassInfo
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,12 @@ fixed lesions) or a share of the labelled cases. The output is a model folder th
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from PASTALib.cli.command import Command
 from PASTALib.errors import PastaInputError
-from PASTALib.model.card import DECISION_RULES
+from PASTALib.model.card import DECISION_RULES, read_card
 from PASTALib.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -114,7 +113,17 @@ def _validation_cases(args, config, source, labelled_holdout):
     return labelled_holdout, "held-out labelled cases" if labelled_holdout else "none"
 
 
+def _require_training_extra() -> None:
+    """MONAI comes with the ``[train]`` extra only; say so before any work, not mid-run."""
+    import importlib.util
+
+    if importlib.util.find_spec("monai") is None:
+        raise PastaInputError("pasta train needs MONAI, which is not installed.",
+                              'Install the training extra: pip install "pasta-slicer[train]".')
+
+
 def run_train(args: argparse.Namespace, progress: ProgressReporter) -> int:
+    _require_training_extra()
     import torch
 
     from PASTALib.inference.predictor import choose_device
@@ -152,7 +161,7 @@ def run_train(args: argparse.Namespace, progress: ProgressReporter) -> int:
                       args.overwrite, {"data": data_note, "validation": val_note})
     trainer = Trainer(job, progress)
     folder = trainer.run()
-    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    card = read_card(folder)
     mean = card["validation"]["segmentation"].get("mean")
     print(f"wrote {folder} after {card['provenance']['steps_done']} steps "
           f"({card['provenance']['training_time_s']:.0f} s); validation mean {mean}")

@@ -26,8 +26,8 @@ from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaCancelled, PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.heads.attribute_heads import HEADS_FILE, AttributeHeads, encoder_maps, heads_metadata
-from PASTALib.model.card import Postprocessing
-from PASTALib.model.checkpoints import ClassInfo, read_torch_file, save_model_folder, unwrap_state_dict
+from PASTALib.model.card import ClassInfo, Postprocessing
+from PASTALib.model.checkpoints import read_torch_file, save_model_folder, unwrap_state_dict
 from PASTALib.model.network import PastaUNet, UNetConfig, infer_config, parameter_count
 from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.progress import ProgressReporter

@@ -25,6 +25,20 @@ CARD_FORMAT = "pasta-model"
 HEADS_FILE = "attribute_heads.safetensors"  #: the learned attribute heads beside the weights
 
 
+@dataclass
+class ClassInfo:
+    """One output class of a model: its index, name and, for lesion classes, the lesion-type key."""
+
+    id: int
+    name: str
+    lesion_type: Optional[str] = None
+
+
+def card_classes(card: Mapping[str, Any]) -> list:
+    """The card's classes as :class:`ClassInfo`, in index order."""
+    return [ClassInfo(int(c["id"]), str(c["name"]), c.get("lesion_type")) for c in card.get("classes", [])]
+
+
 @dataclass(frozen=True)
 class CardSummary:
     """What the model panel shows about a PASTA model folder."""

@@ -24,7 +24,7 @@ import torch
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-from PASTALib.model.card import CARD, CARD_FORMAT, Postprocessing, read_card
+from PASTALib.model.card import CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, read_card
 
 from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
@@ -33,13 +33,6 @@ log = logging.getLogger(__name__)
 
 KNOWN_TRAINERS = {"PASTATrainer", "PASTATrainer_ft", "PASTATrainer_fewshot", "TotalLesionTrainer_ft"}
 DEFAULT_CLASSES = ("background", "organ", "lesion")
-
-
-@dataclass
-class ClassInfo:
-    id: int
-    name: str
-    lesion_type: str | None = None
 
 
 @dataclass
@@ -253,7 +246,7 @@ def _load_model_folder(folder: Path) -> LoadedModel:
     if not states:
         raise PastaInputError(f"{folder / CARD} lists no weights files.")
     config = _config_of(states, names)
-    classes = [ClassInfo(int(c["id"]), str(c["name"]), c.get("lesion_type")) for c in card.get("classes", [])]
+    classes = card_classes(card)
     if len(classes) != config.num_classes:
         raise PastaInputError(f"The model card lists {len(classes)} classes but the network has "
                               f"{config.num_classes} outputs.", "The model folder is inconsistent.")
