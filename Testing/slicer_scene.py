@@ -34,16 +34,21 @@ def attach_logics(scene) -> list:
     return logics
 
 
-def load_ct(scene):
+def load_node(scene, path: Path, node_class: str, name: str):
+    """A volume file read into a new node of ``node_class`` through Slicer's archetype storage node."""
     from slicer import vtkMRMLVolumeArchetypeStorageNode
 
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "Abdomen CT")
+    node = scene.AddNewNodeByClass(node_class, name)
     storage = vtkMRMLVolumeArchetypeStorageNode()
     scene.AddNode(storage)
-    storage.SetFileName(str(SAMPLE_CT))
+    storage.SetFileName(str(path))
     assert storage.ReadData(node)
     node.SetAndObserveStorageNodeID(storage.GetID())
     return node
+
+
+def load_ct(scene):
+    return load_node(scene, SAMPLE_CT, "vtkMRMLScalarVolumeNode", "Abdomen CT")
 
 
 def put_in_study(scene, volume):

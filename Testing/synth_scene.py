@@ -3,27 +3,12 @@ centre inside an organ."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from scipy import ndimage
 
-from conftest import REPO
+from slicer_scene import SAMPLE_CT, load_node  # noqa: F401 (re-exported for the synth tests)
 
-SAMPLE_CT = REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_ct.nii.gz"
 LIVER, KIDNEY_RIGHT = 5, 2  #: TotalSegmentator v2 ids
-
-
-def load_node(scene, path: Path, node_class: str, name: str):
-    from slicer import vtkMRMLVolumeArchetypeStorageNode
-
-    node = scene.AddNewNodeByClass(node_class, name)
-    storage = vtkMRMLVolumeArchetypeStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(path))
-    assert storage.ReadData(node)
-    node.SetAndObserveStorageNodeID(storage.GetID())
-    return node
 
 
 def voxels(node) -> np.ndarray:
