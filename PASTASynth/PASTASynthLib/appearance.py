@@ -1,10 +1,14 @@
-"""Lesion appearance: target HU, texture, edge blur and noise, blended into the host box.
+"""Lesion appearance: target HU, texture, scanner-faithful edges and the host's own noise.
 
-The lesion replaces the host tissue: ``out = (1 - w) * host + w * lesion`` with ``w`` the lesion
-mask blurred by the margin's sigma. ``lesion`` is the target HU (relative to the host parenchyma
-or absolute, per type and phase), a smooth texture for heterogeneity (optionally a fluid core or
-calcifications), and noise with the host's measured SD so the lesion is not suspiciously smooth.
-Only the bounding box is touched, so cost scales with the lesion, not the scan.
+The lesion replaces the host tissue: ``out = (1 - w) * host + w * lesion``. ``w`` is the lesion's
+partial-volume occupancy of each voxel (from its continuous shape field, not the voxel mask) seen
+through the host scanner's blur, measured on the host (:mod:`.psf`), plus the margin's own extra blur:
+a well-defined lesion is exactly as sharp as the scanner shows the host's edges, never sharper.
+``lesion`` is the target HU (relative to the host parenchyma or absolute, per type and phase), a
+smooth texture for heterogeneity (optionally a fluid core or calcifications), and the host's own
+noise texture (its high-pass residual), so the lesion's noise has the scanner's grain. Ground glass
+raises the lung towards its level but keeps every vessel brighter than that. Only the bounding box is
+touched, so cost scales with the lesion, not the scan.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .catalog import SynthSpec, margin_sigma_mm
+from .catalog import MARGIN_EXTRA_SIGMA_MM, SynthSpec
 from .geometry import LesionGeometry, smooth_noise
 from .host import Host, OrganStats
 from .mass_effect import push
+from .psf import HostBlur, estimate_blur
 
 WEIGHT_FLOOR = 1e-3  #: blend weights below this are zero: the influence region ends there
 
@@ -32,6 +37,7 @@ class Appearance:
     target_hu: float
     reference_hu: float
     params: dict
+    drawn: np.ndarray  #: the lesion's own HU before blending (float32, box shape): what the gate judges
 
 
 def reference_hu(spec: SynthSpec, stats: OrganStats, host: Host) -> float:
@@ -54,6 +60,31 @@ def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
         value += reference
         return max(value, spec.min_hu)
     return value
+
+
+def host_blur(host: Host) -> HostBlur:
+    """The host's measured blur, cached on the host (the engine's host view shares the cache)."""
+    if "blur" not in host.cache:
+        host.cache["blur"] = estimate_blur(host.image)
+    return host.cache["blur"]
+
+
+def occupancy(geometry: LesionGeometry) -> np.ndarray:
+    """Fraction of each box voxel inside the lesion: the shape field's level set taken across one voxel
+    (a linear ramp along the field's gradient), limited to the realised lesion and its first neighbours."""
+    field = geometry.field.astype(np.float32)
+    steepness = np.sqrt(sum(g * g for g in np.gradient(field)))  # field units per voxel
+    fraction = np.clip(0.5 + (field - geometry.threshold) / np.maximum(steepness, 1e-6), 0.0, 1.0)
+    near = ndimage.binary_dilation(geometry.mask, structure=np.ones((3, 3, 3), bool))
+    return np.where(geometry.mask, np.maximum(fraction, 0.5), fraction * near).astype(np.float32)
+
+
+def edge_sigma_kji_mm(blur: HostBlur, spacing_kji: np.ndarray, margin: str) -> np.ndarray:
+    """Gaussian sigma applied to the occupancy: the scanner's blur without the voxel's own box
+    (occupancy already holds it), plus the margin's extra blur."""
+    scanner = np.asarray(blur.sigma_kji_mm, np.float64)
+    optical = np.sqrt(np.maximum(scanner ** 2 - spacing_kji ** 2 / 12.0, 0.0))
+    return np.sqrt(optical ** 2 + MARGIN_EXTRA_SIGMA_MM[margin] ** 2)
 
 
 def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: dict,
@@ -97,16 +128,18 @@ def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: di
         calcium = float(rng.uniform(250.0, 600.0))
         lesion = lesion * (1 - np.clip(spots, 0, 1)) + calcium * np.clip(spots, 0, 1)
         params.update(calcifications=count, calcification_hu=round(calcium, 1))
-    noise = smooth_noise(mask.shape, 0.5, rng) * stats.noise_hu
-    lesion += noise
-    sigma_mm = margin_sigma_mm(attributes["margin"], float(spacing.mean()))
-    if spec.kind == "cyst":
-        sigma_mm = min(sigma_mm, 0.7)
-    weight = ndimage.gaussian_filter(mask.astype(np.float32), sigma_mm / spacing, truncate=3.0)
-    # keep the lesion's own voxels (nearly) opaque; fully where the surroundings are air
-    inner = 1.0 if spec.kind == "wall" or spec.key == "lung_tumor" else 0.9
-    weight = np.where(mask, np.maximum(weight, inner), weight)
+    # the host's own noise grain: its high-pass residual, clipped so host structures do not show through
+    residual = box_values - ndimage.gaussian_filter(box_values, 1.0)
+    lesion += np.clip(residual, -3.0 * stats.noise_hu, 3.0 * stats.noise_hu)
+    ground_glass = spec.key == "lung_tumor" and attributes["density"] == "hypodense"
+    if ground_glass:  # ground glass veils the lung; vessels and airway walls brighter than it stay
+        lesion = np.maximum(lesion, box_values)
+    blur = host_blur(host)
+    sigma_mm = edge_sigma_kji_mm(blur, spacing, attributes["margin"])
+    weight = ndimage.gaussian_filter(occupancy(geometry), sigma_mm / spacing, truncate=3.0)
     weight[weight < WEIGHT_FLOOR] = 0.0
     values = (1.0 - weight) * box_values + weight * lesion
-    params.update(edge_sigma_mm=round(sigma_mm, 2), mass_effect_mm=float(mass_effect_mm))
-    return Appearance(values, weight, moved, target, reference, params)
+    params.update(edge_sigma_mm=round(float(sigma_mm.max()), 2), edge_sigma_kji_mm=[round(float(v), 2) for v in sigma_mm],
+                  host_blur_kji_mm=[round(float(v), 2) for v in blur.sigma_kji_mm], ground_glass_keeps_vessels=ground_glass,
+                  mass_effect_mm=float(mass_effect_mm))
+    return Appearance(values, weight, moved, target, reference, params, lesion)

@@ -129,7 +129,9 @@ def quality_problems(spec: SynthSpec, geo: geometry.LesionGeometry, look: appear
         problems.append("non-finite HU")
     elif values.min() < dtype_range[0] or values.max() > dtype_range[1]:
         problems.append("HU outside the image type's range")
-    mean = float(np.mean(values[geo.mask]))
+    # density is judged on what was drawn: the scanner's blur (partial volume) mixes a small lesion with
+    # its surroundings, as it does with a real one, and must not be mistaken for the wrong density
+    mean = float(np.mean(look.drawn[geo.mask]))
     difference = mean - look.reference_hu
     if spec.kind == "cyst":
         if not -10.0 <= mean <= 25.0:

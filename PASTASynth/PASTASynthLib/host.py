@@ -27,7 +27,11 @@ ENHANCED_AORTA_HU = 100.0  #: aorta mean above this -> contrast-enhanced (sectio
 SOFT_TISSUE_HU = (-30.0, 200.0)  #: voxels used for the robust parenchyma estimate
 LUNG_THRESHOLD_HU = -400.0
 MIN_ORGAN_ML = 0.5  #: smaller organ labels are treated as absent (stray voxels of a segmenter)
-LUNG_LABEL = 10  #: label written for a thresholded lung (lobe unknown; see threshold_lung)
+#: Labels written for a thresholded lung (see threshold_lung): the whole left / right lung, lobes unknown.
+#: They reuse TotalSegmentator's left / right upper-lobe ids (so "lung_*" hosts still match) under their
+#: own names, so the report says "left lung", never a lobe it cannot know.
+THRESHOLDED_LUNG_NAMES = {10: "lung_left", 12: "lung_right"}
+LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL = 10, 12
 #: DICOM header fields that may travel into outputs; everything else (UIDs, names) is dropped
 SAFE_METADATA = ("Modality", "Manufacturer", "ContrastBolusAgent", "SliceThickness", "KVP",
                  "ConvolutionKernel")
@@ -148,8 +152,9 @@ def estimate_phase(image: Volume, organs: np.ndarray, names: dict[int, str]) -> 
 def threshold_lung(image: Volume) -> np.ndarray:
     """A crude lung mask for hosts without an organ mask: air-like voxels not touching the border.
 
-    It is a threshold at -400 HU, the largest components kept, holes (vessels) filled per slice.
-    Label :data:`LUNG_LABEL` is used for both lungs; lobes are not separated.
+    It is a threshold at -400 HU, the largest components kept, holes (vessels) filled per slice, then
+    split into the patient's left (:data:`LUNG_LEFT_LABEL`) and right (:data:`LUNG_RIGHT_LABEL`) at the
+    body's midline: the median LPS x of body voxels (L is +x). Lobes are not separated.
     """
     air = image.array < LUNG_THRESHOLD_HU
     labels, count = ndimage.label(air)
@@ -173,7 +178,17 @@ def threshold_lung(image: Volume) -> np.ndarray:
     lung = keep[labels]
     for k in range(lung.shape[0]):
         lung[k] = ndimage.binary_fill_holes(lung[k])
-    return np.where(lung, LUNG_LABEL, 0).astype(np.uint8)
+    x_lps = lps_x(image)
+    body = image.array >= LUNG_THRESHOLD_HU
+    midline = float(np.median(x_lps[body])) if body.any() else float(np.median(x_lps))
+    return np.where(lung, np.where(x_lps > midline, LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL), 0).astype(np.uint8)
+
+
+def lps_x(image: Volume) -> np.ndarray:
+    """The LPS x (mm; + is the patient's left) of every voxel centre, as a [k, j, i] array."""
+    matrix = image.index_to_lps
+    k, j, i = np.ogrid[:image.array.shape[0], :image.array.shape[1], :image.array.shape[2]]
+    return matrix[0, 3] + matrix[0, 0] * i + matrix[0, 1] * j + matrix[0, 2] * k
 
 
 def make_host(image: Volume, organs: Optional[Volume], names: Optional[dict[int, str]] = None) -> Host:
@@ -183,7 +198,9 @@ def make_host(image: Volume, organs: Optional[Volume], names: Optional[dict[int,
     names = dict(names or v2_names())
     if organs is None:
         array = threshold_lung(image)
-        notes.append("no organ mask: lung found by thresholding at -400 HU (label 10 = both lungs)")
+        names.update(THRESHOLDED_LUNG_NAMES)
+        notes.append("no organ mask: lung found by thresholding at -400 HU and split at the body's midline "
+                     "(label 10 = left lung, 12 = right lung; lobes unknown)")
     else:
         if not image.has_same_geometry(organs, 1e-3 * min(image.spacing) + 1e-4):
             organs = resample_to_reference(organs, image, Interpolation.NEAREST)

@@ -54,7 +54,7 @@ LIMITS = [
     "3 mm grid: lesions under about 6 mm (small stones, punctate nodules) are a few voxels and often missed.",
     "Trained on a CPU for 138 minutes in three runs (22 min; 76 min continuing it; 40 min with a third of "
     "the patches on lesions and unweighted lesion classes, to cut false positives), far from convergence: "
-    "held-out Dice 0.03 (any lesion 0.06), a fifth of the lesions detected, and about 20 false lesion "
+    "held-out Dice 0.03 (any lesion 0.06), a quarter of the lesions detected, and about 20 false lesion "
     "regions per held-out scan (about 100 findings on the bundled abdomen). The PASTA foundation model "
     "fine-tuned with `pasta train --init PASTA_final.pth` is the route to useful accuracy.",
     "Lesion components under 0.1 mL (about 4 voxels of the 3 mm grid) are dropped by the card's "

@@ -92,6 +92,8 @@ def site_of(label_id: int, name: str) -> OrganSite:
     elif name.startswith("vertebrae_"):
         code = codes.VERTEBRA
     site = name.replace("vertebrae_", "vertebra ").replace("_", " ")
+    if group == "lung" and lobe is None and side:
+        site = f"{side} lung"  # a whole lung whose lobes are unknown (a thresholded host): no lobe is claimed
     return OrganSite(label_id, name, group, site, side, lobe, code)
 
 

@@ -1,0 +1,128 @@
+"""Synthetic-lesion realism, measured: per lesion type, what a reader checks first.
+
+Usage: python Testing/benchmarks/bench_realism.py [--per-type 6]
+
+For each PASTA type, ``--per-type`` lesions with default sizes and attributes (seeds 0..N-1) in the hosts
+the type can take: the bundled 3 mm native abdomen (with the test stand-in esophagus), the 0.98 mm
+contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop resampled to 5 mm slices
+(lung by thresholding). Columns:
+
+* in-plane diameter p25/p50/p75 (mm): the largest in-plane extent of the lesion mask;
+* outside: share of lesion voxels outside the host organ label;
+* edge: in-plane 10-90 % rise of the lesion's contrast across its surface (mm), averaged in shells of
+  signed distance on the slices of its largest cross-section, and, for comparison, the host's own
+  air/tissue 10-90 % edge (2.563 x its measured in-plane blur sigma, PASTASynthLib.psf);
+* contrast: mean HU of the lesion minus the mean of a 3-6 mm shell around it.
+
+Reference values from published lesion series are not in this table yet (see RESULTS.md): the edge
+column compares with the host itself, the one reference this project can measure. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+ROOT = Path(__file__).resolve().parents[2]
+for extra in (ROOT / "PASTA", ROOT / "PASTASynth", ROOT / "Testing"):
+    sys.path.insert(0, str(extra))
+
+from PASTALib.errors import PastaInputError  # noqa: E402
+from PASTALib.io.resample import Interpolation, resample_to_spacing  # noqa: E402
+from PASTALib.io.volume_io import read_volume  # noqa: E402
+from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
+from PASTASynthLib.appearance import host_blur  # noqa: E402
+from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
+from PASTASynthLib.host import make_host  # noqa: E402
+from synth_hosts import DATA, add_standin_esophagus, contrast_pair, sample_pair  # noqa: E402
+
+
+def hosts() -> dict:
+    image, organs = sample_pair()
+    chest = read_volume(DATA / "chest_crop_b_ct.nii.gz")
+    thick = resample_to_spacing(chest, (chest.spacing[0], chest.spacing[1], 5.0), Interpolation.LINEAR)
+    return {"abdomen 3 mm native": make_host(image, add_standin_esophagus(image, organs)),
+            "abdomen 0.98 mm contrast": make_host(*contrast_pair()),
+            "chest 1.5 mm CTA": make_host(chest, None),
+            "chest 5 mm slices": make_host(thick, None)}
+
+
+def edge_rise_mm(change: np.ndarray, mask: np.ndarray, spacing_kji: np.ndarray) -> float:
+    areas = mask.sum(axis=(1, 2))
+    distances, changes = [], []
+    for k in np.nonzero(areas >= 0.9 * areas.max())[0]:
+        inside = mask[k]
+        distance = (ndimage.distance_transform_edt(~inside, sampling=spacing_kji[1:])
+                    - ndimage.distance_transform_edt(inside, sampling=spacing_kji[1:]))
+        near = np.abs(distance) <= 8.0
+        distances.append(distance[near])
+        changes.append(change[k][near])
+    distance, change = np.concatenate(distances), np.concatenate(changes)
+    edges = np.arange(-8.0, 8.5, 0.5)
+    shells = np.digitize(distance, edges)
+    profile = np.array([change[shells == b].mean() if np.any(shells == b) else np.nan for b in range(1, len(edges))])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    valid = np.isfinite(profile)
+    centres, profile = centres[valid], profile[valid]
+    inside, outside = profile[:3].mean(), profile[-3:].mean()
+    if abs(inside - outside) < 5.0:
+        return float("nan")
+    falling = np.minimum.accumulate((profile - outside) / (inside - outside))
+    return float(np.interp(0.1, falling[::-1], centres[::-1]) - np.interp(0.9, falling[::-1], centres[::-1]))
+
+
+def measure(host, result) -> dict:
+    mask = result.lesion_mask
+    spacing = host.spacing_kji
+    extent = max(float(np.ptp(np.nonzero(mask[k])[a]) + 1) * spacing[1 + a]
+                 for k in np.nonzero(mask.any(axis=(1, 2)))[0] for a in (0, 1))
+    organ = np.isin(host.organs, [lesion.label for lesion in result.lesions])
+    change = result.image.array.astype(np.float64) - host.image.array.astype(np.float64)
+    distance = ndimage.distance_transform_edt(~mask, sampling=spacing)
+    shell = (distance > 3.0) & (distance <= 6.0)
+    image = result.image.array.astype(np.float64)
+    return {"diameter": extent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
+            "edge": edge_rise_mm(change, mask, spacing),
+            "contrast": float(image[mask].mean() - image[shell].mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--per-type", type=int, default=6)
+    args = parser.parse_args()
+    print(f"# Synthesis realism ({datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+          f"{args.per_type} lesions per type and host, default sizes and attributes)\n")
+    print("| host | host edge 10-90 (mm) | in-plane blur sigma k/j/i (mm) |\n|---|---:|---|")
+    all_hosts = hosts()
+    for name, host in all_hosts.items():
+        sigma = host_blur(host).sigma_kji_mm
+        print(f"| {name} | {2.563 * float(np.mean(sigma[1:])):.1f} | {' / '.join(f'{s:.2f}' for s in sigma)} |")
+    print("\n| type | host | n | diameter p25/p50/p75 (mm) | outside organ | lesion edge 10-90 (mm) median | "
+          "contrast to 3-6 mm shell (HU) median |\n|---|---|---:|---|---:|---:|---:|")
+    for lesion_type in LESION_TYPES:
+        for name, host in all_hosts.items():
+            rows = []
+            for seed in range(args.per_type):
+                try:
+                    rows.append(measure(host, synthesize(host, LesionRequest(lesion_type.key, seed=seed))))
+                except PastaInputError:
+                    break  # the host cannot take this type
+            if not rows:
+                continue
+            d = np.percentile([r["diameter"] for r in rows], [25, 50, 75])
+            edges = [r["edge"] for r in rows if np.isfinite(r["edge"])]
+            print(f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
+                  f"{np.mean([r['outside'] for r in rows]):.0%} | "
+                  f"{np.median(edges):.1f} | {np.median([r['contrast'] for r in rows]):.0f} |"
+                  if edges else f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
+                  f"{np.mean([r['outside'] for r in rows]):.0%} | n/a | {np.median([r['contrast'] for r in rows]):.0f} |")
+
+
+if __name__ == "__main__":
+    main()

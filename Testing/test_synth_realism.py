@@ -1,0 +1,156 @@
+"""Synthesis realism mechanisms (issue 19): what a reader would catch as fake is pinned here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from PASTALib.io.volume import Volume
+from PASTASynthLib.case_io import build_report
+from PASTASynthLib.engine import LesionRequest, synthesize
+from PASTASynthLib.host import LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL, lps_x, make_host
+from synth_hosts import chest_part
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return make_host(chest_part(), None)
+
+
+def test_a_thresholded_lung_is_split_into_left_and_right_at_the_midline(chest):
+    x = lps_x(chest.image)
+    left, right = chest.organs == LUNG_LEFT_LABEL, chest.organs == LUNG_RIGHT_LABEL
+    assert left.sum() > 1000 and right.sum() > 1000
+    assert x[left].min() > x[right].max() - 1e-6  # patient left is +x (LPS): every left voxel lies to the left
+    assert chest.names[LUNG_LEFT_LABEL] == "lung_left" and chest.names[LUNG_RIGHT_LABEL] == "lung_right"
+
+
+@pytest.mark.parametrize("label, side", [(LUNG_LEFT_LABEL, "left"), (LUNG_RIGHT_LABEL, "right")])
+def test_a_lung_lesion_without_lobe_masks_is_reported_in_its_lung_not_a_lobe(chest, label, side):
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_edt(chest.organs == label, sampling=chest.spacing_kji)
+    centre = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))[::-1].astype(float)
+    result = synthesize(chest, LesionRequest("lung_tumor", size_mm=[12.0], center_ijk=list(centre), seed=3))
+    label_volume = chest.image.with_array(np.where(result.lesion_mask, 2, 0).astype(np.uint8))
+    total = Volume(chest.organs.astype(np.uint8), chest.image.spacing, chest.image.origin, chest.image.direction)
+    document = build_report(result, result.image, label_volume, total, chest.names, {}, "chest")
+    (finding,) = document["findings"]
+    location = finding["location"]
+    assert location["site"] == f"{side} lung" and location["side"] == side and location["lobe"] is None
+
+
+# ----------------------------------------------------------------------------------- edges and noise
+def edge_rise_mm(result, host) -> float:
+    """In-plane 10-90 % rise (mm) of the lesion's contrast across its surface: the image change averaged
+    in 0.5 mm shells of in-plane signed distance from the lesion's voxel outline, on the slices of its
+    largest cross-section (where the surface is normal to the slice plane, so the coarser slice-direction
+    blur does not enter), so noise averages out."""
+    from scipy import ndimage
+
+    change = result.image.array.astype(np.float64) - host.image.array.astype(np.float64)
+    mask = result.lesion_mask
+    areas = mask.sum(axis=(1, 2))
+    middle = np.nonzero(areas >= 0.9 * areas.max())[0]
+    in_plane = host.spacing_kji[1:]
+    distances, changes = [], []
+    for k in middle:
+        inside = mask[k]
+        distance = (ndimage.distance_transform_edt(~inside, sampling=in_plane)
+                    - ndimage.distance_transform_edt(inside, sampling=in_plane))
+        near = np.abs(distance) <= 8.0
+        distances.append(distance[near])
+        changes.append(change[k][near])
+    distance, change = np.concatenate(distances), np.concatenate(changes)
+    edges = np.arange(-8.0, 8.5, 0.5)
+    shells = np.digitize(distance, edges)
+    profile = np.array([change[shells == b].mean() if np.any(shells == b) else np.nan for b in range(1, len(edges))])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    valid = np.isfinite(profile)
+    centres, profile = centres[valid], profile[valid]
+    inside, outside = profile[:3].mean(), profile[-3:].mean()  # deep inside, far outside
+    fraction = (profile - outside) / (inside - outside)  # 1 inside, 0 outside
+    falling = np.minimum.accumulate(fraction)
+    x90 = np.interp(0.9, falling[::-1], centres[::-1])
+    x10 = np.interp(0.1, falling[::-1], centres[::-1])
+    return float(x10 - x90)
+
+
+@pytest.fixture(scope="module")
+def contrast_hosts():
+    """The 0.98 mm contrast DICOM abdomen, and the same scan seen by a blurrier scanner (+1.5 mm sigma)."""
+    from scipy import ndimage
+
+    from synth_hosts import contrast_pair
+
+    image, organs = contrast_pair()
+    sharp = make_host(image, organs)
+    spacing = sharp.spacing_kji
+    blurred = ndimage.gaussian_filter(image.array.astype(np.float32), 1.5 / spacing)
+    soft = make_host(image.with_array(np.rint(blurred).astype(image.array.dtype)), organs)
+    return sharp, soft
+
+
+def deep_point_ijk(host, label: int) -> list[float]:
+    """The organ voxel farthest from the organ's surface (room for a lesion), as i, j, k."""
+    from scipy import ndimage
+
+    organ = np.pad(host.organs == label, 1)  # the scan's border is a surface too
+    depth = ndimage.distance_transform_edt(organ, sampling=host.spacing_kji)[1:-1, 1:-1, 1:-1]
+    return [float(v) for v in np.unravel_index(int(np.argmax(depth)), depth.shape)[::-1]]
+
+
+LIVER = 5  #: TotalSegmentator v2
+
+
+def liver_cyst(host, margin="well-defined"):
+    request = LesionRequest("liver_cyst", size_mm=[22.0], seed=5, center_ijk=deep_point_ijk(host, LIVER),
+                            attributes={"margin": margin})
+    return synthesize(host, request)
+
+
+def test_the_host_blur_is_measured_and_a_blurrier_scanner_measures_blurrier(contrast_hosts):
+    from PASTASynthLib.appearance import host_blur
+
+    sharp, soft = (np.array(host_blur(h).sigma_kji_mm) for h in contrast_hosts)
+    assert np.all(sharp[1:] < 1.6) and np.all(sharp > 0.3)  # 0.98 mm pixels: about a pixel
+    expected = np.sqrt(sharp ** 2 + 1.5 ** 2)
+    assert np.allclose(soft[1:], expected[1:], rtol=0.25), (sharp, soft)  # in-plane, where edges abound
+
+
+def test_a_well_defined_lesion_is_as_sharp_as_the_host_and_follows_its_blur(contrast_hosts):
+    from PASTASynthLib.appearance import host_blur
+
+    sharp_host, soft_host = contrast_hosts
+    sharp, soft = liver_cyst(sharp_host), liver_cyst(soft_host)
+    assert np.array_equal(sharp.lesion_mask, soft.lesion_mask)  # the same lesion, two scanners
+    rise_sharp, rise_soft = edge_rise_mm(sharp, sharp_host), edge_rise_mm(soft, soft_host)
+    host_rise = 2.563 * float(np.mean(host_blur(sharp_host).sigma_kji_mm[1:]))  # the host's own in-plane edge
+    assert rise_sharp >= 0.6 * host_rise  # no step edge sharper than the scanner (was ~0.5 mm)
+    assert rise_soft > rise_sharp + 1.0  # a blurrier scanner gives a blurrier lesion edge
+    record = sharp.lesions[0].record["appearance"]
+    assert record["host_blur_kji_mm"] == [round(v, 2) for v in host_blur(sharp_host).sigma_kji_mm]
+
+
+def test_an_ill_defined_margin_adds_blur_on_top_of_the_scanner(contrast_hosts):
+    sharp_host, _ = contrast_hosts
+    well, ill = liver_cyst(sharp_host), synthesize(sharp_host, LesionRequest(
+        "liver_tumor", size_mm=[22.0], seed=5, center_ijk=deep_point_ijk(sharp_host, LIVER),
+        attributes={"margin": "ill-defined", "density": "hypodense", "heterogeneity": "homogeneous"}))
+    assert edge_rise_mm(ill, sharp_host) > edge_rise_mm(well, sharp_host) + 1.5
+
+
+def test_ground_glass_keeps_the_vessels_inside_it(chest):
+    from scipy import ndimage
+
+    label = LUNG_RIGHT_LABEL
+    depth = ndimage.distance_transform_edt(chest.organs == label, sampling=chest.spacing_kji)
+    centre = np.array(np.unravel_index(int(np.argmax(depth)), depth.shape))[::-1].astype(float)
+    result = synthesize(chest, LesionRequest("lung_tumor", size_mm=[24.0], center_ijk=list(centre), seed=4,
+                                             attributes={"density": "hypodense", "margin": "well-defined"}))
+    core = ndimage.binary_erosion(result.lesion_mask, iterations=2)
+    before, after = chest.image.array[core].astype(float), result.image.array[core].astype(float)
+    vessels = before > -300.0
+    assert vessels.sum() >= 5, "the test lesion should cover some vessels"
+    assert np.all(after[vessels] >= before[vessels] - 1.0)  # vessels stay (solid tumours replace them)
+    assert np.mean(after[before < -750.0] - before[before < -750.0]) > 150.0  # the lung is veiled
