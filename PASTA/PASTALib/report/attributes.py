@@ -115,7 +115,9 @@ def classify_density(difference_hu: float) -> str:
 
 
 def density(ctx: Context) -> Attribute:
-    lesion_mean = float(ctx.image[ctx.lesion].mean())
+    # the core, as for heterogeneity: the outer voxel layer is partial volume with the surroundings, which
+    # would call a small solid nodule in aerated lung "hypodense"
+    lesion_mean = float(ctx.image[_core(ctx.lesion)].mean())
     fixed = FIXED_DENSITY_REFERENCE_HU.get(ctx.host_group or ctx.lesion_type.organ)
     if fixed is not None:
         reference, where = fixed, f"soft tissue ({fixed:g} HU), not aerated lung"
@@ -123,8 +125,8 @@ def density(ctx: Context) -> Attribute:
         region, where = reference_region(ctx)
         reference = None if region is None else float(ctx.image[region].mean())
     band = DENSITY_ISO_BAND_HU
-    rule = (f"lesion mean HU minus the reference ({where}): below -{band:g} HU Hypodense, above "
-            f"+{band:g} HU Hyperdense, else Isodense")
+    rule = (f"lesion mean HU (outer voxel layer excluded) minus the reference ({where}): below -{band:g} HU "
+            f"Hypodense, above +{band:g} HU Hyperdense, else Isodense")
     if reference is None:
         return _attribute(None, "lesion minus reference mean HU", None, "HU", band, rule + "; "
                           "not determined: " + where, {"lesion_mean_hu": lesion_mean})
