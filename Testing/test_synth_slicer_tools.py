@@ -113,10 +113,10 @@ def test_lesion_types_follow_the_organs_in_the_segmentation(mrml_scene):
     for name in ("liver", "Right kidney", "vertebrae_L1"):
         segmentation.GetSegmentation().AddEmptySegment(name, name)
     names = choices.organ_names(segmentation)
-    assert names == ["liver", "kidney_right", "vertebrae_l1"]
-    from PASTASynthSlicerLib.session import organ_class_name
+    assert names == ["liver", "kidney_right", "vertebrae_L1"]
+    from PASTALib.lesions.organ_terms import class_for
 
-    assert [organ_class_name(n) for n in ("Kidney right", "kidney_right", "Left lung upper lobe", "Urinary bladder")] == [
+    assert [class_for(n) for n in ("Kidney right", "kidney_right", "Left lung upper lobe", "Urinary bladder")] == [
         "kidney_right", "kidney_right", "lung_upper_lobe_left", "urinary_bladder"]
     enabled = {key for key, ok in choices.available_types(names).items() if ok}
     assert enabled == {"liver_tumor", "liver_cyst", "kidney_tumor", "kidney_cyst", "kidney_stone", "bone_metastasis"}

@@ -47,23 +47,16 @@ class AnalysisJob:
         return self.work_dir / "pasta.log"
 
 
-def organ_label_ids(segment_names: dict[int, str]) -> tuple[dict[int, int], list[str]]:
-    """Map exported segment labels to TotalSegmentator v2 ids by name ("Kidney left" -> kidney_left).
+def organ_label_ids(segments: dict[int, tuple[str, Optional[str]]]) -> tuple[dict[int, int], list[str]]:
+    """Map exported segment labels to TotalSegmentator v2 ids by terminology codes, then by name
+    ("left kidney", "kidney_left"): :func:`PASTALib.lesions.organ_terms.map_segments`.
 
-    Returns (segment label -> organ id, names not recognised). PASTA's organ logic reads v2 ids.
+    ``segments``: label -> (segment name, terminology entry). Returns (segment label -> organ id, names
+    not recognised). PASTA's organ logic reads v2 ids.
     """
-    from PASTALib.io.sample_data import load_label_names
-    from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
+    from PASTALib.lesions.organ_terms import map_segments
 
-    by_name = {name.lower(): label for label, name in load_label_names(TOTALSEGMENTATOR_V2_TABLE).items()}
-    mapping, unknown = {}, []
-    for label, name in segment_names.items():
-        key = name.strip().lower().replace(" ", "_").replace("-", "_")
-        if key in by_name:
-            mapping[label] = by_name[key]
-        else:
-            unknown.append(name)
-    return mapping, unknown
+    return map_segments(segments)
 
 
 def write_organs(organ_node, input_node, path: Path) -> list[str]:
@@ -72,11 +65,12 @@ def write_organs(organ_node, input_node, path: Path) -> list[str]:
 
     from PASTALib.io.volume_io import write_volume
 
-    from .volume_nodes import node_to_volume, segmentation_to_volume
+    from .volume_nodes import node_to_volume, segment_terms, segmentation_to_volume
 
     if organ_node.IsA("vtkMRMLSegmentationNode"):
         volume, names = segmentation_to_volume(organ_node, input_node)
-        mapping, unknown = organ_label_ids(names)
+        terms = segment_terms(organ_node)
+        mapping, unknown = organ_label_ids({label: terms[label - 1] for label in names})
         if not mapping:
             raise PastaInputError(f"No segment of '{organ_node.GetName()}' is a TotalSegmentator organ "
                                   f"({', '.join(sorted(unknown)[:5])}…).",

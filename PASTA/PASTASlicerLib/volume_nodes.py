@@ -8,6 +8,8 @@ non-linear one is refused rather than silently ignored.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import vtk
 from vtk.util import numpy_support
@@ -78,6 +80,19 @@ def volume_to_node(volume: Volume, scene, name: str, node_class: str = "vtkMRMLS
     node.SetIJKToRASMatrix(_numpy_to_matrix(volume.index_to_ras))
     node.SetAndObserveImageData(image)
     return node
+
+
+def segment_terms(segmentation_node) -> list[tuple[str, Optional[str]]]:
+    """(name, terminology entry or None) of each segment, in segment order (label i+1 is segment i in
+    :func:`segmentation_to_volume`)."""
+    segmentation = segmentation_node.GetSegmentation()
+    terms = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment = segmentation.GetNthSegment(index)
+        value = vtk.mutable("")
+        found = segment.GetTag("TerminologyEntry", value)
+        terms.append((segment.GetName(), str(value) if found and str(value) else None))
+    return terms
 
 
 def segmentation_to_volume(segmentation_node, reference_node) -> tuple[Volume, dict[int, str]]:

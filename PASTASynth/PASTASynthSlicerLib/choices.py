@@ -26,13 +26,11 @@ def lesion_types() -> list[tuple[str, str]]:
 
 def organ_names(segmentation_node) -> list[str]:
     """TotalSegmentator class names of a segmentation's segments (none selected: thresholded lung)."""
-    from .session import organ_class_name
+    from .session import organ_class_names
 
     if segmentation_node is None:
         return list(NO_SEGMENTATION_ORGANS)
-    segmentation = segmentation_node.GetSegmentation()
-    return [organ_class_name(segmentation.GetNthSegment(i).GetName())
-            for i in range(segmentation.GetNumberOfSegments())]
+    return list(organ_class_names(segmentation_node).values())
 
 
 def available_types(names: Iterable[str]) -> dict[str, bool]:

@@ -21,10 +21,11 @@ import numpy as np
 from vtk.util import numpy_support
 
 from PASTALib.errors import PastaInputError
+from PASTALib.lesions.organ_terms import class_for
 from PASTALib.report.model import Report
 from PASTASlicerLib import report_store
 from PASTASlicerLib.results_import import place_in_study, unique_node_name
-from PASTASlicerLib.volume_nodes import node_to_volume, segmentation_to_volume, volume_to_node
+from PASTASlicerLib.volume_nodes import node_to_volume, segment_terms, segmentation_to_volume, volume_to_node
 from PASTASynthLib.case_io import build_report, label_map, write_case
 from PASTASynthLib.catalog import spec_for
 from PASTASynthLib.engine import Lesion, LesionRequest, SynthesisResult, synthesize
@@ -91,13 +92,11 @@ def _overlap(a: tuple[slice, ...], b: tuple[slice, ...]) -> bool:
     return all(x.start < y.stop and y.start < x.stop for x, y in zip(a, b))
 
 
-def organ_class_name(segment_name: str) -> str:
-    """A segment name as a TotalSegmentator class name: "kidney_right", "Kidney right" and
-    "Right kidney" (the word order of display names) all give "kidney_right"."""
-    words = segment_name.strip().lower().replace("-", " ").replace("_", " ").split()
-    if len(words) > 1 and words[0] in ("right", "left"):
-        words = words[1:] + words[:1]
-    return "_".join(words)
+def organ_class_names(segmentation_node) -> dict[int, str]:
+    """Segment label (i+1 for segment i) -> TotalSegmentator class name, by terminology codes, then by
+    name (:func:`PASTALib.lesions.organ_terms.class_for`); a segment that is no class keeps its own name."""
+    return {index + 1: class_for(name, terminology) or name
+            for index, (name, terminology) in enumerate(segment_terms(segmentation_node))}
 
 
 class SynthSession:
@@ -111,8 +110,8 @@ class SynthSession:
         if organs_node is None:
             organs = None
         elif organs_node.IsA("vtkMRMLSegmentationNode"):
-            organs, segment_names = segmentation_to_volume(organs_node, host_node)
-            names = names or {label: organ_class_name(name) for label, name in segment_names.items()}
+            organs, _ = segmentation_to_volume(organs_node, host_node)
+            names = names or organ_class_names(organs_node)
         else:
             organs = node_to_volume(organs_node)
         self.host: Host = make_host(image, organs, names)

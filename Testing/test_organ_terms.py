@@ -1,0 +1,82 @@
+"""Organ segments are recognised by meaning (SNOMED CT codes, as the TotalSegmentator extension writes
+them) and by either naming convention, over all 117 TotalSegmentator v2 classes, with the extension's
+own code table; the PASTA and PASTASynth modules use the one mapping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
+from PASTALib.lesions.organ_terms import class_for, map_segments, organ_terms, terminology_codes
+
+V2 = {int(k): v for k, v in json.loads(TOTALSEGMENTATOR_V2_TABLE.read_text()).items()}
+
+
+def entry(term) -> str:
+    """A Slicer terminology entry: context~category~type~modifier~anatomic context~region~region modifier."""
+    coded = lambda value, meaning: f"SCT^{value}^{meaning}" if value else "^^"  # noqa: E731
+    return "~".join(["Segmentation category and type - DICOM master list", "SCT^123037004^Anatomical Structure",
+                     coded(term.type_code, term.type_meaning), coded(term.modifier_code, term.modifier_meaning),
+                     "Anatomic codes - DICOM master list", coded(term.region_code, term.region_meaning),
+                     coded(term.region_modifier_code, term.region_modifier_meaning)])
+
+
+def display_name(term) -> str:
+    """The name the extension's terminology gives a segment, e.g. 'Left Kidney' or 'Left Kidney Cyst'."""
+    if term.region_meaning:
+        return f"{term.region_modifier_meaning} {term.region_meaning} {term.type_meaning}".strip()
+    return f"{term.modifier_meaning} {term.type_meaning}".strip()
+
+
+def test_the_code_table_covers_every_v2_class():
+    assert len(V2) == 117 and set(V2.values()) <= set(organ_terms())
+
+
+@pytest.mark.parametrize("label, name", sorted(V2.items()))
+def test_every_v2_class_is_found_by_codes_by_class_name_and_by_display_name(label, name):
+    term = organ_terms()[name]
+    assert class_for("Segment_7", entry(term)) == name  # renamed segment: the codes decide
+    assert class_for(name) == name
+    assert class_for(display_name(term)) == name
+    assert class_for(display_name(term).upper()) == name
+
+
+def test_codes_win_over_a_misleading_name_and_unknown_segments_are_listed():
+    kidney_left = organ_terms()["kidney_left"]
+    segments = {1: ("liver", entry(kidney_left)), 2: ("Right kidney", None), 3: ("Tumour", None),
+                4: ("femur", None)}  # 'femur' alone could be either side: not guessed
+    mapping, unknown = map_segments(segments)
+    ids = {name: label for label, name in V2.items()}
+    assert mapping == {1: ids["kidney_left"], 2: ids["kidney_right"]}
+    assert unknown == ["Tumour", "femur"]
+
+
+def test_terminology_codes_read_slicer_entries():
+    assert terminology_codes("ctx~SCT^123037004^Anatomical Structure~SCT^64033007^Kidney~SCT^7771000^Left~a~^^~^^") \
+        == ("64033007", "7771000", "", "")
+    assert terminology_codes(None) is None and terminology_codes("garbage") is None
+
+
+def test_both_modules_read_a_real_segmentation_by_its_terminology(mrml_scene):
+    """slicer-core segments named as a user might, tagged as the TotalSegmentator extension tags them."""
+    from PASTASlicerLib.analysis import organ_label_ids
+    from PASTASlicerLib.volume_nodes import segment_terms
+    from PASTASynthSlicerLib import choices
+
+    node = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "TotalSegmentator")
+    segmentation = node.GetSegmentation()
+    for segment_id, name, cls in (("a", "superior lobe of left lung", "lung_upper_lobe_left"),
+                                  ("b", "my kidney", "kidney_right"), ("c", "L1 vertebra", "vertebrae_L1"),
+                                  ("d", "scratch", None)):
+        segmentation.AddEmptySegment(segment_id, name)
+        if cls:
+            segmentation.GetSegment(segment_id).SetTag("TerminologyEntry", entry(organ_terms()[cls]))
+    terms = segment_terms(node)
+    assert [t[0] for t in terms] == ["superior lobe of left lung", "my kidney", "L1 vertebra", "scratch"]
+    mapping, unknown = organ_label_ids({index + 1: t for index, t in enumerate(terms)})
+    ids = {name: label for label, name in V2.items()}
+    assert mapping == {1: ids["lung_upper_lobe_left"], 2: ids["kidney_right"], 3: ids["vertebrae_L1"]}
+    assert unknown == ["scratch"]
+    assert choices.organ_names(node) == ["lung_upper_lobe_left", "kidney_right", "vertebrae_L1", "scratch"]
