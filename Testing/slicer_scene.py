@@ -69,3 +69,39 @@ def node_names(scene) -> list[str]:
 def flip_last_byte(file: Path) -> None:
     data = file.read_bytes()
     file.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+
+
+def load_organs_segmentation(scene, extension_style: bool = False):
+    """The sample's TotalSegmentator mask as a segmentation. Segment names are TotalSegmentator-style
+    ("Kidney left"), or with ``extension_style`` named and tagged as the TotalSegmentator extension does
+    it: the display name from the codes' meanings ("Left Kidney") and a SNOMED CT terminology entry."""
+    from slicer import vtkMRMLVolumeArchetypeStorageNode, vtkSlicerSegmentationsModuleLogic
+
+    from PASTALib.io.sample_data import load_label_names
+    from PASTALib.lesions.organ_terms import organ_terms
+
+    names = load_label_names(REPO / "PASTA" / "PASTALib" / "sample_data" / "totalsegmentator_v2_classes.json")
+    labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "organs labelmap")
+    storage = vtkMRMLVolumeArchetypeStorageNode()
+    scene.AddNode(storage)
+    storage.SetFileName(str(REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_organs.nii.gz"))
+    assert storage.ReadData(labelmap_node)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "TotalSegmentator")
+    assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap_node, segmentation)
+    seg = segmentation.GetSegmentation()
+    for i in range(seg.GetNumberOfSegments()):
+        segment = seg.GetNthSegment(i)
+        value = int(segment.GetName().split("_")[-1])  # slicer-core names them Label_<value>
+        if not extension_style:
+            segment.SetName(names[value].replace("_", " ").capitalize())  # e.g. "Kidney left"
+            continue
+        term = organ_terms()[names[value]]
+        coded = lambda code, meaning: f"SCT^{code}^{meaning}" if code else "^^"  # noqa: E731
+        segment.SetName(f"{term.modifier_meaning} {term.type_meaning}".strip())
+        segment.SetTag("TerminologyEntry", "~".join([
+            "Segmentation category and type - DICOM master list", "SCT^123037004^Anatomical Structure",
+            coded(term.type_code, term.type_meaning), coded(term.modifier_code, term.modifier_meaning),
+            "Anatomic codes - DICOM master list", coded(term.region_code, term.region_meaning),
+            coded(term.region_modifier_code, term.region_modifier_meaning)]))
+    scene.RemoveNode(labelmap_node)
+    return segmentation

@@ -80,3 +80,58 @@ def test_both_modules_read_a_real_segmentation_by_its_terminology(mrml_scene):
     assert mapping == {1: ids["lung_upper_lobe_left"], 2: ids["kidney_right"], 3: ids["vertebrae_L1"]}
     assert unknown == ["scratch"]
     assert choices.organ_names(node) == ["lung_upper_lobe_left", "kidney_right", "vertebrae_L1", "scratch"]
+
+
+def test_a_slicer_seg_nrrd_reads_as_v2_ids_by_its_codes(mrml_scene, tmp_path):
+    """A .seg.nrrd written by slicer-core's own segmentation storage node, named and tagged as the
+    TotalSegmentator extension does it, reads back (slicerio) as the organ mask it was made from."""
+    import numpy as np
+    from slicer import vtkMRMLSegmentationStorageNode
+
+    from PASTALib.io import sample_data
+    from PASTALib.io.resample import Interpolation, resample_to_reference
+    from PASTALib.io.volume_io import read_volume
+    from PASTALib.lesions.organ_masks import read_organ_mask
+    from slicer_scene import load_organs_segmentation
+
+    node = load_organs_segmentation(mrml_scene, extension_style=True)
+    node.GetSegmentation().AddEmptySegment("extra", "Scratch segment")
+    storage = vtkMRMLSegmentationStorageNode()
+    mrml_scene.AddNode(storage)
+    path = tmp_path / "TotalSegmentator.seg.nrrd"
+    storage.SetFileName(str(path))
+    assert storage.WriteData(node)
+    organs, notes = read_organ_mask(path)
+    truth = read_volume(sample_data.SAMPLES["sample-organs"].path)
+    on_grid = resample_to_reference(organs, truth, Interpolation.NEAREST)
+    assert np.mean(on_grid.array == truth.array) > 0.999
+    assert set(np.unique(on_grid.array)) == set(np.unique(truth.array))
+    assert notes == ["organ segment not recognised, ignored: Scratch segment"]
+
+
+def test_pasta_report_takes_a_seg_nrrd_as_organs(mrml_scene, tmp_path):
+    """`--organs FILE.seg.nrrd` gives the findings the same organs as the bundled label map, and the report
+    names the segment it could not use."""
+    from slicer import vtkMRMLSegmentationStorageNode
+
+    from PASTALib.cli.main import main
+    from slicer_scene import load_organs_segmentation
+
+    node = load_organs_segmentation(mrml_scene, extension_style=True)
+    node.GetSegmentation().AddEmptySegment("extra", "Scratch segment")
+    storage = vtkMRMLSegmentationStorageNode()
+    mrml_scene.AddNode(storage)
+    path = tmp_path / "organs.seg.nrrd"
+    storage.SetFileName(str(path))
+    assert storage.WriteData(node)
+    organs = {}
+    for name, organs_arg in (("labelmap", "sample-organs"), ("segnrrd", str(path))):
+        out = tmp_path / name
+        assert main(["report", "sample-lesions", "sample-lesions-truth", "--organs", organs_arg, "-o", str(out),
+                     "--progress", "none", "-q"]) == 0
+        report = json.loads((out / "report.json").read_text())
+        organs[name] = [(f["lesion_type"]["key"], f["location"]["organ_name"], f["location"]["site"])
+                        for f in report["findings"]]
+        notes = report["provenance"]["notes"]
+    assert organs["segnrrd"] == organs["labelmap"] and len(organs["labelmap"]) == 3
+    assert "organ segment not recognised, ignored: Scratch segment" in notes

@@ -19,7 +19,7 @@ import pytest
 import vtk
 
 from conftest import DATA, REPO
-from slicer_scene import SAMPLE_CT, attach_logics, load_ct, node_names, put_in_study  # noqa: F401
+from slicer_scene import SAMPLE_CT, attach_logics, load_ct, load_organs_segmentation, node_names, put_in_study  # noqa: F401
 
 
 
@@ -313,29 +313,6 @@ def test_logic_end_to_end_from_scene_to_scene(analysis, scene, tmp_path):
         "Kidney tumor 1", "Kidney tumor 2"]
     # The organ segmentation from the scene gave the findings their side.
     assert sorted(results.table.GetCellText(row, 3) for row in range(2)) == ["kidney left", "kidney right"]
-
-
-def load_organs_segmentation(scene):
-    """The sample's TotalSegmentator mask as a segmentation with TotalSegmentator-style segment names."""
-    from slicer import vtkMRMLVolumeArchetypeStorageNode, vtkSlicerSegmentationsModuleLogic
-
-    from PASTALib.io.sample_data import load_label_names
-
-    names = load_label_names(REPO / "PASTA" / "PASTALib" / "sample_data" / "totalsegmentator_v2_classes.json")
-    labelmap_node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "organs labelmap")
-    storage = vtkMRMLVolumeArchetypeStorageNode()
-    scene.AddNode(storage)
-    storage.SetFileName(str(REPO / "PASTA" / "PASTALib" / "sample_data" / "abdomen_native_3mm_organs.nii.gz"))
-    assert storage.ReadData(labelmap_node)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "TotalSegmentator")
-    assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap_node, segmentation)
-    seg = segmentation.GetSegmentation()
-    for i in range(seg.GetNumberOfSegments()):
-        segment = seg.GetNthSegment(i)
-        value = int(segment.GetName().split("_")[-1])  # slicer-core names them Label_<value>
-        segment.SetName(names[value].replace("_", " ").capitalize())  # e.g. "Kidney left"
-    scene.RemoveNode(labelmap_node)
-    return segmentation
 
 
 def test_editing_a_segment_re_measures_its_finding(analysis, scene):

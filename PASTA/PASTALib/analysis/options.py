@@ -41,7 +41,8 @@ class AnalysisOptions:
     lesion_type: Optional[str] = _option(None, RUN, "the lesion type of a model whose classes do not say it "
                                          "(e.g. a fine-tuned PASTA model with classes background, organ, "
                                          "lesion): id or key")
-    organs: Optional[str] = _option(None, RUN, "TotalSegmentator v2 organ mask for locations and invasion; "
+    organs: Optional[str] = _option(None, RUN, "organs for locations and invasion: a TotalSegmentator v2 label map "
+                                    "or a Slicer .seg.nrrd (segments recognised by terminology codes or names); "
                                     "for 'sample' its bundled mask is the default", metavar="ORGANS")
     min_volume: Optional[float] = _option(None, RUN, "drop (and count) smaller findings (default: the model "
                                           "card's component floor, at least 0.02 mL)", type=float,

@@ -13,6 +13,7 @@ from PASTALib.errors import PastaInputError
 from PASTALib.io import sample_data
 from PASTALib.io.input_checks import assess_ct, check_image, intensity_stats, require_ct
 from PASTALib.io.volume_io import read_volume, write_volume
+from PASTALib.lesions.organ_masks import read_organs
 from PASTALib.progress import ProgressReporter
 from PASTALib.report.writer import check_outputs_free, write_report_outputs
 
@@ -76,7 +77,7 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     model = load_model(options.model, options.folds, options.checkpoint)
     check_heads(heads, model)  # refuse another model's heads before the segmentation runs
     class_map = lesion_class_map(model.classes, options.lesion_type)
-    organs_arg, organs = sample_data.read_organs(options.organs, sample)
+    organs_arg, organs, organ_notes = read_organs(options.organs, sample)
     predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
                           batch_size=options.batch_size, precision=options.precision, threads=options.threads,
                           progress=progress)
@@ -96,7 +97,7 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
         inputs={"image": str(options.image), "lesion_labels": f"{SEGMENTATION} (model classes "
                 + ", ".join(f"{c.id}={c.name}" for c in model.classes) + ")",
                 "probabilities": "model softmax (lesion classes summed)", "organs": organs_arg})
-    analysis.report.provenance.notes.extend(result.notes)
+    analysis.report.provenance.notes.extend(result.notes + organ_notes)
     apply_heads(heads, analysis, image, model, options.device, progress)
     # Before report.json, so a report.json is never newer than its findings' voxels.
     write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)

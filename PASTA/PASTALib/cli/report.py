@@ -27,8 +27,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"({id_table()}); or 0/1 with --lesion-type")
     parser.add_argument("--probabilities", metavar="P", help="lesion probability map (0-1) on the image "
                         "grid; gives each finding a confidence")
-    parser.add_argument("--organs", metavar="ORGANS", help="TotalSegmentator v2 organ mask (resampled "
-                        "onto the image grid if needed); for 'sample' its bundled mask is the default")
+    parser.add_argument("--organs", metavar="ORGANS", help="TotalSegmentator v2 organ label map or a Slicer "
+                        ".seg.nrrd (segments recognised by terminology codes or names; resampled onto the image "
+                        "grid if needed); for 'sample' its bundled mask is the default")
     parser.add_argument("--organ-labels", metavar="JSON", help='organ label names if not TotalSegmentator '
                         'v2, e.g. {"5": "liver"}')
     parser.add_argument("--lesion-type", help="the type of every lesion in a binary 0/1 SEG (id or key)")
@@ -42,6 +43,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
     from PASTALib.inference.probabilities import read_probability_input
+    from PASTALib.lesions.organ_masks import read_organs
     from PASTALib.report.findings import analyse_segmentation
     from PASTALib.report.writer import check_outputs_free, write_report_outputs
 
@@ -57,7 +59,7 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
         dicom_folder(image)  # fail before the work, not after it
     labels = read_volume(sample_data.resolve(args.seg)[0])
     probabilities = read_probability_input(args.probabilities, image) if args.probabilities else None
-    organs_arg, organs = sample_data.read_organs(args.organs, sample)
+    organs_arg, organs, organ_notes = read_organs(args.organs, sample)
     organ_names = sample_data.load_label_names(args.organ_labels) if args.organ_labels else None
     if args.min_volume < 0:
         raise PastaInputError(f"--min-volume must be 0 or more, got {args.min_volume:g}.")
@@ -67,6 +69,7 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
         inputs={"image": str(args.image), "lesion_labels": str(args.seg),
                 "probabilities": args.probabilities, "organs": organs_arg,
                 "organ_labels": args.organ_labels})
+    analysis.report.provenance.notes.extend(organ_notes)
     write_report_outputs(analysis, image, out, args.dicom, args.overwrite, progress)
     return 0
 

@@ -105,13 +105,3 @@ def load_label_names(path: str | Path) -> dict[int, str]:
             f"Cannot read label names from {path}: {exc}.",
             'Give a JSON object mapping label ids to names, e.g. {"5": "liver"}.',
         ) from None
-
-
-def read_organs(organs_arg, sample) -> tuple:
-    """The organ mask asked for, or the bundled one of a sample image; (name, Volume or None)."""
-    from .volume_io import read_volume
-
-    if organs_arg is None and sample is not None:
-        bundled = sample_mask_for(sample.name)
-        organs_arg = bundled.name if bundled else None
-    return organs_arg, (read_volume(resolve(organs_arg)[0]) if organs_arg else None)
