@@ -82,16 +82,12 @@ def test_both_modules_read_a_real_segmentation_by_its_terminology(mrml_scene):
     assert choices.organ_names(node) == ["lung_upper_lobe_left", "kidney_right", "vertebrae_L1", "scratch"]
 
 
-def test_a_slicer_seg_nrrd_reads_as_v2_ids_by_its_codes(mrml_scene, tmp_path):
-    """A .seg.nrrd written by slicer-core's own segmentation storage node, named and tagged as the
-    TotalSegmentator extension does it, reads back (slicerio) as the organ mask it was made from."""
-    import numpy as np
+@pytest.fixture
+def organs_seg_nrrd(mrml_scene, tmp_path):
+    """The sample's organs as a .seg.nrrd written by slicer-core's own segmentation storage node, named and
+    tagged as the TotalSegmentator extension does it, plus one segment that is no organ."""
     from slicer import vtkMRMLSegmentationStorageNode
 
-    from PASTALib.io import sample_data
-    from PASTALib.io.resample import Interpolation, resample_to_reference
-    from PASTALib.io.volume_io import read_volume
-    from PASTALib.lesions.organ_masks import read_organ_mask
     from slicer_scene import load_organs_segmentation
 
     node = load_organs_segmentation(mrml_scene, extension_style=True)
@@ -101,7 +97,19 @@ def test_a_slicer_seg_nrrd_reads_as_v2_ids_by_its_codes(mrml_scene, tmp_path):
     path = tmp_path / "TotalSegmentator.seg.nrrd"
     storage.SetFileName(str(path))
     assert storage.WriteData(node)
-    organs, notes = read_organ_mask(path)
+    return path
+
+
+def test_a_slicer_seg_nrrd_reads_as_v2_ids_by_its_codes(organs_seg_nrrd):
+    """It reads back (slicerio) as the organ mask it was made from, and names the segment it could not use."""
+    import numpy as np
+
+    from PASTALib.io import sample_data
+    from PASTALib.io.resample import Interpolation, resample_to_reference
+    from PASTALib.io.volume_io import read_volume
+    from PASTALib.lesions.organ_masks import read_organ_mask
+
+    organs, notes = read_organ_mask(organs_seg_nrrd)
     truth = read_volume(sample_data.SAMPLES["sample-organs"].path)
     on_grid = resample_to_reference(organs, truth, Interpolation.NEAREST)
     assert np.mean(on_grid.array == truth.array) > 0.999
@@ -109,23 +117,13 @@ def test_a_slicer_seg_nrrd_reads_as_v2_ids_by_its_codes(mrml_scene, tmp_path):
     assert notes == ["organ segment not recognised, ignored: Scratch segment"]
 
 
-def test_pasta_report_takes_a_seg_nrrd_as_organs(mrml_scene, tmp_path):
+def test_pasta_report_takes_a_seg_nrrd_as_organs(organs_seg_nrrd, tmp_path):
     """`--organs FILE.seg.nrrd` gives the findings the same organs as the bundled label map, and the report
     names the segment it could not use."""
-    from slicer import vtkMRMLSegmentationStorageNode
-
     from PASTALib.cli.main import main
-    from slicer_scene import load_organs_segmentation
 
-    node = load_organs_segmentation(mrml_scene, extension_style=True)
-    node.GetSegmentation().AddEmptySegment("extra", "Scratch segment")
-    storage = vtkMRMLSegmentationStorageNode()
-    mrml_scene.AddNode(storage)
-    path = tmp_path / "organs.seg.nrrd"
-    storage.SetFileName(str(path))
-    assert storage.WriteData(node)
     organs = {}
-    for name, organs_arg in (("labelmap", "sample-organs"), ("segnrrd", str(path))):
+    for name, organs_arg in (("labelmap", "sample-organs"), ("segnrrd", str(organs_seg_nrrd))):
         out = tmp_path / name
         assert main(["report", "sample-lesions", "sample-lesions-truth", "--organs", organs_arg, "-o", str(out),
                      "--progress", "none", "-q"]) == 0

@@ -9,6 +9,7 @@ from PASTALib.io.volume import Volume
 from PASTASynthLib.case_io import build_report
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL, lps_x, make_host
+from PASTASynthLib.realism import edge_rise_mm as edge_rise_mm_of
 from synth_hosts import chest_part
 
 
@@ -42,38 +43,9 @@ def test_a_lung_lesion_without_lobe_masks_is_reported_in_its_lung_not_a_lobe(che
 
 # ----------------------------------------------------------------------------------- edges and noise
 def edge_rise_mm(result, host) -> float:
-    """In-plane 10-90 % rise (mm) of the lesion's contrast across its surface: the image change averaged
-    in 0.5 mm shells of in-plane signed distance from the lesion's voxel outline, on the slices of its
-    largest cross-section (where the surface is normal to the slice plane, so the coarser slice-direction
-    blur does not enter), so noise averages out."""
-    from scipy import ndimage
-
+    """In-plane 10-90 % rise (mm) of the lesion's contrast across its surface (PASTASynthLib.realism)."""
     change = result.image.array.astype(np.float64) - host.image.array.astype(np.float64)
-    mask = result.lesion_mask
-    areas = mask.sum(axis=(1, 2))
-    middle = np.nonzero(areas >= 0.9 * areas.max())[0]
-    in_plane = host.spacing_kji[1:]
-    distances, changes = [], []
-    for k in middle:
-        inside = mask[k]
-        distance = (ndimage.distance_transform_edt(~inside, sampling=in_plane)
-                    - ndimage.distance_transform_edt(inside, sampling=in_plane))
-        near = np.abs(distance) <= 8.0
-        distances.append(distance[near])
-        changes.append(change[k][near])
-    distance, change = np.concatenate(distances), np.concatenate(changes)
-    edges = np.arange(-8.0, 8.5, 0.5)
-    shells = np.digitize(distance, edges)
-    profile = np.array([change[shells == b].mean() if np.any(shells == b) else np.nan for b in range(1, len(edges))])
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    valid = np.isfinite(profile)
-    centres, profile = centres[valid], profile[valid]
-    inside, outside = profile[:3].mean(), profile[-3:].mean()  # deep inside, far outside
-    fraction = (profile - outside) / (inside - outside)  # 1 inside, 0 outside
-    falling = np.minimum.accumulate(fraction)
-    x90 = np.interp(0.9, falling[::-1], centres[::-1])
-    x10 = np.interp(0.1, falling[::-1], centres[::-1])
-    return float(x10 - x90)
+    return edge_rise_mm_of(change, result.lesion_mask, host.spacing_kji)
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,7 @@ from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
 from PASTASynthLib.appearance import host_blur  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
+from PASTASynthLib.realism import edge_rise_mm  # noqa: E402
 from synth_hosts import DATA, add_standin_esophagus, contrast_pair, sample_pair  # noqa: E402
 
 
@@ -51,30 +52,6 @@ def hosts() -> dict:
             "abdomen 0.98 mm contrast": make_host(*contrast_pair()),
             "chest 1.5 mm CTA": make_host(chest, None),
             "chest 5 mm slices": make_host(thick, None)}
-
-
-def edge_rise_mm(change: np.ndarray, mask: np.ndarray, spacing_kji: np.ndarray) -> float:
-    areas = mask.sum(axis=(1, 2))
-    distances, changes = [], []
-    for k in np.nonzero(areas >= 0.9 * areas.max())[0]:
-        inside = mask[k]
-        distance = (ndimage.distance_transform_edt(~inside, sampling=spacing_kji[1:])
-                    - ndimage.distance_transform_edt(inside, sampling=spacing_kji[1:]))
-        near = np.abs(distance) <= 8.0
-        distances.append(distance[near])
-        changes.append(change[k][near])
-    distance, change = np.concatenate(distances), np.concatenate(changes)
-    edges = np.arange(-8.0, 8.5, 0.5)
-    shells = np.digitize(distance, edges)
-    profile = np.array([change[shells == b].mean() if np.any(shells == b) else np.nan for b in range(1, len(edges))])
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    valid = np.isfinite(profile)
-    centres, profile = centres[valid], profile[valid]
-    inside, outside = profile[:3].mean(), profile[-3:].mean()
-    if abs(inside - outside) < 5.0:
-        return float("nan")
-    falling = np.minimum.accumulate((profile - outside) / (inside - outside))
-    return float(np.interp(0.1, falling[::-1], centres[::-1]) - np.interp(0.9, falling[::-1], centres[::-1]))
 
 
 def measure(host, result) -> dict:
