@@ -190,3 +190,27 @@ def test_non_blocking_cancel_escalates_to_sigkill_from_poll(tmp_path):
     while _alive(stubborn) and time.monotonic() < deadline:
         time.sleep(0.05)  # SIGKILL was sent; give the kernel a moment
     assert runner.state == CANCELLED and not _alive(stubborn)
+
+
+def test_taskkill_command_ends_the_tree_and_forces_when_asked():
+    from PASTASlicerLib.process_runner import taskkill_command
+
+    assert taskkill_command(4321, force=False) == ["taskkill", "/PID", "4321", "/T"]
+    assert taskkill_command(4321, force=True) == ["taskkill", "/PID", "4321", "/T", "/F"]
+
+
+def test_cancel_on_windows_escalates_to_a_forced_tree_kill(monkeypatch):
+    """The Windows branch, with the platform and taskkill stubbed: a polite tree kill, then /F after the
+    grace period (before, liveness was always 'dead' off POSIX, so /F never came)."""
+    import types
+
+    from PASTASlicerLib import process_runner
+
+    calls = []
+    monkeypatch.setattr(process_runner, "PLATFORM_POSIX", False)
+    monkeypatch.setattr(process_runner.subprocess, "run", lambda args, **kwargs: calls.append(args))
+    monkeypatch.setitem(sys.modules, "psutil", None)  # no psutil: liveness unknown, so assumed alive
+    runner = process_runner.ProcessRunner(["never-started"])
+    runner._process = types.SimpleNamespace(pid=4321, poll=lambda: None, wait=lambda timeout=None: 0)
+    runner.cancel(grace_s=0.05)
+    assert calls == [["taskkill", "/PID", "4321", "/T"], ["taskkill", "/PID", "4321", "/T", "/F"]]

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 IDLE, RUNNING, SUCCEEDED, FAILED, CANCELLED = "idle", "running", "succeeded", "failed", "cancelled"
+#: Process groups and signals (Linux, macOS); otherwise Windows, where taskkill ends the tree.
+PLATFORM_POSIX = os.name == "posix"
 
 
 @dataclass
@@ -114,7 +116,7 @@ class ProcessRunner:
         if self.state == RUNNING:
             raise RuntimeError("the process is already running")
         kwargs: dict = {}
-        if os.name == "posix":
+        if PLATFORM_POSIX:
             kwargs["start_new_session"] = True  # its own process group: cancel reaches every child
         else:
             kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
@@ -252,7 +254,7 @@ class ProcessRunner:
         return pids
 
     def _signal_tree(self, pids: set, terminate: bool) -> None:
-        if os.name == "posix":
+        if PLATFORM_POSIX:
             sig = signal.SIGTERM if terminate else signal.SIGKILL
             try:
                 os.killpg(self._process.pid, sig)  # the whole group, started with the child
@@ -263,9 +265,9 @@ class ProcessRunner:
                     os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
-        else:  # Windows: taskkill walks the tree; /F forces it
-            args = ["taskkill", "/T", "/PID", str(self._process.pid)] + ([] if terminate else ["/F"])
-            subprocess.run(args, capture_output=True, check=False)
+        else:  # Windows: taskkill walks the tree (/T); /F forces it
+            subprocess.run(taskkill_command(self._process.pid, force=not terminate), capture_output=True,
+                           check=False)
 
     # ------------------------------------------------------------------ messages
     def failure_message(self) -> str:
@@ -305,10 +307,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def taskkill_command(pid: int, force: bool) -> list[str]:
+    """Windows: end ``pid`` and its descendants (/T); /F forces it, as SIGKILL does on POSIX."""
+    return ["taskkill", "/PID", str(pid), "/T"] + (["/F"] if force else [])
+
+
 def _alive_any(pids) -> bool:
-    if os.name != "posix":  # pragma: no cover - Windows relies on taskkill
-        return False
-    return any(_alive(pid) for pid in pids)
+    if PLATFORM_POSIX:
+        return any(_alive(pid) for pid in pids)
+    try:  # Windows: psutil knows; without it, assume alive so the forced tree kill always follows
+        import psutil
+    except ImportError:
+        return True
+    return any(psutil.pid_exists(pid) for pid in pids)
 
 
 def _descendants_from_proc(root: int) -> set:
