@@ -71,6 +71,18 @@ def flip_last_byte(file: Path) -> None:
     file.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
 
 
+def terminology_entry(term) -> str:
+    """A Slicer terminology entry for an organ term, as the TotalSegmentator extension writes it:
+    context~category~type~modifier~anatomic context~region~region modifier."""
+    def coded(value: str, meaning: str) -> str:
+        return f"SCT^{value}^{meaning}" if value else "^^"
+
+    return "~".join(["Segmentation category and type - DICOM master list", "SCT^123037004^Anatomical Structure",
+                     coded(term.type_code, term.type_meaning), coded(term.modifier_code, term.modifier_meaning),
+                     "Anatomic codes - DICOM master list", coded(term.region_code, term.region_meaning),
+                     coded(term.region_modifier_code, term.region_modifier_meaning)])
+
+
 def load_organs_segmentation(scene, extension_style: bool = False):
     """The sample's TotalSegmentator mask as a segmentation. Segment names are TotalSegmentator-style
     ("Kidney left"), or with ``extension_style`` named and tagged as the TotalSegmentator extension does
@@ -96,12 +108,7 @@ def load_organs_segmentation(scene, extension_style: bool = False):
             segment.SetName(names[value].replace("_", " ").capitalize())  # e.g. "Kidney left"
             continue
         term = organ_terms()[names[value]]
-        coded = lambda code, meaning: f"SCT^{code}^{meaning}" if code else "^^"  # noqa: E731
         segment.SetName(f"{term.modifier_meaning} {term.type_meaning}".strip())
-        segment.SetTag("TerminologyEntry", "~".join([
-            "Segmentation category and type - DICOM master list", "SCT^123037004^Anatomical Structure",
-            coded(term.type_code, term.type_meaning), coded(term.modifier_code, term.modifier_meaning),
-            "Anatomic codes - DICOM master list", coded(term.region_code, term.region_meaning),
-            coded(term.region_modifier_code, term.region_modifier_meaning)]))
+        segment.SetTag("TerminologyEntry", terminology_entry(term))
     scene.RemoveNode(labelmap_node)
     return segmentation

@@ -11,16 +11,9 @@ import pytest
 from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
 from PASTALib.lesions.organ_terms import class_for, map_segments, organ_terms, terminology_codes
 
+from slicer_scene import terminology_entry as entry
+
 V2 = {int(k): v for k, v in json.loads(TOTALSEGMENTATOR_V2_TABLE.read_text()).items()}
-
-
-def entry(term) -> str:
-    """A Slicer terminology entry: context~category~type~modifier~anatomic context~region~region modifier."""
-    coded = lambda value, meaning: f"SCT^{value}^{meaning}" if value else "^^"  # noqa: E731
-    return "~".join(["Segmentation category and type - DICOM master list", "SCT^123037004^Anatomical Structure",
-                     coded(term.type_code, term.type_meaning), coded(term.modifier_code, term.modifier_meaning),
-                     "Anatomic codes - DICOM master list", coded(term.region_code, term.region_meaning),
-                     coded(term.region_modifier_code, term.region_modifier_meaning)])
 
 
 def display_name(term) -> str:

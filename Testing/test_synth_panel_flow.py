@@ -180,7 +180,7 @@ def gui(mrml_scene, monkeypatch, tmp_path):
     from slicer import vtkSlicerSegmentationsModuleLogic
 
     from PASTALib.io import sample_data
-    from PASTASynthLib.host import v2_names
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names as v2_names
 
     log = {"warnings": [], "folder": str(tmp_path / "chosen")}
     i18n = types.ModuleType("slicer.i18n")

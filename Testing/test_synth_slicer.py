@@ -220,7 +220,7 @@ def test_organs_from_a_segmentation_node(mrml_scene):
 
     from PASTALib.io import sample_data
     from PASTALib.io.volume_io import read_volume
-    from PASTASynthLib.host import v2_names
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names as v2_names
     from PASTASynthSlicerLib.session import SynthSession
 
     ct = load_node(mrml_scene, SAMPLE_CT, "vtkMRMLScalarVolumeNode", "Abdomen CT")

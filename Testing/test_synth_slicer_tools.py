@@ -153,7 +153,7 @@ def test_batch_over_the_current_host_runs_synth_batch_with_progress(mrml_scene, 
     from PASTALib.io import sample_data
     from PASTALib.io.volume_io import read_volume
     from PASTASlicerLib.process_runner import ProcessRunner
-    from PASTASynthLib.host import v2_names
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names as v2_names
     from PASTASynthSlicerLib.batch_job import HOST_IMAGE, HOST_ORGANS, cleanup, prepare_batch
 
     from conftest import REPO

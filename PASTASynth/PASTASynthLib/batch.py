@@ -121,11 +121,10 @@ def plan(hosts: dict[str, tuple[Path, Path]], types: Sequence[str], per_type: in
     import numpy as np
 
     from PASTALib.io.volume_io import read_volume
-
-    from .host import v2_names
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names
 
     jobs, skipped = [], []
-    names = v2_names()
+    names = totalsegmentator_v2_names()
     for host, (image, organs) in hosts.items():
         present = {names.get(int(v), "") for v in np.unique(read_volume(organs).array)}
         for key in types:

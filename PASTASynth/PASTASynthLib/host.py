@@ -8,7 +8,6 @@ organ label and cached; everything else in synthesis works on a lesion's boundin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -17,9 +16,8 @@ from scipy import ndimage
 from PASTALib.errors import PastaInputError
 from PASTALib.io.input_checks import check_image
 from PASTALib.io.resample import Interpolation, resample_to_reference
-from PASTALib.io.sample_data import load_label_names
 from PASTALib.io.volume import Volume
-from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
+from PASTALib.lesions.anatomy import totalsegmentator_v2_names
 
 from .catalog import SynthSpec, organ_names_match
 
@@ -35,11 +33,6 @@ LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL = 10, 12
 #: DICOM header fields that may travel into outputs; everything else (UIDs, names) is dropped
 SAFE_METADATA = ("Modality", "Manufacturer", "ContrastBolusAgent", "SliceThickness", "KVP",
                  "ConvolutionKernel")
-
-
-@lru_cache(maxsize=1)
-def v2_names() -> dict[int, str]:
-    return load_label_names(TOTALSEGMENTATOR_V2_TABLE)
 
 
 @dataclass(frozen=True)
@@ -195,7 +188,7 @@ def make_host(image: Volume, organs: Optional[Volume], names: Optional[dict[int,
     """Check the image, bring the organ mask onto its grid, and estimate the contrast phase."""
     check_image(image)
     notes: list[str] = []
-    names = dict(names or v2_names())
+    names = dict(names or totalsegmentator_v2_names())
     if organs is None:
         array = threshold_lung(image)
         names.update(THRESHOLDED_LUNG_NAMES)

@@ -195,12 +195,11 @@ def organ_items(case: str, image: Volume, organs: Volume, names: Optional[Iterab
     """One item per organ label of a TotalSegmentator v2 mask (all present ones, or ``names``)."""
     from scipy import ndimage
 
-    from PASTALib.io.sample_data import load_label_names
-    from PASTALib.lesions.anatomy import TOTALSEGMENTATOR_V2_TABLE
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names
     from PASTALib.report.findings import organs_on_grid
 
     array, _ = organs_on_grid(image, organs)
-    table = load_label_names(TOTALSEGMENTATOR_V2_TABLE)
+    table = totalsegmentator_v2_names()
     present = [int(v) for v in np.unique(array) if v > 0]
     wanted = present
     if names is not None:

@@ -111,11 +111,18 @@ def sites_from_names(names: dict[int, str]) -> dict[int, OrganSite]:
 
 
 @lru_cache(maxsize=1)
-def totalsegmentator_v2_sites() -> dict[int, OrganSite]:
-    """The organ sites of TotalSegmentator v2's ``total`` task, read from the bundled table."""
+def totalsegmentator_v2_names() -> dict[int, str]:
+    """Label id -> class name of TotalSegmentator v2's ``total`` task, read once from the bundled table
+    (shared: copy before changing it)."""
     from PASTALib.io.sample_data import load_label_names
 
-    return sites_from_names(load_label_names(TOTALSEGMENTATOR_V2_TABLE))
+    return load_label_names(TOTALSEGMENTATOR_V2_TABLE)
+
+
+@lru_cache(maxsize=1)
+def totalsegmentator_v2_sites() -> dict[int, OrganSite]:
+    """The organ sites of TotalSegmentator v2's ``total`` task, read from the bundled table."""
+    return sites_from_names(totalsegmentator_v2_names())
 
 
 def host_label_ids(group: str, sites: dict[int, OrganSite] | None = None) -> list[int]:

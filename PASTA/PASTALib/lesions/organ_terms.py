@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Optional
 
+from .anatomy import totalsegmentator_v2_names
+
 SNOMED_TABLE = Path(__file__).resolve().parents[1] / "sample_data" / "totalsegmentator_snomed_mapping.csv"
 
 
@@ -106,7 +108,7 @@ def class_for(segment_name: str, terminology: Optional[str] = None,
               names: Optional[Mapping[int, str]] = None) -> Optional[str]:
     """The TotalSegmentator class a segment is (None if it is none of ``names``' classes; default: the
     classes of TotalSegmentator v2's ``total`` task)."""
-    candidates = tuple(sorted((names or _v2_names()).values()))
+    candidates = tuple(sorted((names or totalsegmentator_v2_names()).values()))
     by_codes, by_name = _lookups(candidates)
     codes = terminology_codes(terminology)
     if codes is not None and codes in by_codes:
@@ -118,7 +120,7 @@ def map_segments(segments: Mapping[int, tuple[str, Optional[str]]],
                  names: Optional[Mapping[int, str]] = None) -> tuple[dict[int, int], list[str]]:
     """Segment label -> class id (``names``: id -> class; default TotalSegmentator v2), and the names of
     the segments that are no known class."""
-    names = dict(names or _v2_names())
+    names = dict(names or totalsegmentator_v2_names())
     ids = {name: label for label, name in names.items()}
     mapping, unknown = {}, []
     for label, (segment_name, terminology) in segments.items():
@@ -128,12 +130,3 @@ def map_segments(segments: Mapping[int, tuple[str, Optional[str]]],
         else:
             mapping[label] = ids[found]
     return mapping, unknown
-
-
-@lru_cache(maxsize=1)
-def _v2_names() -> dict[int, str]:
-    from PASTALib.io.sample_data import load_label_names
-
-    from .anatomy import TOTALSEGMENTATOR_V2_TABLE
-
-    return load_label_names(TOTALSEGMENTATOR_V2_TABLE)
