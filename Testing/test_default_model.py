@@ -1,56 +1,173 @@
-"""The bundled default model: what its card promises is what it does.
+"""The bundled default model, the organ-aware detector: what its card and the README promise is what it does.
 
-The held-out table of the model card is recomputed here from scratch: the same two held-out
-hosts (Testing/Data), the same seeds, whole-scan prediction. A retrained model with a stale card,
-or a change in synthesis or inference that shifts results, fails here.
+* the README's main job finds the three lesions of ``sample-lesions`` with the right types and nothing else;
+* healthy scans get at most one false finding in total;
+* every finding has a type its organ can host (the invariant of :mod:`PASTALib.lesions.type_rules`);
+* the findings do not depend on where the scan starts (no tiles);
+* the held-out numbers of the card are recomputed for the held-out patient the test data holds.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import synth_hosts
-import torch
 
+from PASTALib.analysis.options import AnalysisOptions
+from PASTALib.analysis.pipeline import run_analysis
+from PASTALib.detection.detector import detect
+from PASTALib.detection.model_folder import detector_folder, load_detector
+from PASTALib.errors import PastaInputError
+from PASTALib.io import sample_data
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume
+from PASTALib.lesions import lesion_types
 from PASTALib.model.bundled_models import BUNDLED
-from PASTALib.model.checkpoints import load_model
-from PASTATrainLib.cases import find_hosts, validation_cases
-from PASTATrainLib.evaluate import evaluate, summarise
+from PASTALib.progress import ProgressReporter
 
 FOLDER = BUNDLED["default"]
 CARD = json.loads((FOLDER / "model.json").read_text(encoding="utf-8"))
 
 
-def test_default_model_is_small_verified_and_covers_all_15_types():
-    model = load_model("default")  # resolves the name and checks every weight's SHA256
-    weights = sum(p.stat().st_size for p in FOLDER.glob("*.safetensors"))
-    assert weights <= 25 * 1024 * 1024
-    assert [c.lesion_type for c in model.classes[1:]] == [
-        "lung_tumor", "liver_tumor", "gallbladder_cancer", "pancreas_tumor", "kidney_tumor", "bladder_cancer",
-        "esophageal_cancer", "gastric_cancer", "colorectal_cancer", "bone_metastasis", "liver_cyst", "gallstone",
-        "pancreas_cyst", "kidney_cyst", "kidney_stone"]
-    assert CARD["attribute_heads"]["sha256"] and CARD["limits"]
+def assert_types_possible(report) -> None:
+    """The invariant: a finding's type is one its organ can host."""
+    for finding in report.findings:
+        assert lesion_types.BY_ID[finding.lesion_type.id].organ == finding.location.organ, finding.id
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return load_detector(FOLDER)[0]
+
+
+def test_default_model_is_a_small_verified_detector_with_a_card():
+    assert detector_folder("default") == FOLDER
+    scorer, card = load_detector(FOLDER)  # checks every listed file's SHA256
+    assert sum(p.stat().st_size for p in FOLDER.iterdir()) <= 25 * 1024 * 1024
+    assert set(scorer.operating_points) == {"strict", "balanced", "high"}
+    assert scorer.operating_points["strict"] >= scorer.operating_points["balanced"] >= scorer.operating_points["high"]
     page = (FOLDER / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "Known limits" in page and "held-out" in page
+    assert "Held-out patients" in page and "What it misses" in page and card["limits"]
+
+
+def test_a_detector_folder_is_refused_where_a_network_is_needed():
+    from PASTALib.model.checkpoints import load_model
+
+    with pytest.raises(PastaInputError, match="is a detector model"):
+        load_model("default")
+
+
+def test_tampered_detector_numbers_are_refused(tmp_path):
+    import shutil
+
+    copy = shutil.copytree(FOLDER, tmp_path / "model")
+    block = json.loads((copy / "detector.json").read_text())
+    block["trees"][0]["threshold"][0] += 5.0
+    (copy / "detector.json").write_text(json.dumps(block))
+    with pytest.raises(PastaInputError, match="does not match the SHA256"):
+        load_detector(copy)
+
+
+@pytest.fixture(scope="module")
+def sample_analysis(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sample") / "analysis"
+    analysis = run_analysis(AnalysisOptions(image="sample-lesions", output=str(out)), ProgressReporter())
+    return analysis, read_volume(out / "findings.nii.gz").array
+
+
+def test_sample_lesions_gives_its_three_lesions_with_their_types_and_nothing_else(sample_analysis):
+    analysis, finding_labels = sample_analysis
+    truth = read_volume(sample_data.SAMPLES["sample-lesions-truth"].path).array
+    report = analysis.report
+    assert len(report.findings) == 3
+    assert_types_possible(report)
+    dice = {}
+    for number, finding in enumerate(report.findings, start=1):
+        mask = finding_labels == number
+        overlapping = [int(v) for v in np.unique(truth[mask]) if v]
+        assert len(overlapping) == 1, finding.id  # each finding is one true lesion
+        true_type = lesion_types.BY_ID[overlapping[0]]
+        lesion = truth == overlapping[0]
+        dice[true_type.key] = 2 * float((mask & lesion).sum()) / (mask.sum() + lesion.sum())
+        assert finding.lesion_type.key == true_type.key
+        assert any(note.startswith("Type decided by") for note in finding.notes)
+    assert set(dice) == {"liver_tumor", "kidney_cyst", "bone_metastasis"}
+    # measured with this model (RESULTS.md); the kidney cyst is under-segmented (see the model card)
+    assert dice["liver_tumor"] >= 0.65 and dice["bone_metastasis"] >= 0.9 and dice["kidney_cyst"] >= 0.25
+    confidences = [f.confidence.max for f in report.findings]
+    assert all(0.0 < c <= 1.0 for c in confidences)
+    weights = [f.confidence.max * f.measurements.max_3d_diameter.length_mm for f in report.findings]
+    assert weights == sorted(weights, reverse=True)  # the first rows are the ones that matter
+
+
+def healthy_scans():
+    """The healthy scans the test data holds: (name, image, organ mask or None)."""
+    abdomen, organs = synth_hosts.sample_pair()
+    upper, upper_organs = synth_hosts.upper_abdomen_pair()
+    dicom, dicom_organs = synth_hosts.contrast_pair()
+    return [("native abdomen", abdomen, organs), ("upper abdomen", upper, upper_organs),
+            ("contrast DICOM abdomen (held out)", dicom, dicom_organs),
+            ("chest crop A part", synth_hosts.chest_part(), None),
+            ("chest crop B (same patient as A)", read_volume(synth_hosts.DATA / "chest_crop_b_ct.nii.gz"), None)]
 
 
 @pytest.mark.slow
-def test_held_out_dice_is_what_the_model_card_says(tmp_path):
-    model = load_model("default")
-    config = CARD["provenance"]["config"]
-    hosts = find_hosts([str(synth_hosts.write_validation_hosts(tmp_path / "val"))])
-    keys = [c.lesion_type for c in model.classes[1:]]
-    per_type = max(row["cases"] for row in CARD["validation"]["segmentation"]["per_class"].values())
-    cases, _ = validation_cases(hosts, config["spacing_xyz"], keys, config["seed"], per_type)
-    assert [c.name for c in cases] == CARD["validation"]["cases"]  # the very same lesions
-    summary = summarise(evaluate(model.network(), cases, model.preprocessing.normalization.apply,
-                                 model.preprocessing.patch_size, torch.device("cpu"), model.postprocessing,
-                                 model.preprocessing.spacing_zyx),
-                        {c.id: c.lesion_type for c in model.classes})
-    recorded = CARD["validation"]["segmentation"]
-    for name, row in recorded["per_class"].items():
-        assert summary["per_class"][name]["dice"] == pytest.approx(row["dice"], abs=0.02), name
-    assert summary["mean"]["dice"] == pytest.approx(recorded["mean"]["dice"], abs=0.01)
-    # the false findings the card warns of are the ones the model makes
-    assert summary["mean"]["false_components"] == pytest.approx(recorded["mean"]["false_components"], abs=0.5)
+def test_healthy_scans_get_at_most_one_false_finding_in_total(scorer):
+    counts = {}
+    for name, image, organs in healthy_scans():
+        detection = detect(image, organs, scorer, "balanced")
+        counts[name] = len(detection.kept)
+        # the contrast DICOM's own mask is stored flipped (LAS) on another grid: resampled, and said so
+        if organs is not None and not image.has_same_geometry(organs, 1e-3):
+            assert detection.organs.array.shape == image.array.shape
+    assert sum(counts.values()) <= 1, counts
+
+
+def test_findings_do_not_depend_on_where_the_scan_starts(scorer):
+    image = read_volume(sample_data.SAMPLES["sample-lesions"].path)
+    organs = read_volume(sample_data.SAMPLES["sample-organs"].path)
+    whole = detect(image, organs, scorer, "balanced")
+    shift = 7  # slices cut off the start: every world position keeps its voxel
+
+    def crop(volume):
+        origin = volume.index_to_lps_points(np.array([[0, 0, shift]]))[0]
+        return Volume(volume.array[shift:].copy(), volume.spacing, tuple(origin), volume.direction)
+
+    cropped_image, cropped_organs = crop(image), crop(organs)
+    moved = detect(cropped_image, cropped_organs, scorer, "balanced")
+    assert len(moved.kept) == len(whole.kept)
+    assert np.array_equal(moved.labels.array, whole.labels.array[shift:])
+
+
+def test_a_scan_without_any_searched_organ_gives_a_valid_empty_report(tmp_path, scorer):
+    image = read_volume(sample_data.SAMPLES["sample"].path)
+    soft = image.with_array(np.full(image.array.shape, 40, np.int16))  # soft tissue only, no air, no organ
+    detection = detect(soft, None, scorer, "balanced")
+    assert detection.kept == [] and detection.searched == []
+    assert any("Not in view" in note for note in detection.notes)
+
+
+@pytest.mark.slow
+def test_held_out_patient_numbers_are_what_the_card_says(tmp_path, monkeypatch, scorer):
+    """The contrast DICOM abdomen is a held-out patient the test data holds: regenerate its synthetic
+    lesions (same seeds) and re-score them at the card's default operating point."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+    import detector_data
+    import train_detector
+
+    scan = next(s for s in detector_data.SCANS if s.name == "dicom_abdomen")
+    local = [detector_data.PatientScan(scan.name, scan.patient, scan.split, synth_hosts.DATA / "example_ct_dicom",
+                                       synth_hosts.DATA / "abdomen_contrast_dicom_organs.nii.gz")]
+    index = detector_data.SCANS.index(scan)
+    monkeypatch.setattr(detector_data, "SCANS", detector_data.SCANS[:index] + local + detector_data.SCANS[index + 1:])
+    detector_data.make_cases(tmp_path, CARD["provenance"]["held_out_cases_per_type"], {"heldout"},
+                             only={"dicom_abdomen"})
+    monkeypatch.setattr(train_detector, "CASES", tmp_path)
+    hosts = train_detector.collect("heldout")
+    result = train_detector.evaluate(scorer, hosts, scorer.threshold("balanced"))
+    recorded = CARD["validation"]["balanced"]["held_out"]["per_host"]["dicom_abdomen"]
+    assert result["per_host"]["dicom_abdomen"] == recorded

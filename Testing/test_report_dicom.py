@@ -34,11 +34,17 @@ def exported(dicom_series, tmp_path_factory):
     image = read_volume(dicom_series)
     analysis = analyse_segmentation(image, lesions(image))
     report = analysis.report
-    review.set_review(report, "F1", "accepted", "Dr A")
-    review.set_review(report, "F3", "rejected", "Dr A")  # F2 (gallstone) stays pending: exported too
+    ids = {f.lesion_type.key: f.id for f in report.findings}  # findings are ranked by confidence x size
+    review.set_review(report, ids["liver_tumor"], "accepted", "Dr A")
+    review.set_review(report, ids["kidney_cyst"], "rejected", "Dr A")  # the gallstone stays pending: exported too
     out = tmp_path_factory.mktemp("out")
     written = export_dicom(report, image, analysis.mask, out)
     return report, analysis, image, written
+
+
+def exported_findings(report):
+    """The findings a SEG/SR holds: all but the rejected kidney cyst, in report order."""
+    return [f for f in report.findings if f.lesion_type.key != "kidney_cyst"]
 
 
 def test_seg_holds_the_exported_findings_with_snomed_codes(exported):
@@ -46,8 +52,8 @@ def test_seg_holds_the_exported_findings_with_snomed_codes(exported):
     seg = hd.seg.segread(written["seg"])
     raw = pydicom.dcmread(written["seg"])
     assert raw.Modality == "SEG" and raw.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4"
-    f1, f2 = report.finding("F1"), report.finding("F2")
-    assert seg.number_of_segments == 2  # the rejected F3 is left out
+    f1, f2 = exported_findings(report)
+    assert seg.number_of_segments == 2  # the rejected kidney cyst is left out
     for number, finding in ((1, f1), (2, f2)):
         description = seg.get_segment_description(number)
         assert description.segment_label.startswith(finding.id)
@@ -87,8 +93,8 @@ def test_sr_measurements_equal_the_report(exported):
     sr = hd.sr.srread(written["sr"])
     seg = pydicom.dcmread(written["seg"])
     groups = sr.content.get_volumetric_roi_measurement_groups()
-    assert [str(g.tracking_identifier) for g in groups] == ["F1", "F2"]
-    for group, finding in zip(groups, (report.finding("F1"), report.finding("F2"))):
+    assert [str(g.tracking_identifier) for g in groups] == [f.id for f in exported_findings(report)]
+    for group, finding in zip(groups, exported_findings(report)):
         m = finding.measurements
 
         def value(name, group=group):

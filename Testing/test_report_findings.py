@@ -34,12 +34,14 @@ def test_components_types_and_dropped_specks():
     labels[18, 38, 38] = BY_KEY["liver_tumor"].id  # one 12 mm3 voxel: below the 0.02 mL default
     report = report_from_segmentation(image, image.with_array(labels))
     types = [f.lesion_type.key for f in report.findings]
-    assert types == ["liver_tumor", "liver_tumor", "kidney_tumor", "kidney_cyst"]
+    # ranked by confidence x size (no probabilities here: by size), largest first
+    assert types == ["liver_tumor", "kidney_cyst", "liver_tumor", "kidney_tumor"]
+    assert [f.id for f in report.findings] == ["F1", "F2", "F3", "F4"]
     volumes = [f.measurements.volume_ml for f in report.findings]
-    assert volumes == pytest.approx([400 * 0.012, 160 * 0.012, 120 * 0.012, 400 * 0.012])
+    assert volumes == pytest.approx([400 * 0.012, 400 * 0.012, 160 * 0.012, 120 * 0.012])
     assert (report.dropped.count, report.dropped.total_volume_ml) == (1, pytest.approx(0.012))
     assert "1 component below 0.02 mL not reported" in report.impression
-    assert [f.component.component for f in report.findings[:2]] == [1, 2]
+    assert [f.component.component for f in report.findings if f.lesion_type.key == "liver_tumor"] == [1, 2]
     kept = report_from_segmentation(image, image.with_array(labels), min_volume_ml=0.0)
     assert len(kept.findings) == 5 and kept.dropped.count == 0
 
@@ -56,7 +58,10 @@ def test_a_lesion_spanning_two_organs_is_split_and_located():
     assert [(f.location.organ, f.component.part, f.component.parts) for f in report.findings] == [
         ("stomach", 1, 2), ("liver", 2, 2)]
     stomach, liver = report.findings
-    assert stomach.location.matches_lesion_type is False and "check the lesion type" in stomach.notes[0]
+    # the stomach part cannot be a liver tumour: its organ decides, and the report says why
+    assert stomach.lesion_type.key == "gastric_cancer" and stomach.location.matches_lesion_type
+    assert "the label said Liver tumor, a liver lesion" in stomach.notes[0]
+    assert liver.lesion_type.key == "liver_tumor" and "a type the liver can host" in liver.notes[0]
     assert liver.location.code.meaning == "Liver" and liver.location.source == "organ mask"
     assert liver.location.organ_fractions == pytest.approx({"liver": 8 / 18, "stomach": 10 / 18})
     masks = [analysis.mask(f) for f in report.findings]

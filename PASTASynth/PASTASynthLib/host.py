@@ -18,18 +18,20 @@ from PASTALib.io.input_checks import check_image
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
 from PASTALib.lesions.anatomy import totalsegmentator_v2_names
+from PASTALib.lesions.lung_threshold import (  # noqa: F401  (re-exported for synthesis callers)
+    LUNG_LEFT_LABEL,
+    LUNG_RIGHT_LABEL,
+    LUNG_THRESHOLD_HU,
+    THRESHOLDED_LUNG_NAMES,
+    lps_x,
+    threshold_lung,
+)
 
 from .catalog import SynthSpec, organ_names_match
 
 ENHANCED_AORTA_HU = 100.0  #: aorta mean above this -> contrast-enhanced (section 9, [GUIDANCE])
 SOFT_TISSUE_HU = (-30.0, 200.0)  #: voxels used for the robust parenchyma estimate
-LUNG_THRESHOLD_HU = -400.0
 MIN_ORGAN_ML = 0.5  #: smaller organ labels are treated as absent (stray voxels of a segmenter)
-#: Labels written for a thresholded lung (see threshold_lung): the whole left / right lung, lobes unknown.
-#: They reuse TotalSegmentator's left / right upper-lobe ids (so "lung_*" hosts still match) under their
-#: own names, so the report says "left lung", never a lobe it cannot know.
-THRESHOLDED_LUNG_NAMES = {10: "lung_left", 12: "lung_right"}
-LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL = 10, 12
 #: DICOM header fields that may travel into outputs; everything else (UIDs, names) is dropped
 SAFE_METADATA = ("Modality", "Manufacturer", "ContrastBolusAgent", "SliceThickness", "KVP",
                  "ConvolutionKernel")
@@ -140,48 +142,6 @@ def estimate_phase(image: Volume, organs: np.ndarray, names: dict[int, str]) -> 
             mean = float(np.mean(values))
             return mean > ENHANCED_AORTA_HU, f"aorta mean {mean:.0f} HU"
     return False, "no aorta in the mask and no DICOM contrast tag: assumed native"
-
-
-def threshold_lung(image: Volume) -> np.ndarray:
-    """A crude lung mask for hosts without an organ mask: air-like voxels not touching the border.
-
-    It is a threshold at -400 HU, the largest components kept, holes (vessels) filled per slice, then
-    split into the patient's left (:data:`LUNG_LEFT_LABEL`) and right (:data:`LUNG_RIGHT_LABEL`) at the
-    body's midline: the median LPS x of body voxels (L is +x). Lobes are not separated.
-    """
-    air = image.array < LUNG_THRESHOLD_HU
-    labels, count = ndimage.label(air)
-    if count == 0:
-        raise PastaInputError("No lung-like (below -400 HU) region in the image.",
-                              "Pass an organ mask with --organs.")
-    border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(),
-                                       labels[:, :, [0, -1]].ravel()]))
-    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, count + 1))
-    keep = np.zeros(count + 1, bool)
-    order = np.argsort(sizes)[::-1] + 1
-    minimum = 0.05 * sizes.max()
-    for component in order[:2]:
-        # a crop's lung may touch the crop border, so only the body-surrounding air is rejected:
-        # it touches the border *and* holds voxels in the outermost rows of all four sides
-        touching = component in border
-        outside = touching and all(np.any(labels[:, edge] == component) for edge in (0, -1)) and \
-            all(np.any(labels[:, :, edge] == component) for edge in (0, -1))
-        if sizes[component - 1] >= minimum and not outside:
-            keep[component] = True
-    lung = keep[labels]
-    for k in range(lung.shape[0]):
-        lung[k] = ndimage.binary_fill_holes(lung[k])
-    x_lps = lps_x(image)
-    body = image.array >= LUNG_THRESHOLD_HU
-    midline = float(np.median(x_lps[body])) if body.any() else float(np.median(x_lps))
-    return np.where(lung, np.where(x_lps > midline, LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL), 0).astype(np.uint8)
-
-
-def lps_x(image: Volume) -> np.ndarray:
-    """The LPS x (mm; + is the patient's left) of every voxel centre, as a [k, j, i] array."""
-    matrix = image.index_to_lps
-    k, j, i = np.ogrid[:image.array.shape[0], :image.array.shape[1], :image.array.shape[2]]
-    return matrix[0, 3] + matrix[0, 0] * i + matrix[0, 1] * j + matrix[0, 2] * k
 
 
 def make_host(image: Volume, organs: Optional[Volume], names: Optional[dict[int, str]] = None) -> Host:

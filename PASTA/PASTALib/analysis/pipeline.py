@@ -61,9 +61,15 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     from PASTALib.report import DEFAULT_MIN_VOLUME_ML
     from PASTALib.report.findings import analyse_segmentation
 
+    from PASTALib.detection.model_folder import detector_folder
+
     out = Path(options.output).expanduser()
     check_outputs_free(out, options.dicom, options.overwrite, extra=(SEGMENTATION, FINDING_LABELS))
     image_path, sample = sample_data.resolve(options.image)
+    detector = detector_folder(options.model)  # None for a network model
+    if detector is not None and options.head:
+        raise PastaInputError("--head needs a network model; the detector has no encoder features.",
+                              "Leave out --head, or pass --model with a PASTA network.")
     progress.report("reading", 0.0, str(image_path))
     image = read_volume(image_path)
     check_image(image)
@@ -73,6 +79,8 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
         from PASTALib.report.dicom_source import dicom_folder
 
         dicom_folder(image)  # fail before the work, not after it
+    if detector is not None:
+        return run_detector_analysis(options, detector, image, sample, out, progress)
     heads = load_heads(options.head) if options.head else []
     model = load_model(options.model, options.folds, options.checkpoint)
     check_heads(heads, model)  # refuse another model's heads before the segmentation runs
@@ -100,6 +108,38 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     analysis.report.provenance.notes.extend(result.notes + organ_notes)
     apply_heads(heads, analysis, image, model, options.device, progress)
     # Before report.json, so a report.json is never newer than its findings' voxels.
+    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
+    write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
+    return analysis
+
+
+def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample, out: Path,
+                          progress: ProgressReporter):
+    """``pasta analyze`` with a detector model folder: organ-aware candidates, calibrated confidence,
+    the chosen operating point; then the same report as for a network."""
+    from PASTALib.detection.detector import detect
+    from PASTALib.detection.model_folder import load_detector
+    from PASTALib.report import DEFAULT_MIN_VOLUME_ML
+    from PASTALib.report.findings import analyse_segmentation
+
+    scorer, card = load_detector(folder)
+    organs_arg, organs, organ_notes = read_organs(options.organs, sample)
+    detection = detect(image, organs, scorer, options.sensitivity, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    write_volume(detection.labels, out / SEGMENTATION, overwrite=options.overwrite)
+    analysis = analyse_segmentation(
+        image, detection.labels, detection.confidence, detection.organs, organ_names=detection.organ_names,
+        min_volume_ml=options.min_volume if options.min_volume is not None else DEFAULT_MIN_VOLUME_ML,
+        model_id=f"{card.get('name') or folder.name} (detector, {options.sensitivity})", progress=progress,
+        confidence_source="detector confidence (calibrated on held-out synthetic lesions)",
+        inputs={"image": str(options.image), "lesion_labels": f"{SEGMENTATION} (lesion-type ids)",
+                "probabilities": "detector confidence per finding", "organs": organs_arg,
+                "organ_labels": "TotalSegmentator v2 (total task)" + (" + lung by thresholding"
+                                                                         if any("thresholding" in n for n in
+                                                                                detection.notes) else "")})
+    analysis.report.provenance.notes.extend(organ_notes + detection.notes)
+    analysis.report.provenance.parameters["sensitivity"] = options.sensitivity
+    analysis.report.provenance.parameters["confidence_threshold"] = scorer.threshold(options.sensitivity)
     write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
     write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
     return analysis

@@ -21,9 +21,19 @@ def _add_models_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace, progress: ProgressReporter) -> int:
+    from PASTALib.detection.model_folder import detector_folder, load_detector
     from PASTALib.model.checkpoints import load_model
 
     progress.report("verifying", None, args.path)
+    folder = detector_folder(args.path)
+    if folder is not None:
+        scorer, card = load_detector(folder)
+        summary = {"format": "pasta-detector", "source": str(folder), "name": card.get("name"),
+                   "version": card.get("version"), "features": list(scorer.features),
+                   "operating_points": scorer.operating_points, "sha256": card.get("sha256"),
+                   "searched_organs": card["detector"].get("searched_organs")}
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return 0
     model = load_model(args.path, args.folds, args.checkpoint)
     sys.stdout.write(json.dumps(model.summary(), indent=2) + "\n")
     return 0

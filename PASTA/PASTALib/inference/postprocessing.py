@@ -1,6 +1,6 @@
 """How class probabilities become the label map users see: the model card's ``postprocessing``.
 
-Three steps, chosen per model (on held-out lesions, by ``Testing/tools/train_default_model.py``
+Three steps, chosen per model (on held-out lesions, by ``Testing/tools/train_compact_network.py``
 for the bundled one) and recorded in the card, so the Predictor, validation and the card's Dice agree:
 
 * ``decision``: ``argmax`` is nnU-Net's rule: each voxel takes its most probable class. With 15

@@ -230,6 +230,11 @@ def _classes_from_dataset(dataset: Mapping[str, Any], num_classes: int, folder: 
 
 def _load_model_folder(folder: Path) -> LoadedModel:
     card = read_card(folder)
+    if isinstance(card.get("detector"), dict):
+        raise PastaInputError(f"{folder} is a detector model (candidates scored by a learned model), not a "
+                              "network: there is no network to run or verify.",
+                              "pasta analyze runs it; pasta segment, pasta features and attribute heads need a "
+                              "PASTA network (a model folder with network weights, an nnU-Net folder or a checkpoint).")
     states, names, hashes = [], [], {}
     for name in card.get("weights", []):
         file = folder / name

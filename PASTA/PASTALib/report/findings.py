@@ -24,6 +24,7 @@ from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
 from PASTALib.lesions import anatomy, lesion_types
 from PASTALib.lesions.components import Region, find_regions
+from PASTALib.lesions.type_rules import core_density, decide_type
 from PASTALib.progress import ProgressReporter
 
 from . import DEFAULT_MIN_VOLUME_ML, attributes, staging
@@ -146,7 +147,8 @@ def _code(concept) -> Code:
     return Code(concept.value, concept.scheme, concept.meaning)
 
 
-def _confidence(probabilities: Optional[np.ndarray], mask: np.ndarray, type_id: int) -> Optional[Confidence]:
+def _confidence(probabilities: Optional[np.ndarray], mask: np.ndarray, type_id: int,
+                source_name: Optional[str] = None) -> Optional[Confidence]:
     if probabilities is None:
         return None
     if probabilities.ndim == 4:
@@ -156,7 +158,7 @@ def _confidence(probabilities: Optional[np.ndarray], mask: np.ndarray, type_id: 
         values, source = probabilities[type_id][mask], f"class probability of lesion type {type_id}"
     else:
         values, source = probabilities[mask], "lesion probability map"
-    return Confidence(mean=float(values.mean()), max=float(values.max()), source=source)
+    return Confidence(mean=float(values.mean()), max=float(values.max()), source=source_name or source)
 
 
 def _source(image: Volume, name: Optional[str]) -> Source:
@@ -218,6 +220,7 @@ def analyse_segmentation(
     staging_head: Optional[staging.StagingHead] = None,
     inputs: Optional[Mapping[str, Optional[str]]] = None,
     progress: Optional[ProgressReporter] = None,
+    confidence_source: Optional[str] = None,
 ) -> Analysis:
     """Build the structured report of a lesion label map on ``image``'s grid.
 
@@ -225,6 +228,10 @@ def analyse_segmentation(
     ``lesion_type``. ``probabilities`` is a lesion-probability volume or a (C, k, j, i) array of
     class probabilities (channel = lesion-type id). ``organs`` is a TotalSegmentator v2 organ mask
     unless ``organ_names`` says otherwise. An empty label map gives a valid report with no findings.
+
+    With an organ mask, every finding's type is one its organ can host (:mod:`PASTALib.lesions.type_rules`;
+    the rule that decided is in the finding's notes) and a region in no host organ is not a finding
+    (counted in the report's notes). Findings are numbered by confidence x size, largest first.
     """
     progress = progress or ProgressReporter()
     chosen_type = lesion_types.lookup(lesion_type) if lesion_type is not None else None
@@ -238,12 +245,19 @@ def analyse_segmentation(
     min_voxels = max(1, int(np.ceil(min_volume_ml / voxel_ml - 1e-9)))
     progress.report("findings", 0.0, "connected components")
     regions, dropped = find_regions(labels, image.spacing, min_voxels, organ_array, organ_groups)
+    decisions, outside = _decide_types(regions, image, organ_array is not None)
+    if outside:
+        regions = [r for r in regions if id(r) in decisions]
+        notes.append(f"{outside} lesion region(s) outside every organ that hosts a PASTA lesion type "
+                     "were not reported.")
     all_lesions = labels > 0
     findings = []
     for number, region in enumerate(regions, start=1):
         progress.report("findings", 0.1 + 0.8 * (number - 1) / len(regions), f"F{number}")
         findings.append(_finding(number, region, image, all_lesions, probs, organ_array,
-                                 organ_groups, sites, attribute_head))
+                                 organ_groups, sites, attribute_head, decisions.get(id(region)),
+                                 confidence_source))
+    findings, regions = _ranked(findings, regions)
     staging.stage_findings(findings, staging_head)
     dropped_summary = Dropped(count=dropped.count, total_volume_ml=float(dropped.voxels * voxel_ml),
                               min_volume_ml=float(min_volume_ml))
@@ -254,7 +268,7 @@ def analyse_segmentation(
                 "probabilities": inputs.get("probabilities"), "organs": inputs.get("organs"),
                 "organ_labels": inputs.get("organ_labels") or (
                     "TotalSegmentator v2 (total task)" if organs is not None else None)},
-        parameters={"min_volume_ml": float(min_volume_ml), "connectivity": 26,
+        parameters={"min_volume_ml": float(min_volume_ml), "connectivity": 26, "regions_outside_host_organs": outside,
                     "lesion_type": chosen_type.key if chosen_type else None,
                     "split_min_fraction": 0.10, "nearest_organ_mm": 10.0},
         notes=notes)
@@ -267,8 +281,40 @@ def analyse_segmentation(
     return Analysis(report, {f.id: r for f, r in zip(findings, regions)}, image.array.shape)
 
 
-def _finding(number, region, image, all_lesions, probs, organ_array, organ_groups, sites, head) -> Finding:
-    lesion_type = lesion_types.BY_ID[region.label_value]
+def _decide_types(regions: list[Region], image: Volume, organs_known: bool) -> tuple[dict, int]:
+    """id(region) -> its type decision, and how many regions lie in no host organ (dropped). Without
+    an organ mask the organ is unknown: the label's type stands (decision None)."""
+    decisions: dict = {}
+    outside = 0
+    for region in regions:
+        if not organs_known:
+            decisions[id(region)] = None
+            continue
+        density = core_density(image.array[region.box], region.mask)
+        decision = decide_type(region.group, density, lesion_types.BY_ID[region.label_value])
+        if decision is None:
+            outside += 1
+        else:
+            decisions[id(region)] = decision
+    return decisions, outside
+
+
+def _ranked(findings: list[Finding], regions: list[Region]) -> tuple[list[Finding], list[Region]]:
+    """Findings ordered by confidence x size (the first rows are the ones that matter), renumbered."""
+    def weight(finding: Finding) -> float:
+        confidence = finding.confidence.max if finding.confidence is not None else 1.0
+        return confidence * finding.measurements.max_3d_diameter.length_mm
+
+    order = sorted(range(len(findings)), key=lambda i: -weight(findings[i]))
+    ranked = [findings[i] for i in order]
+    for number, finding in enumerate(ranked, start=1):
+        finding.id = f"F{number}"
+    return ranked, [regions[i] for i in order]
+
+
+def _finding(number, region, image, all_lesions, probs, organ_array, organ_groups, sites, head,
+             decision=None, confidence_source=None) -> Finding:
+    lesion_type = decision.lesion_type if decision is not None else lesion_types.BY_ID[region.label_value]
     mask = region.full_mask(image.array.shape)
     measurements = measure(mask, image)
     location = _location(region, lesion_type, sites)
@@ -278,6 +324,8 @@ def _finding(number, region, image, all_lesions, probs, organ_array, organ_group
                                   measurements.max_3d_diameter.length_mm)
     attrs = attributes.compute_attributes(ctx)
     notes = []
+    if decision is not None:
+        notes.append(f"Type decided by {decision.rule}.")
     if not location.matches_lesion_type:
         notes.append(f"The label says {lesion_type.name} (a {anatomy.group_name(lesion_type.organ)} "
                      f"lesion) but it lies in the {location.organ_name}; check the lesion type.")
@@ -291,7 +339,7 @@ def _finding(number, region, image, all_lesions, probs, organ_array, organ_group
         location=location,
         component=Component(region.label_value, region.component, region.part, region.parts,
                             region.voxel_count),
-        confidence=_confidence(probs, mask, lesion_type.id),
+        confidence=_confidence(probs, mask, region.label_value, confidence_source),
         measurements=measurements, attributes=attrs,
         staging=staging.stage_finding(lesion_type, measurements.max_3d_diameter.length_mm),
         review=Review(), notes=notes)

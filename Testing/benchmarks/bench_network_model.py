@@ -1,11 +1,13 @@
-"""Benchmark: the bundled default model on the bundled sample CT, on the CPU.
+"""Benchmark: a PASTA network model (``--model``) on the bundled sample CT, on the CPU.
 
 Counts the work first (voxels on the model grid, tiles, network FLOPs per tile), then times
 `pasta analyze sample-lesions` (the README's main command) end to end as a user runs it (a fresh
 process each time: start-up, model load and checksum, segmentation, findings, attribute heads,
 report files), median of repeats, with the number of findings it reported.
 
-    python Testing/benchmarks/bench_default_model.py --repeats 3 --threads 2
+    python Testing/benchmarks/bench_network_model.py --model MODEL_FOLDER --repeats 3 --threads 2
+
+(The bundled default is a detector, not a network: ``bench_detector.py`` measures it.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 
-def count_work(image: str) -> dict:
+def count_work(image: str, model_path: str) -> dict:
     from PASTALib.inference.grid_resize import new_shape
     from PASTALib.inference.sliding_window import tile_starts
     from PASTALib.io import sample_data
@@ -31,7 +33,7 @@ def count_work(image: str) -> dict:
     from PASTALib.model.checkpoints import load_model
     from PASTALib.model.network import PastaUNet
 
-    model = load_model("default")
+    model = load_model(model_path)
     ct = read_volume(sample_data.resolve(image)[0])
     prep = model.preprocessing
     grid = new_shape(ct.array.shape, ct.spacing[::-1], prep.spacing_zyx)
@@ -45,12 +47,13 @@ def count_work(image: str) -> dict:
             "weights_mb": sum(p.stat().st_size for p in Path(model.source).glob("*.safetensors")) / 1e6}
 
 
-def time_analyze(image: str, threads: int, repeats: int) -> tuple[list[float], int]:
+def time_analyze(image: str, model_path: str, threads: int, repeats: int) -> tuple[list[float], int]:
     times, findings = [], -1
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "PASTALib", "analyze", image, "-o", str(Path(tmp) / "out"),
+                            "--model", model_path,
                             "--threads", str(threads), "--progress", "none", "-q"], check=True,
                            stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - start)
@@ -61,12 +64,13 @@ def time_analyze(image: str, threads: int, repeats: int) -> tuple[list[float], i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a PASTA network model folder, nnU-Net folder or checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--image", default="sample-lesions", help="a bundled sample name or a CT file")
     args = parser.parse_args()
-    work = count_work(args.image)
-    times, findings = time_analyze(args.image, args.threads, args.repeats)
+    work = count_work(args.image, args.model)
+    times, findings = time_analyze(args.image, args.model, args.threads, args.repeats)
     print("| image | model grid (voxels) | tiles | GFLOP per tile | GFLOP total | weights MB | threads | "
           "findings | analyze median s | runs |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")

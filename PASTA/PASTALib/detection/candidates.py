@@ -1,0 +1,205 @@
+"""Lesion candidates: regions that differ from their own organ, as a reader sees a lesion.
+
+A reader finds a liver metastasis because it is darker than *this* liver, a stone because it is
+brighter than *this* kidney, a nodule because it is a soft-tissue blob in air. So each organ label
+gets its own reference (the median HU of its eroded parenchyma, robust to lesions) and its own
+texture level; voxels that differ by more than the group's contrast floor, or twice the texture,
+form candidates. Each candidate is then cut at half its own contrast (the edge a blurred lesion
+shows), which is where the lesion border lies whatever its contrast. The learned scorer
+(:mod:`.scorer`) decides which candidates are lesions; everything here is deterministic and
+independent of where any tile falls.
+
+The search rules are one table, :data:`SEARCH_RULES`; groups without a rule (the hollow viscera
+stomach, colon and esophagus, whose cancers are wall thickenings) are not searched, and the
+model card says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy import ndimage
+
+from .organ_context import OrganContext
+
+SMOOTHING_MM = 1.5  #: Gaussian sigma before comparing with the reference (noise, not lesions)
+MIN_CANDIDATE_MM3 = 65.0  #: a 5 mm sphere: smaller regions are noise at the working grid
+
+
+@dataclass(frozen=True)
+class SearchRule:
+    """How one organ group is searched."""
+
+    group: str
+    erode_mm: float  #: the organ rim left out of the reference (partial volume with fat)
+    hypo_hu: Optional[float]  #: smallest contrast below the reference searched (None: not searched)
+    hyper_hu: Optional[float]  #: smallest contrast above it
+    floor_hu: float  #: voxels below are fat or air, never lesion
+    reference_range: tuple[float, float]  #: HU used to estimate the parenchyma
+    #: the parenchyma's quantile among those voxels: the median, except where the mask holds much
+    #: that is not parenchyma (a kidney mask holds its sinus fat and collecting system: the upper quartile)
+    reference_quantile: float = 0.5
+
+
+SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
+    SearchRule("liver", 4.0, 12.0, 18.0, -60.0, (-30.0, 250.0)),
+    SearchRule("pancreas", 2.0, 12.0, None, -60.0, (-30.0, 250.0)),
+    SearchRule("kidney", 2.0, 12.0, 18.0, -40.0, (0.0, 300.0), 0.75),
+    SearchRule("gallbladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0)),
+    SearchRule("urinary_bladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0)),
+    SearchRule("bone", 3.0, 70.0, 200.0, -200.0, (50.0, 700.0)),
+)}
+#: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
+LUNG_BLOB_HU = -600.0
+
+
+@dataclass
+class Candidate:
+    """One candidate region on the working grid (a box and the mask inside it)."""
+
+    group: str
+    label: int  #: the organ label it was found in
+    box: tuple[slice, slice, slice]
+    mask: np.ndarray
+    polarity: int  #: -1 darker than the organ, +1 brighter
+    reference_hu: float
+    texture_hu: float
+    organ_ml: float
+
+    def full_mask(self, shape) -> np.ndarray:
+        full = np.zeros(shape, bool)
+        full[self.box] |= self.mask
+        return full
+
+
+def _grow(box, shape, margin):
+    return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, n, m in zip(box, shape, margin))
+
+
+def _voxels(mm: float, spacing_kji) -> tuple[int, ...]:
+    return tuple(max(1, int(round(mm / s))) for s in spacing_kji)
+
+
+def _ellipsoid(radius_vox: tuple[int, ...], spacing_kji, radius_mm: float) -> np.ndarray:
+    grids = np.ogrid[tuple(slice(-r, r + 1) for r in radius_vox)]
+    return sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing_kji)) <= 1.0
+
+
+def _erode(mask: np.ndarray, mm: float, spacing_kji) -> np.ndarray:
+    if mm <= 0:
+        return mask
+    if not mask.any():
+        return mask
+    distance = ndimage.distance_transform_edt(mask, sampling=spacing_kji)
+    return distance > mm
+
+
+def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[list[str]] = None,
+                    labels: Optional[set[int]] = None) -> list[Candidate]:
+    """Candidates in every searched organ label of the context (``groups`` or ``labels`` limit the
+    search; each label is searched on its own, so a limited search finds exactly what a whole one
+    finds there)."""
+    spacing = context.spacing_kji
+    voxel_mm3 = float(np.prod(spacing))
+    min_voxels = max(3, int(np.ceil(MIN_CANDIDATE_MM3 / voxel_mm3)))
+    margin = _voxels(3.0 * SMOOTHING_MM + 4.0, spacing)
+    candidates: list[Candidate] = []
+    objects = ndimage.find_objects(np.where(np.isin(context.labels, list(context.groups)), context.labels, 0))
+    lung_labels = context.labels_of("lung")
+    if lung_labels and (groups is None or "lung" in groups) and (labels is None or labels & set(lung_labels)):
+        candidates += _lung_candidates(image, context, lung_labels, objects, margin, min_voxels)
+    for label, group in sorted(context.groups.items()):
+        rule = SEARCH_RULES.get(group)
+        if rule is None or (groups is not None and group not in groups) or objects[label - 1] is None \
+                or (labels is not None and label not in labels):
+            continue
+        box = _grow(objects[label - 1], image.shape, margin)
+        organ = context.labels[box] == label
+        hu = image[box].astype(np.float32)
+        smooth = ndimage.gaussian_filter(hu, [SMOOTHING_MM / s for s in spacing], mode="nearest")
+        core = _erode(organ, rule.erode_mm, spacing)
+        if core.sum() < min_voxels:
+            core = organ
+        in_range = core & (hu >= rule.reference_range[0]) & (hu <= rule.reference_range[1])
+        if in_range.sum() < min_voxels:
+            continue
+        reference = float(np.quantile(hu[in_range], rule.reference_quantile))
+        deviation = smooth - reference
+        texture = float(1.4826 * np.median(np.abs(deviation[in_range])))
+        search = _erode(organ, min(rule.erode_mm, 2.0), spacing) & (hu >= rule.floor_hu)
+        organ_ml = float(organ.sum() * voxel_mm3 / 1000.0)
+        for polarity, floor in ((-1, rule.hypo_hu), (+1, rule.hyper_hu)):
+            if floor is None:
+                continue
+            threshold = max(floor, 2.0 * texture)
+            seeds = search & (polarity * deviation >= threshold)
+            components, count = ndimage.label(seeds, np.ones((3, 3, 3), bool))
+            for index, sub in enumerate(ndimage.find_objects(components), start=1):
+                seed = components[sub] == index
+                if seed.sum() < min_voxels:
+                    continue
+                for mask, where in _half_contrast(seed, sub, polarity * deviation, organ & (hu >= rule.floor_hu),
+                                                  min_voxels):
+                    full_box = tuple(slice(b.start + w.start, b.start + w.stop) for b, w in zip(box, where))
+                    candidates.append(Candidate(group, label, full_box, mask, polarity, reference, texture,
+                                                organ_ml))
+    return candidates
+
+
+def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndarray, min_voxels: int
+                   ) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
+    """The seed region cut at half its own contrast (grown by at most one voxel): the border of a
+    blurred lesion, whatever its contrast. Seeds joined by a faint bridge fall apart into several
+    regions here; each is a candidate of its own."""
+    where = _grow(sub, contrast.shape, (2, 2, 2))
+    local = contrast[where]
+    seed_local = np.zeros(local.shape, bool)
+    inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
+    seed_local[inner] = seed
+    peak = float(np.percentile(local[seed_local], 80))
+    reach = ndimage.binary_dilation(seed_local, np.ones((3, 3, 3), bool))
+    mask = reach & allowed[where] & (local >= 0.5 * peak)
+    labels, count = ndimage.label(mask, np.ones((3, 3, 3), bool))
+    parts = []
+    for index, part_box in enumerate(ndimage.find_objects(labels), start=1):
+        part = labels[part_box] == index
+        if part.sum() >= min_voxels:
+            parts.append((part, tuple(slice(w.start + b.start, w.start + b.stop) for w, b in zip(where, part_box))))
+    return parts
+
+
+def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin, min_voxels) -> list[Candidate]:
+    """Blobs denser than aerated lung inside the lung, cut from the vessels they touch by an
+    opening with a 2-voxel ball."""
+    spacing = context.spacing_kji
+    boxes = [objects[label - 1] for label in lung_labels if objects[label - 1] is not None]
+    if not boxes:
+        return []
+    box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
+    box = _grow(box, image.shape, margin)
+    lung = np.isin(context.labels[box], lung_labels)
+    filled = np.stack([ndimage.binary_fill_holes(s) for s in lung])  # nodules and vessels are holes in aerated lung
+    hu = image[box].astype(np.float32)
+    smooth = ndimage.gaussian_filter(hu, [SMOOTHING_MM / s for s in spacing], mode="nearest")
+    aerated = lung & (hu < LUNG_BLOB_HU)
+    reference = float(np.median(hu[aerated])) if aerated.any() else -850.0
+    texture = float(1.4826 * np.median(np.abs(hu[aerated] - reference))) if aerated.any() else 50.0
+    dense = filled & (smooth > LUNG_BLOB_HU)
+    ball = _ellipsoid(_voxels(2.5, spacing), spacing, 2.5)
+    opened = ndimage.binary_opening(dense, ball)
+    components, count = ndimage.label(opened, np.ones((3, 3, 3), bool))
+    contrast = smooth - reference
+    lung_ml = float(filled.sum() * np.prod(spacing) / 1000.0)
+    out = []
+    for index, sub in enumerate(ndimage.find_objects(components), start=1):
+        seed = components[sub] == index
+        if seed.sum() < min_voxels:
+            continue
+        for mask, where in _half_contrast(seed, sub, contrast, filled, min_voxels):
+            label_here = context.labels[box][where][mask]
+            label = int(np.bincount(label_here[label_here > 0]).argmax()) if (label_here > 0).any() else lung_labels[0]
+            full_box = tuple(slice(b.start + w.start, b.start + w.stop) for b, w in zip(box, where))
+            out.append(Candidate("lung", label, full_box, mask, +1, reference, texture, lung_ml))
+    return out

@@ -1,0 +1,105 @@
+"""The organ-aware detector end to end: working grid -> organ context -> candidates -> confidence ->
+type -> findings on the input grid.
+
+Every finding lies in an organ that hosts PASTA lesion types, has a type that organ can host
+(:mod:`PASTALib.lesions.type_rules`), and a calibrated confidence at or above the chosen operating
+point. No tiles: the answer does not depend on where a window falls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+import numpy as np
+
+from PASTALib.io.resample import Interpolation, resample_to_reference
+from PASTALib.io.volume import Volume
+from PASTALib.lesions.type_rules import core_density, decide_type
+from PASTALib.progress import ProgressReporter
+
+from .candidates import SEARCH_RULES, Candidate, find_candidates
+from .features import candidate_features
+from .grid import to_working_grid
+from .organ_context import OrganContext, build_context, host_groups
+from .scorer import Scorer
+
+
+@dataclass
+class ScoredCandidate:
+    candidate: Candidate
+    features: np.ndarray
+    confidence: float
+
+
+@dataclass
+class Detection:
+    labels: Volume  #: lesion-type ids on the input grid
+    confidence: Volume  #: each finding's confidence on its voxels (0 elsewhere), input grid
+    kept: list[ScoredCandidate]
+    candidates: int
+    searched: list[str]
+    not_searched: list[str]
+    organs: Volume  #: the organ labels it searched (mask + thresholded lung), input grid
+    organ_names: dict[int, str]
+    notes: list[str] = field(default_factory=list)
+
+
+def searched_groups(context: OrganContext) -> tuple[list[str], list[str]]:
+    """(host groups in view that the detector searches, host groups in view it cannot search)."""
+    present = context.present_groups
+    searchable = {"lung", *SEARCH_RULES}
+    return [g for g in present if g in searchable], [g for g in present if g not in searchable]
+
+
+def score_candidates(image: np.ndarray, context: OrganContext, scorer: Scorer) -> list[ScoredCandidate]:
+    candidates = find_candidates(image, context)
+    if not candidates:
+        return []
+    features = np.stack([candidate_features(c, image, context) for c in candidates])
+    confidence = scorer.confidence(features)
+    return [ScoredCandidate(c, f, float(p)) for c, f, p in zip(candidates, features, confidence)]
+
+
+def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity: str,
+           names: Optional[Mapping[int, str]] = None, progress: Optional[ProgressReporter] = None) -> Detection:
+    progress = progress or ProgressReporter()
+    threshold = scorer.threshold(sensitivity)
+    progress.report("detection", 0.0, "organ context")
+    work, work_organs = to_working_grid(image, organs)
+    context = build_context(work, work_organs, names)
+    searched, not_searched = searched_groups(context)
+    progress.report("detection", 0.2, "candidates")
+    scored = score_candidates(work.array, context, scorer)
+    kept = [s for s in scored if s.confidence >= threshold]
+    labels = np.zeros(work.array.shape, np.uint8)
+    confidence = np.zeros(work.array.shape, np.float32)
+    for item in sorted(kept, key=lambda s: s.confidence):  # the most confident wins where two overlap
+        cand = item.candidate
+        decision = decide_type(cand.group, core_density(work.array[cand.box], cand.mask))
+        if decision is None:
+            continue
+        labels[cand.box][cand.mask] = decision.lesion_type.id
+        confidence[cand.box][cand.mask] = item.confidence
+    notes = list(context.notes)
+    notes.append(f"Detector: {len(scored)} candidates in {', '.join(searched) or 'no searchable organ'}; "
+                 f"{len(kept)} at or above the '{sensitivity}' operating point (confidence {threshold:.2f}).")
+    if not_searched:
+        notes.append("Not searched (the default detector has no rule for them): "
+                     + ", ".join(not_searched) + ".")
+    absent = [g for g in host_groups() if g not in context.present_groups]
+    if absent:
+        notes.append("Not in view or not in the organ mask: " + ", ".join(absent) + ".")
+    progress.report("detection", 0.9, "back to the input grid")
+    labels_volume, confidence_volume = work.with_array(labels), work.with_array(confidence)
+    organs_volume = work.with_array(context.labels)
+    if not image.has_same_geometry(work, 1e-3 * min(image.spacing) + 1e-4):
+        labels_volume, confidence_volume, organs_volume = (
+            resample_to_reference(v, image, Interpolation.NEAREST, default_value=0)
+            for v in (labels_volume, confidence_volume, organs_volume))
+    progress.report("detection", 1.0, f"{len(kept)} findings")
+    return Detection(labels_volume.with_array(np.rint(labels_volume.array).astype(np.uint8)),
+                     confidence_volume.with_array(confidence_volume.array.astype(np.float32)),
+                     kept, len(scored), searched, not_searched,
+                     organs_volume.with_array(np.rint(organs_volume.array).astype(np.int16)), dict(context.names),
+                     notes)

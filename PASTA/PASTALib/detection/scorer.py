@@ -1,0 +1,152 @@
+"""The learned part of the detector: a random forest over candidate features, with its calibration
+and operating points, stored as plain numbers (no pickle, nothing executable; numpy evaluates it).
+
+The forest is fitted on synthetic lesions and healthy tissue of the training patients
+(``Testing/tools/train_detector.py``, scikit-learn); a Platt calibration on held-out patients'
+synthetic lesions turns its vote into a confidence that means "this share of findings like it were
+lesions"; each operating point (``--sensitivity``) is a confidence threshold chosen on healthy scans
+of the training patients, from out-of-bag votes (trees that never saw the scan's example).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from PASTALib.errors import PastaInputError
+
+from .features import FEATURE_NAMES
+
+#: ``--sensitivity`` choices, from fewest to most findings; "balanced" is the default.
+SENSITIVITIES = ("strict", "balanced", "high")
+DEFAULT_SENSITIVITY = "balanced"
+
+
+@dataclass
+class Forest:
+    """Decision trees as flat arrays (sklearn's layout: go left when feature <= threshold; a leaf has
+    feature -1 and holds the share of lesion examples that reached it)."""
+
+    feature: list[np.ndarray]
+    threshold: list[np.ndarray]
+    left: list[np.ndarray]
+    right: list[np.ndarray]
+    value: list[np.ndarray]
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, np.float64))
+        rows = np.arange(len(x))
+        total = np.zeros(len(x))
+        for feature, threshold, left, right, value in zip(self.feature, self.threshold, self.left, self.right,
+                                                          self.value):
+            node = np.zeros(len(x), np.int64)
+            while True:
+                f = feature[node]
+                inner = f >= 0
+                if not inner.any():
+                    break
+                go_left = x[rows, np.where(inner, f, 0)] <= threshold[node]
+                node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+            total += value[node]
+        return total / len(self.feature)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trees": [{"feature": f.tolist(), "threshold": t.tolist(), "left": a.tolist(), "right": b.tolist(),
+                           "value": v.tolist()} for f, t, a, b, v in
+                          zip(self.feature, self.threshold, self.left, self.right, self.value)]}
+
+    @classmethod
+    def from_dict(cls, block: Mapping[str, Any], n_features: int) -> "Forest":
+        trees = block["trees"]
+        parts = {k: [np.asarray(t[k], np.float64 if k in ("threshold", "value") else np.int64) for t in trees]
+                 for k in ("feature", "threshold", "left", "right", "value")}
+        for i in range(len(trees)):
+            n = len(parts["feature"][i])
+            if not n or any(len(parts[k][i]) != n for k in parts):
+                raise ValueError(f"tree {i} has arrays of different lengths")
+            inner = parts["feature"][i] >= 0
+            if np.any(parts["feature"][i] >= n_features) or np.any(
+                    (parts["left"][i][inner] <= np.nonzero(inner)[0]) | (parts["right"][i][inner] >= n)
+                    | (parts["right"][i][inner] <= np.nonzero(inner)[0]) | (parts["left"][i][inner] >= n)):
+                raise ValueError(f"tree {i} points outside itself")  # children come after their parent
+        return cls(parts["feature"], parts["threshold"], parts["left"], parts["right"], parts["value"])
+
+
+@dataclass
+class Scorer:
+    features: tuple[str, ...]
+    forest: Forest
+    calibration: tuple[float, float] = (1.0, 0.0)  #: Platt: confidence = sigmoid(a * logit(p) + b)
+    operating_points: dict[str, float] = field(default_factory=dict)  #: sensitivity -> confidence threshold
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        p = np.clip(self.forest.probability(x), 1e-3, 1 - 1e-3)
+        return np.log(p / (1 - p))
+
+    def confidence(self, x: np.ndarray) -> np.ndarray:
+        a, b = self.calibration
+        return _sigmoid(a * self.logit(x) + b)
+
+    def threshold(self, sensitivity: str) -> float:
+        if sensitivity not in self.operating_points:
+            raise PastaInputError(f"Unknown sensitivity {sensitivity!r}.",
+                                  f"Use one of: {', '.join(self.operating_points) or ', '.join(SENSITIVITIES)}.")
+        return self.operating_points[sensitivity]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "model": "random_forest", **self.forest.as_dict(),
+                "calibration": {"a": self.calibration[0], "b": self.calibration[1]},
+                "operating_points": dict(self.operating_points)}
+
+    @classmethod
+    def from_dict(cls, block: Mapping[str, Any], where: str = "the model card") -> "Scorer":
+        try:
+            features = tuple(block["features"])
+            if block.get("model") != "random_forest":
+                raise ValueError(f"unknown scorer model {block.get('model')!r}")
+            scorer = cls(features, Forest.from_dict(block, len(features)),
+                         (float(block["calibration"]["a"]), float(block["calibration"]["b"])),
+                         {str(k): float(v) for k, v in block["operating_points"].items()})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PastaInputError(f"The detector in {where} is incomplete or malformed ({exc}).",
+                                  "Reinstall the model folder.") from exc
+        if features != FEATURE_NAMES:
+            raise PastaInputError(f"The detector in {where} was fitted on other features than this version "
+                                  "computes.", "Use the model folder that came with this version of PASTA.")
+        missing = [s for s in SENSITIVITIES if s not in scorer.operating_points]
+        if missing:
+            raise PastaInputError(f"{where} names no operating point for: {', '.join(missing)}.",
+                                  "Reinstall the model folder.")
+        return scorer
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, l2: float = 1.0,
+                 iterations: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method on standardised features: (weights, bias)."""
+    n, d = x.shape
+    w = np.zeros(d + 1)
+    xb = np.hstack([x, np.ones((n, 1))])
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    penalty = np.full(d + 1, l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = _sigmoid(xb @ w)
+        gradient = xb.T @ (sw * (p - y)) + penalty * w
+        hessian = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling (a, b) of logits on held-out labels."""
+    w, b = fit_logistic(np.asarray(logits, np.float64)[:, None], np.asarray(y, np.float64), l2=1e-3)
+    return float(w[0]), b
