@@ -145,10 +145,54 @@ def test_findings_do_not_depend_on_where_the_scan_starts(scorer):
 
 def test_a_scan_without_any_searched_organ_gives_a_valid_empty_report(tmp_path, scorer):
     image = read_volume(sample_data.SAMPLES["sample"].path)
-    soft = image.with_array(np.full(image.array.shape, 40, np.int16))  # soft tissue only, no air, no organ
+    noise = np.random.default_rng(0).normal(40.0, 10.0, image.array.shape)
+    soft = image.with_array(noise.astype(np.int16))  # soft tissue only: no air, no organ
     detection = detect(soft, None, scorer, "balanced")
     assert detection.kept == [] and detection.searched == []
-    assert any("Not in view" in note for note in detection.notes)
+    assert any("nothing was searched, so no finding does not mean no lesion" in note for note in detection.notes)
+    out = tmp_path / "analysis"
+    from PASTALib.io.volume_io import write_volume
+
+    write_volume(soft, tmp_path / "soft.nii.gz")
+    analysis = run_analysis(AnalysisOptions(image=str(tmp_path / "soft.nii.gz"), output=str(out), force=True),
+                            ProgressReporter())
+    assert analysis.report.findings == [] and (out / "report.json").is_file()
+    assert any("nothing was searched" in note for note in analysis.report.provenance.notes)
+
+
+def test_an_organ_mask_on_another_grid_is_resampled_and_said_so(scorer):
+    dicom, organs = synth_hosts.contrast_pair()  # the mask is stored flipped (LAS), on another grid
+    detection = detect(dicom, organs, scorer, "balanced")
+    assert any("resampled onto it" in note for note in detection.notes)
+    assert "liver" in detection.searched
+
+
+def test_unknown_organ_labels_are_named_and_a_mask_elsewhere_is_refused(scorer):
+    image, organs = synth_hosts.sample_pair()
+    odd = organs.with_array(np.where(organs.array == 5, 250, organs.array).astype(organs.array.dtype))
+    detection = detect(image, odd, scorer, "balanced")
+    assert any("Organ labels 250 are not in the label table" in note for note in detection.notes)
+    assert "liver" not in detection.searched
+    far = Volume(organs.array, organs.spacing, tuple(np.asarray(organs.origin) + 5000.0), organs.direction)
+    with pytest.raises(PastaInputError, match="does not overlap the CT"):
+        detect(image, far, scorer, "balanced")
+
+
+def test_organs_auto_without_totalsegmentator_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "totalsegmentator", None)  # an import of it fails, as when not installed
+    with pytest.raises(PastaInputError, match="TotalSegmentator, which is not installed") as caught:
+        run_analysis(AnalysisOptions(image="sample", output=str(tmp_path / "out"), organs="auto"),
+                     ProgressReporter())
+    assert "--organs" in caught.value.hint and not (tmp_path / "out").exists()
+
+
+def test_totalsegmentator_weights_are_looked_for_where_it_keeps_them(tmp_path, monkeypatch):
+    from PASTALib.lesions.auto_organs import FAST_MODEL_FOLDER, fast_model_present, weights_folder
+
+    monkeypatch.setenv("TOTALSEG_HOME_DIR", str(tmp_path))
+    assert weights_folder() == tmp_path / "nnunet" / "results" and not fast_model_present()
+    (weights_folder() / FAST_MODEL_FOLDER).mkdir(parents=True)
+    assert fast_model_present()
 
 
 @pytest.mark.slow

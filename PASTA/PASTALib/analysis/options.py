@@ -41,9 +41,11 @@ class AnalysisOptions:
     lesion_type: Optional[str] = _option(None, RUN, "the lesion type of a model whose classes do not say it "
                                          "(e.g. a fine-tuned PASTA model with classes background, organ, "
                                          "lesion): id or key")
-    organs: Optional[str] = _option(None, RUN, "organs for locations and invasion: a TotalSegmentator v2 label map "
-                                    "or a Slicer .seg.nrrd (segments recognised by terminology codes or names); "
-                                    "for 'sample' its bundled mask is the default", metavar="ORGANS")
+    organs: Optional[str] = _option(None, RUN, "organs for detection, locations and invasion: a TotalSegmentator v2 "
+                                    "label map, a Slicer .seg.nrrd (segments recognised by terminology codes or "
+                                    "names), or 'auto' (runs the TotalSegmentator package's fast model when it and "
+                                    "its weights are installed); for 'sample' its bundled mask is the default",
+                                    metavar="ORGANS")
     min_volume: Optional[float] = _option(None, RUN, "drop (and count) smaller findings (default: the model "
                                           "card's component floor, at least 0.02 mL)", type=float,
                                           metavar="ML")

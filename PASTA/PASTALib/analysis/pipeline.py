@@ -85,7 +85,7 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     model = load_model(options.model, options.folds, options.checkpoint)
     check_heads(heads, model)  # refuse another model's heads before the segmentation runs
     class_map = lesion_class_map(model.classes, options.lesion_type)
-    organs_arg, organs, organ_notes = read_organs(options.organs, sample)
+    organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
     predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
                           batch_size=options.batch_size, precision=options.precision, threads=options.threads,
                           progress=progress)
@@ -123,7 +123,7 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
     from PASTALib.report.findings import analyse_segmentation
 
     scorer, card = load_detector(folder)
-    organs_arg, organs, organ_notes = read_organs(options.organs, sample)
+    organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
     detection = detect(image, organs, scorer, options.sensitivity, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     write_volume(detection.labels, out / SEGMENTATION, overwrite=options.overwrite)

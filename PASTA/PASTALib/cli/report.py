@@ -59,7 +59,7 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
         dicom_folder(image)  # fail before the work, not after it
     labels = read_volume(sample_data.resolve(args.seg)[0])
     probabilities = read_probability_input(args.probabilities, image) if args.probabilities else None
-    organs_arg, organs, organ_notes = read_organs(args.organs, sample)
+    organs_arg, organs, organ_notes = read_organs(args.organs, sample, image)
     organ_names = sample_data.load_label_names(args.organ_labels) if args.organ_labels else None
     if args.min_volume < 0:
         raise PastaInputError(f"--min-volume must be 0 or more, got {args.min_volume:g}.")

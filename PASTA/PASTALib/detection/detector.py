@@ -13,6 +13,7 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from PASTALib.errors import PastaInputError
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
 from PASTALib.lesions.type_rules import core_density, decide_type
@@ -67,6 +68,14 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
     threshold = scorer.threshold(sensitivity)
     progress.report("detection", 0.0, "organ context")
     work, work_organs = to_working_grid(image, organs)
+    grid_notes = []
+    if organs is not None:
+        if not image.has_same_geometry(organs, 1e-3 * min(image.spacing) + 1e-4):
+            grid_notes.append("The organ mask was on another grid than the CT and was resampled onto it "
+                              "(nearest neighbour, in world space).")
+        if organs.array.any() and not work_organs.array.any():
+            raise PastaInputError("The organ mask does not overlap the CT in physical space.",
+                                  "Pass the organ mask made from this CT (same patient, same series).")
     context = build_context(work, work_organs, names)
     searched, not_searched = searched_groups(context)
     progress.report("detection", 0.2, "candidates")
@@ -81,14 +90,17 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
             continue
         labels[cand.box][cand.mask] = decision.lesion_type.id
         confidence[cand.box][cand.mask] = item.confidence
-    notes = list(context.notes)
+    notes = grid_notes + list(context.notes)
     notes.append(f"Detector: {len(scored)} candidates in {', '.join(searched) or 'no searchable organ'}; "
                  f"{len(kept)} at or above the '{sensitivity}' operating point (confidence {threshold:.2f}).")
     if not_searched:
         notes.append("Not searched (the default detector has no rule for them): "
                      + ", ".join(not_searched) + ".")
     absent = [g for g in host_groups() if g not in context.present_groups]
-    if absent:
+    if not context.present_groups:
+        notes.append("No organ that hosts a PASTA lesion type is in view (nor in the organ mask): nothing "
+                     "was searched, so no finding does not mean no lesion.")
+    elif absent:
         notes.append("Not in view or not in the organ mask: " + ", ".join(absent) + ".")
     progress.report("detection", 0.9, "back to the input grid")
     labels_volume, confidence_volume = work.with_array(labels), work.with_array(confidence)

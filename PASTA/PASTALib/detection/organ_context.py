@@ -65,6 +65,11 @@ def build_context(image: Volume, organs: Optional[Volume], names: Optional[Mappi
     counts = np.bincount(labels[labels > 0].ravel()) if labels.any() else np.zeros(1, int)
     wanted = set(host_groups())
     groups = {}
+    unknown = [int(label) for label in np.nonzero(counts)[0] if int(label) not in names]
+    if unknown:
+        shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+        notes.append(f"Organ labels {shown} are not in the label table (TotalSegmentator v2 by default) and were "
+                     "not searched.")
     for label in np.nonzero(counts)[0]:
         name = names.get(int(label))
         if name is None:

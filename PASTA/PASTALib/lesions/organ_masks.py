@@ -66,8 +66,17 @@ def read_organ_mask(path: str | Path) -> tuple[Volume, list[str]]:
     return read_volume(path), []
 
 
-def read_organs(organs_arg: Optional[str], sample) -> tuple[Optional[str], Optional[Volume], list[str]]:
-    """The organ mask asked for, or the bundled one of a sample image: (name, Volume or None, notes)."""
+def read_organs(organs_arg: Optional[str], sample, image: Optional[Volume] = None
+                ) -> tuple[Optional[str], Optional[Volume], list[str]]:
+    """The organ mask asked for (``auto``: TotalSegmentator run on ``image``), or the bundled one of a
+    sample image: (name, Volume or None, notes)."""
+    from .auto_organs import AUTO, totalsegmentator_organs
+
+    if organs_arg == AUTO:
+        if image is None:
+            raise PastaInputError("--organs auto needs the CT it segments.", "Pass --organs with an organ mask.")
+        volume, notes = totalsegmentator_organs(image)
+        return "auto (TotalSegmentator, fast)", volume, notes
     if organs_arg is None and sample is not None:
         bundled = sample_data.sample_mask_for(sample.name)
         organs_arg = bundled.name if bundled else None
