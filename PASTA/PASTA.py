@@ -27,6 +27,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from PASTALib.detection import sensitivity as detector_sensitivity
 from PASTALib.lesions import lesion_types
 
 #: Packages next to this file that ``onReload`` must import afresh.
@@ -38,6 +39,7 @@ SAMPLE_CT = os.path.join("PASTALib", "sample_data", "abdomen_native_3mm_ct.nii.g
 FROM_MODEL = "from model"
 LESION_TYPE_CHOICES = [FROM_MODEL, *lesion_types.keys()]
 DEVICE_CHOICES = ["auto", "cuda", "cpu"]
+SENSITIVITY_CHOICES = list(detector_sensitivity.SENSITIVITIES)
 
 
 def forgetLibraryModules(packages=LIBRARY_PACKAGES) -> None:
@@ -119,6 +121,8 @@ class PASTAParameterNode:
     organSegmentation - optional TotalSegmentator organ segmentation (locations and invasion).
     forceNonCT - analyse the volume even if its intensities do not look like CT in HU.
     lesionType - the lesion type of a model whose classes do not name it ("from model" otherwise).
+    sensitivity - the detector's operating point: strict, balanced (at most one false finding per healthy
+        scan it was chosen on) or high.
     device - auto, cuda (GPU) or cpu.
     tta - always use test-time mirroring (by default only on a GPU).
     replacePrevious - after a successful run, remove the latest earlier PASTA result of the same volume.
@@ -130,6 +134,7 @@ class PASTAParameterNode:
     organSegmentation: vtkMRMLSegmentationNode
     forceNonCT: bool = False
     lesionType: Annotated[str, Choice(LESION_TYPE_CHOICES)] = FROM_MODEL
+    sensitivity: Annotated[str, Choice(SENSITIVITY_CHOICES)] = detector_sensitivity.DEFAULT_SENSITIVITY
     device: Annotated[str, Choice(DEVICE_CHOICES)] = "auto"
     tta: bool = False
     replacePrevious: bool = False
@@ -344,7 +349,7 @@ class PASTALogic(ScriptedLoadableModuleLogic):
         p = parameterNode
         options = AnalysisOptions(model=str(modelPath), device=p.device, tta=True if p.tta else None,
                                   lesion_type=None if p.lesionType == FROM_MODEL else p.lesionType,
-                                  force=p.forceNonCT)
+                                  force=p.forceNonCT, sensitivity=p.sensitivity)
         return dataclasses.replace(options, **(lowMemory or {}))
 
     def deviceAdvice(self, device: str):

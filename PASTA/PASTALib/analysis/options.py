@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
 
+from PASTALib.detection.sensitivity import DEFAULT_SENSITIVITY, SENSITIVITIES
+
 #: Option groups: "run" options belong to ``pasta analyze`` only; "inference" ones also to
 #: ``pasta segment``; "model" ones also to ``pasta models verify``.
 RUN, INFERENCE, MODEL = "run", "inference", "model"
@@ -49,10 +51,10 @@ class AnalysisOptions:
     min_volume: Optional[float] = _option(None, RUN, "drop (and count) smaller findings (default: the model "
                                           "card's component floor, at least 0.02 mL)", type=float,
                                           metavar="ML")
-    sensitivity: str = _option("balanced", RUN, "operating point of a detector model (the default model): "
+    sensitivity: str = _option(DEFAULT_SENSITIVITY, RUN, "operating point of a detector model (the default model): "
                                "'balanced' (the default) allows about one false finding per healthy scan, "
                                "'strict' fewer, 'high' finds more lesions with more false findings",
-                               choices=("strict", "balanced", "high"))
+                               choices=SENSITIVITIES)
     dicom: bool = _option(False, RUN, "also write DICOM SEG and SR (DICOM input only)")
     force: bool = _option(False, RUN, "run even if the image does not look like CT in HU")
     overwrite: bool = _option(False, RUN, "replace existing outputs in OUTDIR")

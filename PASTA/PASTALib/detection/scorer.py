@@ -18,10 +18,8 @@ import numpy as np
 from PASTALib.errors import PastaInputError
 
 from .features import FEATURE_NAMES
+from .sensitivity import SENSITIVITIES
 
-#: ``--sensitivity`` choices, from fewest to most findings; "balanced" is the default.
-SENSITIVITIES = ("strict", "balanced", "high")
-DEFAULT_SENSITIVITY = "balanced"
 
 
 @dataclass
