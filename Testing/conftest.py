@@ -165,3 +165,22 @@ def bundled(no_bundled_model) -> Path:
     (folder / "model.json").write_text(json.dumps(card))
     (folder / "MODEL_CARD.md").write_text("# Model card: tiny-pasta-organs (test fixture)\n")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_impossible_lesion_type(monkeypatch):
+    """The invariant of PASTALib.lesions.type_rules, checked on every report any test builds in this
+    process: a finding's type is one its organ can host."""
+    from PASTALib.lesions import lesion_types
+    from PASTALib.report import findings
+
+    build = findings.analyse_segmentation
+
+    def checked(*args, **kwargs):
+        analysis = build(*args, **kwargs)
+        for finding in analysis.report.findings:
+            organ = lesion_types.BY_ID[finding.lesion_type.id].organ
+            assert organ == finding.location.organ, (finding.id, finding.lesion_type.key, finding.location.organ)
+        return analysis
+
+    monkeypatch.setattr(findings, "analyse_segmentation", checked)
