@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 from PASTALib.detection.features import FEATURE_NAMES, candidate_features  # noqa: E402
 from PASTALib.detection.candidates import find_candidates  # noqa: E402
 from PASTALib.detection.organ_context import build_context  # noqa: E402
-from PASTALib.detection.scorer import SENSITIVITIES, Forest, Scorer, fit_platt  # noqa: E402
+from PASTALib.detection.scorer import Forest, Scorer, fit_platt  # noqa: E402
+from PASTALib.detection.sensitivity import SENSITIVITIES  # noqa: E402
 from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
 from PASTALib.lesions.type_rules import core_density, decide_type  # noqa: E402
@@ -171,14 +172,10 @@ def fit_scorer(hosts: dict) -> Scorer:
     scorer.calibration = fit_platt(oob_logit, y)
     a, b = scorer.calibration
     confidence = 1.0 / (1.0 + np.exp(-(a * oob_logit + b)))
-    healthy_scans = [n for n in hosts if hosts[n]["healthy"] and has_search_organ(hosts[n])]
+    healthy_scans = [n for n in hosts if hosts[n]["healthy"]]
     scorer.operating_points = choose_operating_points({n: confidence[scans == n] for n in healthy_scans})
     scorer.examples = (len(y), int(y.sum()))
     return scorer
-
-
-def has_search_organ(host: dict) -> bool:
-    return bool(host["healthy"]) or bool(host["cases"])
 
 
 def healthy_extra_scans():
@@ -352,12 +349,12 @@ LIMITS = [
 
 def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> None:
     """model.json (card) + detector.json (scorer numbers, hashed) + MODEL_CARD.md."""
-    from PASTALib.detection.candidates import SEARCH_RULES
+    from PASTALib.detection.candidates import SEARCHED_GROUPS
     from PASTALib.hashing import sha256_file
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "detector.json").write_text(json.dumps(scorer.as_dict()), encoding="utf-8")
-    searched = ["lung", *SEARCH_RULES]
+    searched = list(SEARCHED_GROUPS)
     types = [t for t in lesion_types.LESION_TYPES if t.organ in searched]
     patients = sorted(lopo["folds"])
     card = {

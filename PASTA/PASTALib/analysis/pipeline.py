@@ -134,9 +134,8 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
         confidence_source="detector confidence (calibrated on held-out synthetic lesions)",
         inputs={"image": str(options.image), "lesion_labels": f"{SEGMENTATION} (lesion-type ids)",
                 "probabilities": "detector confidence per finding", "organs": organs_arg,
-                "organ_labels": "TotalSegmentator v2 (total task)" + (" + lung by thresholding"
-                                                                         if any("thresholding" in n for n in
-                                                                                detection.notes) else "")})
+                "organ_labels": "TotalSegmentator v2 (total task)"
+                                + (" + lung by thresholding" if detection.lung_thresholded else "")})
     analysis.report.provenance.notes.extend(organ_notes + detection.notes)
     analysis.report.provenance.parameters["sensitivity"] = options.sensitivity
     analysis.report.provenance.parameters["confidence_threshold"] = scorer.threshold(options.sensitivity)

@@ -22,6 +22,8 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
+from PASTALib.lesions.components import grow_box
+
 from .organ_context import OrganContext
 
 SMOOTHING_MM = 1.5  #: Gaussian sigma before comparing with the reference (noise, not lesions)
@@ -53,6 +55,8 @@ SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
 )}
 #: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
 LUNG_BLOB_HU = -600.0
+#: Every organ group the detector searches: the lung by its own rule, the others by the table.
+SEARCHED_GROUPS: tuple[str, ...] = ("lung", *SEARCH_RULES)
 
 
 @dataclass
@@ -74,8 +78,9 @@ class Candidate:
         return full
 
 
-def _grow(box, shape, margin):
-    return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, n, m in zip(box, shape, margin))
+def _within(outer, inner) -> tuple[slice, ...]:
+    """``inner`` (slices relative to ``outer``'s start) in the coordinates ``outer`` is given in."""
+    return tuple(slice(o.start + i.start, o.start + i.stop) for o, i in zip(outer, inner))
 
 
 def _voxels(mm: float, spacing_kji) -> tuple[int, ...]:
@@ -106,7 +111,7 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
     min_voxels = max(3, int(np.ceil(MIN_CANDIDATE_MM3 / voxel_mm3)))
     margin = _voxels(3.0 * SMOOTHING_MM + 4.0, spacing)
     candidates: list[Candidate] = []
-    objects = ndimage.find_objects(np.where(np.isin(context.labels, list(context.groups)), context.labels, 0))
+    objects = ndimage.find_objects(context.labels)  # index label - 1; only host labels are looked up
     lung_labels = context.labels_of("lung")
     if lung_labels and (groups is None or "lung" in groups) and (labels is None or labels & set(lung_labels)):
         candidates += _lung_candidates(image, context, lung_labels, objects, margin, min_voxels)
@@ -115,7 +120,7 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
         if rule is None or (groups is not None and group not in groups) or objects[label - 1] is None \
                 or (labels is not None and label not in labels):
             continue
-        box = _grow(objects[label - 1], image.shape, margin)
+        box = grow_box(objects[label - 1], image.shape, margin)
         organ = context.labels[box] == label
         hu = image[box].astype(np.float32)
         smooth = ndimage.gaussian_filter(hu, [SMOOTHING_MM / s for s in spacing], mode="nearest")
@@ -142,9 +147,8 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
                     continue
                 for mask, where in _half_contrast(seed, sub, polarity * deviation, organ & (hu >= rule.floor_hu),
                                                   min_voxels):
-                    full_box = tuple(slice(b.start + w.start, b.start + w.stop) for b, w in zip(box, where))
-                    candidates.append(Candidate(group, label, full_box, mask, polarity, reference, texture,
-                                                organ_ml))
+                    candidates.append(Candidate(group, label, _within(box, where), mask, polarity, reference,
+                                                texture, organ_ml))
     return candidates
 
 
@@ -153,7 +157,7 @@ def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndar
     """The seed region cut at half its own contrast (grown by at most one voxel): the border of a
     blurred lesion, whatever its contrast. Seeds joined by a faint bridge fall apart into several
     regions here; each is a candidate of its own."""
-    where = _grow(sub, contrast.shape, (2, 2, 2))
+    where = grow_box(sub, contrast.shape, (2, 2, 2))
     local = contrast[where]
     seed_local = np.zeros(local.shape, bool)
     inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
@@ -166,7 +170,7 @@ def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndar
     for index, part_box in enumerate(ndimage.find_objects(labels), start=1):
         part = labels[part_box] == index
         if part.sum() >= min_voxels:
-            parts.append((part, tuple(slice(w.start + b.start, w.start + b.stop) for w, b in zip(where, part_box))))
+            parts.append((part, _within(where, part_box)))
     return parts
 
 
@@ -178,7 +182,7 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
     if not boxes:
         return []
     box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
-    box = _grow(box, image.shape, margin)
+    box = grow_box(box, image.shape, margin)
     lung = np.isin(context.labels[box], lung_labels)
     filled = np.stack([ndimage.binary_fill_holes(s) for s in lung])  # nodules and vessels are holes in aerated lung
     hu = image[box].astype(np.float32)
@@ -200,6 +204,5 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
         for mask, where in _half_contrast(seed, sub, contrast, filled, min_voxels):
             label_here = context.labels[box][where][mask]
             label = int(np.bincount(label_here[label_here > 0]).argmax()) if (label_here > 0).any() else lung_labels[0]
-            full_box = tuple(slice(b.start + w.start, b.start + w.stop) for b, w in zip(box, where))
-            out.append(Candidate("lung", label, full_box, mask, +1, reference, texture, lung_ml))
+            out.append(Candidate("lung", label, _within(box, where), mask, +1, reference, texture, lung_ml))
     return out

@@ -19,7 +19,7 @@ from PASTALib.io.volume import Volume
 from PASTALib.lesions.type_rules import core_density, decide_type
 from PASTALib.progress import ProgressReporter
 
-from .candidates import SEARCH_RULES, Candidate, find_candidates
+from .candidates import SEARCHED_GROUPS, Candidate, find_candidates
 from .features import candidate_features
 from .grid import to_working_grid
 from .organ_context import OrganContext, build_context, host_groups
@@ -43,14 +43,14 @@ class Detection:
     not_searched: list[str]
     organs: Volume  #: the organ labels it searched (mask + thresholded lung), input grid
     organ_names: dict[int, str]
+    lung_thresholded: bool  #: the lung was found by thresholding (the organ mask had none)
     notes: list[str] = field(default_factory=list)
 
 
 def searched_groups(context: OrganContext) -> tuple[list[str], list[str]]:
     """(host groups in view that the detector searches, host groups in view it cannot search)."""
     present = context.present_groups
-    searchable = {"lung", *SEARCH_RULES}
-    return [g for g in present if g in searchable], [g for g in present if g not in searchable]
+    return [g for g in present if g in SEARCHED_GROUPS], [g for g in present if g not in SEARCHED_GROUPS]
 
 
 def score_candidates(image: np.ndarray, context: OrganContext, scorer: Scorer) -> list[ScoredCandidate]:
@@ -114,4 +114,4 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
                      confidence_volume.with_array(confidence_volume.array.astype(np.float32)),
                      kept, len(scored), searched, not_searched,
                      organs_volume.with_array(np.rint(organs_volume.array).astype(np.int16)), dict(context.names),
-                     notes)
+                     context.lung_thresholded, notes)

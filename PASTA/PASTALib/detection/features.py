@@ -9,10 +9,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from .candidates import SEARCH_RULES, Candidate
+from .candidates import SEARCHED_GROUPS, Candidate
 from .organ_context import OrganContext
-
-SEARCHED_GROUPS = ("lung", *SEARCH_RULES)
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log_volume_ml", "contrast_hu_100", "log_contrast_to_texture", "mean_hu_100", "sd_hu_100",

@@ -39,6 +39,7 @@ class OrganContext:
     spacing_kji: tuple[float, float, float]
     groups: dict[int, str] = field(default_factory=dict)  #: label -> host group (host organs only)
     notes: list[str] = field(default_factory=list)
+    lung_thresholded: bool = False  #: the lung labels come from :func:`.lung_threshold.threshold_lung`
 
     def labels_of(self, group: str) -> list[int]:
         return sorted(label for label, g in self.groups.items() if g == group)
@@ -77,6 +78,7 @@ def build_context(image: Volume, organs: Optional[Volume], names: Optional[Mappi
         group = anatomy.group_of(name)
         if group in wanted and counts[label] * voxel_ml >= MIN_ORGAN_ML:
             groups[int(label)] = group
+    lung_thresholded = False
     if "lung" not in groups.values():
         lung = _thresholded_lung(image)
         if lung is not None:
@@ -89,8 +91,9 @@ def build_context(image: Volume, organs: Optional[Volume], names: Optional[Mappi
                     labels[where] = label
                     names[label] = name
                     groups[label] = "lung"
+                    lung_thresholded = True
             notes.append("Lung found by thresholding at -400 HU (the organ mask has no lung); lobes unknown.")
-    return OrganContext(labels, names, spacing_kji, groups, notes)
+    return OrganContext(labels, names, spacing_kji, groups, notes, lung_thresholded)
 
 
 def _thresholded_lung(image: Volume) -> Optional[np.ndarray]:

@@ -54,14 +54,15 @@ class DroppedComponents:
     voxels: int = 0
 
 
-def _grow(box, shape, margin):
+def grow_box(box, shape, margin):
+    """``box`` (slices) widened by ``margin`` voxels per axis, clipped to ``shape``."""
     return tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, n, m in zip(box, shape, margin))
 
 
 def _organ_labels(crop_box, organs, spacing_kji) -> tuple[np.ndarray, tuple[slice, ...]]:
     """Organ label per voxel of ``crop_box``: its own, or the nearest organ's within 10 mm."""
     margin = tuple(int(np.ceil(NEAREST_ORGAN_MM / s)) for s in spacing_kji)
-    wide = _grow(crop_box, organs.shape, margin)
+    wide = grow_box(crop_box, organs.shape, margin)
     labels = organs[wide]
     if labels.any() and not labels.all():
         distance, nearest = ndimage.distance_transform_edt(labels == 0, sampling=spacing_kji,

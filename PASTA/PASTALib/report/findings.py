@@ -24,7 +24,7 @@ from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
 from PASTALib.lesions import anatomy, lesion_types
 from PASTALib.lesions.components import Region, find_regions
-from PASTALib.lesions.type_rules import core_density, decide_type
+from PASTALib.lesions.type_rules import TypeDecision, core_density, decide_type
 from PASTALib.progress import ProgressReporter
 
 from . import DEFAULT_MIN_VOLUME_ML, attributes, staging
@@ -245,18 +245,17 @@ def analyse_segmentation(
     min_voxels = max(1, int(np.ceil(min_volume_ml / voxel_ml - 1e-9)))
     progress.report("findings", 0.0, "connected components")
     regions, dropped = find_regions(labels, image.spacing, min_voxels, organ_array, organ_groups)
-    decisions, outside = _decide_types(regions, image, organ_array is not None)
+    decided, outside = _decide_types(regions, image, organ_array is not None)
+    regions = [region for region, _ in decided]
     if outside:
-        regions = [r for r in regions if id(r) in decisions]
         notes.append(f"{outside} lesion region(s) outside every organ that hosts a PASTA lesion type "
                      "were not reported.")
     all_lesions = labels > 0
     findings = []
-    for number, region in enumerate(regions, start=1):
+    for number, (region, decision) in enumerate(decided, start=1):
         progress.report("findings", 0.1 + 0.8 * (number - 1) / len(regions), f"F{number}")
         findings.append(_finding(number, region, image, all_lesions, probs, organ_array,
-                                 organ_groups, sites, attribute_head, decisions.get(id(region)),
-                                 confidence_source))
+                                 organ_groups, sites, attribute_head, decision, confidence_source))
     findings, regions = _ranked(findings, regions)
     staging.stage_findings(findings, staging_head)
     dropped_summary = Dropped(count=dropped.count, total_volume_ml=float(dropped.voxels * voxel_ml),
@@ -281,22 +280,19 @@ def analyse_segmentation(
     return Analysis(report, {f.id: r for f, r in zip(findings, regions)}, image.array.shape)
 
 
-def _decide_types(regions: list[Region], image: Volume, organs_known: bool) -> tuple[dict, int]:
-    """id(region) -> its type decision, and how many regions lie in no host organ (dropped). Without
-    an organ mask the organ is unknown: the label's type stands (decision None)."""
-    decisions: dict = {}
-    outside = 0
+def _decide_types(regions: list[Region], image: Volume, organs_known: bool
+                  ) -> tuple[list[tuple[Region, Optional[TypeDecision]]], int]:
+    """(the regions that are findings, each with its type decision; how many lie in no host organ).
+    Without an organ mask the organ is unknown: every region stays and the label's type stands (None)."""
+    if not organs_known:
+        return [(region, None) for region in regions], 0
+    decided = []
     for region in regions:
-        if not organs_known:
-            decisions[id(region)] = None
-            continue
         density = core_density(image.array[region.box], region.mask)
         decision = decide_type(region.group, density, lesion_types.BY_ID[region.label_value])
-        if decision is None:
-            outside += 1
-        else:
-            decisions[id(region)] = decision
-    return decisions, outside
+        if decision is not None:
+            decided.append((region, decision))
+    return decided, len(regions) - len(decided)
 
 
 def _ranked(findings: list[Finding], regions: list[Region]) -> tuple[list[Finding], list[Region]]:
