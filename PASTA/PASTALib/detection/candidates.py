@@ -55,6 +55,8 @@ SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
 )}
 #: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
 LUNG_BLOB_HU = -600.0
+#: Radius of the opening that cuts a nodule from the vessels it touches.
+LUNG_OPENING_MM = 2.5
 #: Every organ group the detector searches: the lung by its own rule, the others by the table.
 SEARCHED_GROUPS: tuple[str, ...] = ("lung", *SEARCH_RULES)
 
@@ -174,9 +176,18 @@ def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndar
     return parts
 
 
+def _lung_field(labels: np.ndarray, lung_labels: list[int]) -> np.ndarray:
+    """Where a lung lesion can lie: the lung with its holes filled per slice (nodules and vessels
+    are holes in aerated lung), less every other organ label (at the bases the liver and spleen
+    domes are holes in an axial slice of the lung)."""
+    lung = np.isin(labels, lung_labels)
+    field = np.stack([ndimage.binary_fill_holes(s) for s in lung])
+    return field & (lung | (labels == 0))
+
+
 def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin, min_voxels) -> list[Candidate]:
     """Blobs denser than aerated lung inside the lung, cut from the vessels they touch by an
-    opening with a 2-voxel ball."""
+    opening with a ball of :data:`LUNG_OPENING_MM`."""
     spacing = context.spacing_kji
     boxes = [objects[label - 1] for label in lung_labels if objects[label - 1] is not None]
     if not boxes:
@@ -184,14 +195,17 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
     box = tuple(slice(min(b[a].start for b in boxes), max(b[a].stop for b in boxes)) for a in range(3))
     box = grow_box(box, image.shape, margin)
     lung = np.isin(context.labels[box], lung_labels)
-    filled = np.stack([ndimage.binary_fill_holes(s) for s in lung])  # nodules and vessels are holes in aerated lung
+    filled = _lung_field(context.labels[box], lung_labels)
     hu = image[box].astype(np.float32)
     smooth = ndimage.gaussian_filter(hu, [SMOOTHING_MM / s for s in spacing], mode="nearest")
     aerated = lung & (hu < LUNG_BLOB_HU)
     reference = float(np.median(hu[aerated])) if aerated.any() else -850.0
     texture = float(1.4826 * np.median(np.abs(hu[aerated] - reference))) if aerated.any() else 50.0
     dense = filled & (smooth > LUNG_BLOB_HU)
-    ball = _ellipsoid(_voxels(2.5, spacing), spacing, 2.5)
+    # never thinner than the 6-neighbour cross: on a 3 mm grid a 2.5 mm ball is one voxel and opens
+    # nothing, so a nodule stayed joined to every vessel it touched
+    radius_mm = max(LUNG_OPENING_MM, 1.01 * max(spacing))
+    ball = _ellipsoid(_voxels(radius_mm, spacing), spacing, radius_mm)
     opened = ndimage.binary_opening(dense, ball)
     components, count = ndimage.label(opened, np.ones((3, 3, 3), bool))
     contrast = smooth - reference
