@@ -71,7 +71,7 @@ BAD_IMAGES = {
                                             p / "n.nii.gz")), "NaN"),
     "huge_spacing": (lambda p: str(write_volume(ct(spacing=(1.0, 1.0, 25.0)), p / "s.nrrd")),
                      "more than 20 mm"),
-    "zero_spacing": (lambda p: write_header_only_mha(p / "z.mha"), "spacing of 0"),
+    "zero_spacing": (lambda p: write_header_only_mha(p / "z.mha"), "must be > 0 mm"),
     "garbage_nifti": (lambda p: write_bytes(p / "g.nii.gz", b"\x1f\x8bnot really gzip"), "Cannot read"),
     "text_as_nrrd": (lambda p: write_bytes(p / "t.nrrd", b"hello"), "Cannot read"),
     "missing": (lambda p: str(p / "nope.nii.gz"), "not found"),

@@ -7,11 +7,8 @@ existing file unless asked, so an interrupted or failed run cannot destroy a use
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +17,7 @@ import SimpleITK as sitk
 from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
 
+from .file_checks import check_direction, check_volume_file
 from .sitk_bridge import from_sitk, to_sitk
 from .volume import Volume
 
@@ -78,6 +76,7 @@ def read_volume(path: str | os.PathLike) -> Volume:
     else:
         image, metadata = _read_file(path), {}
     image = _as_3d_scalar(image, path)
+    check_direction(np.array(image.GetDirection()).reshape(3, 3), path)
     metadata["source"] = str(path)
     return from_sitk(image, metadata)
 
@@ -86,8 +85,11 @@ def _read_file(path: Path) -> sitk.Image:
     if path.stat().st_size == 0:
         raise PastaInputError(f"The file {path} is empty (0 bytes).",
                               "The export or copy was probably interrupted; export it again.")
-    if suffix_of(path) in (".nii", ".nii.gz"):
-        _reject_nifti_nonfinite(path)
+    try:
+        check_volume_file(path)
+    except OSError as exc:
+        raise PastaInputError(f"Cannot read {path}: {exc.strerror or exc}.",
+                              "Check that the file exists and that you may read it.") from None
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -102,39 +104,6 @@ def _read_file(path: Path) -> sitk.Image:
             "PASTA reads NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd) and "
             "DICOM series folders. Check that the file is complete and not corrupt.",
         ) from None
-
-
-def _reject_nifti_nonfinite(path: Path) -> None:
-    """ITK's NIfTI reader silently turns NaN into 0 (water, in HU), so look at the raw floats first.
-
-    Only float NIfTI files are scanned (CT is usually stored as integers), with plain numpy.
-    """
-    opener = gzip.open if suffix_of(path) == ".nii.gz" else open
-    try:
-        with opener(path, "rb") as handle:
-            header = handle.read(348)
-            if len(header) < 348:
-                return  # too short to be NIfTI; SimpleITK will report the file as unreadable
-            endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
-            datatype = struct.unpack(endian + "h", header[70:72])[0]
-            dtype = {16: "f4", 64: "f8"}.get(datatype)
-            if dtype is None:
-                return
-            offset = int(struct.unpack(endian + "f", header[108:112])[0])
-            handle.read(max(0, offset - 348))
-            nonfinite = total = 0
-            while block := handle.read(1 << 24):
-                values = np.frombuffer(block[: len(block) - len(block) % int(dtype[1])], endian + dtype)
-                nonfinite += int(np.count_nonzero(~np.isfinite(values)))
-                total += values.size
-    except (OSError, EOFError, struct.error, zlib.error):
-        return  # unreadable: SimpleITK's reader gives the user-facing message
-    if nonfinite:
-        what = "all voxels are" if nonfinite == total else f"{nonfinite} of {total} voxels are"
-        raise PastaInputError(
-            f"The image {path} has NaN or infinite values: {what} not numbers.",
-            "Re-export the scan, or replace the invalid voxels (e.g. with -1024 HU, air) first.",
-        )
 
 
 def _read_dicom_folder(folder: Path) -> tuple[sitk.Image, dict[str, str]]:
