@@ -169,7 +169,7 @@ def test_import_a_pasta_model_folder_verify_and_delete(cache):
 def test_a_model_folder_whose_weights_do_not_match_its_card_is_refused(cache, tmp_path):
     folder = shutil.copytree(TINY, tmp_path / "broken")
     (folder / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(PastaInputError, match="do not match the model card"):
+    with pytest.raises(PastaInputError, match="does not match the SHA256 in its model card"):
         cache.import_model(folder)
     assert cache.installed() == [] and not any(cache.root.iterdir())  # no partial left behind
 

@@ -259,14 +259,14 @@ class ModelCache:
         try:
             if source.is_dir():
                 payload = staging / "model"
-                shutil.copytree(source, payload, symlinks=False)
-            elif zipfile.is_zipfile(source):
-                payload = staging / "model"
-                safe_extract_zip(source, payload)
-            elif source.suffix.lower() in CHECKPOINT_SUFFIXES:
+                copy_regular_files(source, payload)
+            elif source.suffix.lower() in CHECKPOINT_SUFFIXES:  # before the zip test: torch.save writes a zip
                 payload = staging / "model"
                 payload.mkdir()
                 shutil.copy2(source, payload / source.name)
+            elif zipfile.is_zipfile(source):
+                payload = staging / "model"
+                safe_extract_zip(source, payload)
             else:
                 raise PastaInputError(f"{source.name} is not a model: expected a folder, a .zip or a "
                                       f"checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}).")
@@ -327,6 +327,23 @@ class ModelCache:
             partial.unlink(missing_ok=True)
 
 
+def copy_regular_files(source: Path, target: Path) -> None:
+    """Copy a model folder file by file; a symbolic link is refused, never followed (a link in a
+    downloaded folder could pull any file of this computer into the model cache)."""
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            raise PastaInputError(f"{path} is a symbolic link (to {os.readlink(path)}); model folders are "
+                                  "imported from regular files only.",
+                                  "Copy the real file into the folder in place of the link, then import again.")
+    target.mkdir(parents=True)
+    for path in sorted(source.rglob("*")):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(exist_ok=True)
+        elif path.is_file():
+            shutil.copy2(path, destination)
+
+
 def bundled_status(entry: RegistryEntry) -> BundledStatus:
     """Whether a bundled entry's folder is there with its card and every file the card lists.
 
@@ -360,12 +377,8 @@ def detect_model(folder: Path) -> tuple[Path, str, Path]:
     candidates = [folder] + [p for p in sorted(folder.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     for candidate in candidates:
         if (candidate / model_card.CARD).is_file():
-            data = model_card.read_card(candidate)
-            for name, expected in (data.get("sha256") or {}).items():
-                file = candidate / name
-                if not file.is_file() or sha256_file(file) != expected:
-                    raise PastaInputError(f"Model weights {name} are missing or do not match the model card's SHA256.",
-                                          "The model folder is corrupt; get it again.")
+            # every listed file hashed, inside the folder, present and unmodified
+            model_card.verify(candidate, f"The model folder {candidate.name}", "The model folder is corrupt; get it again.")
             return candidate, "pasta-model", candidate
         if (candidate / "dataset.json").is_file() and (candidate / "plans.json").is_file():
             if not list(candidate.glob("fold_*/checkpoint_*.pth")):

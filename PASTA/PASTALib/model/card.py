@@ -71,27 +71,49 @@ def read_card(folder: Path, what: Optional[str] = None, hint: str = DEFAULT_HINT
     return card
 
 
-def card_files(card: dict, what: str, hint: str) -> dict[str, str]:
-    """Every file the card vouches for -> its SHA256: the weights (each must have one) and the heads."""
+def member(folder: Path, name: Any, what: str, hint: str) -> Path:
+    """The file ``name`` (as a card names it) inside ``folder``, or a PastaInputError: a card may only
+    name files in its own folder, so no absolute path, no ``..``, and no link that leads out."""
+    text = str(name) if isinstance(name, str) else ""
+    parts = text.replace("\\", "/").split("/")
+    if not text or text.startswith("/") or (len(text) > 1 and text[1] == ":") or ".." in parts:
+        raise PastaInputError(f"{what} is refused: its model card names the file {name!r}, which is not a "
+                              "plain name inside the model folder.", hint)
+    root = Path(folder).resolve()
+    path = Path(folder) / text
+    if root not in path.resolve().parents:
+        raise PastaInputError(f"{what} is refused: {text} leads out of the model folder (a link to "
+                              f"{path.resolve()}).", hint)
+    return path
+
+
+def card_files(card: dict, what: str, hint: str, folder: Optional[Path] = None) -> dict[str, str]:
+    """Every file the card vouches for -> its SHA256: the weights and the attribute heads, each of which
+    must have one (a card without digests cannot vouch for anything), each a file inside ``folder``."""
     digests = card.get("sha256") if isinstance(card.get("sha256"), dict) else {}
     weights = card.get("weights") or []
     if not weights:
         raise PastaInputError(f"{what} is damaged: its model card lists no weights files.", hint)
-    unhashed = [name for name in weights if not digests.get(name)]
+    unhashed = [str(name) for name in weights if not digests.get(name)]
+    heads = card.get("attribute_heads")
+    if isinstance(heads, dict) and not heads.get("sha256"):
+        unhashed.append(str(heads.get("file", HEADS_FILE)))
     if unhashed:
         raise PastaInputError(f"{what} cannot be verified: its model card gives no SHA256 for "
                               f"{', '.join(unhashed)}.", hint)
     files = {str(name): str(digest).lower() for name, digest in digests.items()}
-    heads = card.get("attribute_heads")
-    if isinstance(heads, dict) and heads.get("sha256"):
+    if isinstance(heads, dict):
         files[str(heads.get("file", HEADS_FILE))] = str(heads["sha256"]).lower()
+    if folder is not None:
+        for name in files:
+            member(folder, name, what, hint)
     return files
 
 
 def check_present(folder: Path, what: str, hint: str) -> dict[str, str]:
     """The card's files (name -> SHA256) once each is known to exist; no hashing, so cheap enough
     for every refresh of the model list. :func:`verify` does the hashing."""
-    files = card_files(read_card(folder, what, hint), what, hint)
+    files = card_files(read_card(folder, what, hint), what, hint, Path(folder))
     missing = sorted(name for name in files if not (Path(folder) / name).is_file())
     if missing:
         raise PastaInputError(f"{what} is incomplete: {', '.join(missing)} is missing from {folder}.", hint)

@@ -24,7 +24,8 @@ import torch
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-from PASTALib.model.card import CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, read_card
+from PASTALib.model.card import (CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, card_files, member,
+                                 read_card)
 
 from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
@@ -235,14 +236,16 @@ def _load_model_folder(folder: Path) -> LoadedModel:
                               "network: there is no network to run or verify.",
                               "pasta analyze runs it; pasta segment, pasta features and attribute heads need a "
                               "PASTA network (a model folder with network weights, an nnU-Net folder or a checkpoint).")
+    what, hint = f"The model in {folder}", "Re-import or re-download the model."
+    expected_digests = card_files(card, what, hint, folder)  # every file hashed and inside the folder
     states, names, hashes = [], [], {}
     for name in card.get("weights", []):
-        file = folder / name
+        file = member(folder, name, what, hint)
         if not file.is_file():
-            raise PastaInputError(f"Model weights {file} are missing.", "Re-import or re-download the model.")
+            raise PastaInputError(f"Model weights {file} are missing.", hint)
         digest = sha256_file(file)
-        expected = card.get("sha256", {}).get(name)
-        if expected and digest != expected:
+        expected = expected_digests[str(name)]
+        if digest != expected:
             raise PastaInputError(f"{file} is corrupt or was modified: SHA256 {digest[:12]}… but the model card "
                                   f"says {expected[:12]}….", "Re-import or re-download the model.")
         states.append(read_safetensors(file))
