@@ -93,6 +93,10 @@ def test_synth_crop_1mm_and_lesion_list(tmp_path):
     (["--lesion", "brain_tumor"], "Unknown lesion type"),
     (["--lesion", "liver_cyst", "--attr", "density=sparkly"], "Unknown value"),
     (["--lesion", "liver_tumor", "--size-mm", "20,30"], "--size-mm"),
+    (["--lesion", "liver_tumor", "--center-ras", "nan,nan,nan"], "not a finite number"),
+    (["--lesion", "liver_tumor", "--crop-1mm", "-5"], "is too small"),
+    (["--lesion", "liver_tumor", "--crop-1mm", "0"], "is too small"),
+    (["--lesion", "liver_tumor", "--organs", "sample"], "looks like a CT image, not a segmentation"),
 ])
 def test_bad_synth_requests_exit_2_naming_the_problem(tmp_path, args, words):
     result = pasta("synth", "sample", *args, "-o", str(tmp_path / "bad"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -17,6 +18,7 @@ from PASTALib.cli.command import Command
 from PASTALib.errors import PastaInputError
 from PASTALib.io import sample_data
 from PASTALib.io.volume_io import read_volume
+from PASTALib.lesions.organ_masks import read_organ_mask
 from PASTALib.progress import ProgressReporter
 
 from .catalog import describe, specs
@@ -31,10 +33,29 @@ def _triple(text: Optional[str], what: str, allow_one: bool = False) -> Optional
         values = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
     except ValueError:
         values = []
+    if values and not all(math.isfinite(v) for v in values):
+        raise PastaInputError(f"{what} {text!r} holds a value that is not a finite number.",
+                              f"Write it as {'20 or ' if allow_one else ''}X,Y,Z with real numbers, e.g. 10,-20.5,30.")
     if len(values) == 3 or (allow_one and len(values) == 1):
         return values
     raise PastaInputError(f"{what} {text!r} is not {'one or ' if allow_one else ''}three comma-separated numbers.",
                           f"Write it as {'20 or ' if allow_one else ''}X,Y,Z, e.g. 10,-20.5,30.")
+
+
+#: Smallest 1 mm crop written: below this a crop no longer holds a lesion and its surroundings.
+MIN_CROP_MM = 16
+
+
+def crop_size(text: str) -> int:
+    """``--crop-1mm N``: a whole number of voxels, at least :data:`MIN_CROP_MM` (argparse exits 2 otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of voxels") from None
+    if value < MIN_CROP_MM:
+        raise argparse.ArgumentTypeError(f"{value} is too small: a crop is at least {MIN_CROP_MM} voxels "
+                                         "(1 mm each) on a side")
+    return value
 
 
 def parse_attr_pairs(pairs: Sequence[str]) -> dict[str, str]:
@@ -56,7 +77,7 @@ def load_host(image_arg: str, organs_arg: Optional[str], labels_arg: Optional[st
     if organs_arg is None and sample is not None:
         bundled = sample_data.sample_mask_for(sample.name)
         organs_arg = bundled.name if bundled else None
-    organs = read_volume(sample_data.resolve(organs_arg)[0]) if organs_arg else None
+    organs = read_organ_mask(sample_data.resolve(organs_arg)[0])[0] if organs_arg else None
     names = sample_data.load_label_names(labels_arg) if labels_arg else None
     return make_host(image, organs, names), Path(image_path).name
 
@@ -79,7 +100,7 @@ def _add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--mass-effect", type=float, default=0.0, metavar="MM",
                         help="push the surrounding tissue outwards by up to MM mm (0-5; default 0)")
-    parser.add_argument("--crop-1mm", nargs="?", type=int, const=280, default=None, metavar="N",
+    parser.add_argument("--crop-1mm", nargs="?", type=crop_size, const=280, default=None, metavar="N",
                         help="write a N^3 crop at 1 mm around the lesion (PASTA-Gen-30K: 280)")
     parser.add_argument("-o", "--output", metavar="CASE_DIR", help="case folder to create")
 
@@ -126,7 +147,7 @@ def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-type", type=int, required=True, metavar="N", help="cases per type and host")
     parser.add_argument("--types", nargs="+", metavar="TYPE", help="lesion types (default: all 15)")
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    parser.add_argument("--crop-1mm", nargs="?", type=int, const=280, default=None, metavar="N",
+    parser.add_argument("--crop-1mm", nargs="?", type=crop_size, const=280, default=None, metavar="N",
                         help="write N^3 crops at 1 mm (PASTA-Gen-30K: 280)")
     parser.add_argument("-o", "--output", required=True, metavar="DATASET_DIR")
     run_on = parser.add_mutually_exclusive_group()

@@ -94,13 +94,26 @@ def check_mask_matches(image: Volume, mask: Volume, mask_name: str = "mask") -> 
             f"(`pasta convert MASK --like IMAGE --interpolation nearest -o OUT`) or export both "
             f"from the same Slicer scene.",
         )
-    if np.issubdtype(mask.array.dtype, np.floating):
-        values = mask.array[np.isfinite(mask.array)]
-        if values.size and not np.array_equal(values, np.round(values)):
+    check_label_map(mask, mask_name)
+
+
+def check_label_map(mask: Volume, mask_name: str = "mask") -> None:
+    """A label map holds whole numbers from 0 up: a fractional or negative value means an image
+    (often the CT itself) was passed where a segmentation belongs, and rounding it would invent labels."""
+    values = mask.array
+    if np.issubdtype(values.dtype, np.floating):
+        finite = values[np.isfinite(values)]
+        if finite.size and not np.array_equal(finite, np.round(finite)):
             raise PastaInputError(
                 f"The {mask_name} has non-integer values; a label map holds whole numbers.",
                 "Did you pass an image instead of a segmentation?",
             )
+    if values.size and float(np.min(values)) < 0:
+        raise PastaInputError(
+            f"The {mask_name} has negative values (down to {float(np.min(values)):g}); a label map holds "
+            "labels from 0 up. It looks like a CT image, not a segmentation.",
+            "Pass the organ segmentation (e.g. TotalSegmentator's output), not the CT.",
+        )
 
 
 # --------------------------------------------------------------------------------- CT heuristic

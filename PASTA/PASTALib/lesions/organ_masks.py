@@ -15,6 +15,7 @@ import numpy as np
 
 from PASTALib.errors import PastaInputError
 from PASTALib.io import sample_data
+from PASTALib.io.input_checks import check_label_map
 from PASTALib.io.volume import Volume
 from PASTALib.io.volume_io import read_volume
 
@@ -63,7 +64,9 @@ def read_organ_mask(path: str | Path) -> tuple[Volume, list[str]]:
     """A label map (TotalSegmentator v2 ids) or a Slicer ``.seg.nrrd``; notes say what was not used."""
     if str(path).lower().endswith(SEGMENTATION_SUFFIX):
         return read_segmentation_file(path)
-    return read_volume(path), []
+    volume = read_volume(path)
+    check_label_map(volume, f"organ mask {Path(path).name}")
+    return volume, []
 
 
 def read_organs(organs_arg: Optional[str], sample, image: Optional[Volume] = None
