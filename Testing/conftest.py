@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -153,6 +154,20 @@ def no_bundled_model(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "bundled" / "pasta-default"
     monkeypatch.setitem(bundled_models.BUNDLED, "default", folder)
     return folder
+
+
+def file_sha256(path: Path) -> str:
+    """A file's SHA256, computed here rather than by the code under test."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A Slicer model cache of its own under ``$PASTA_HOME`` in the test's folder."""
+    from PASTASlicerLib.model_registry import ModelCache
+
+    monkeypatch.setenv("PASTA_HOME", str(tmp_path / "home"))
+    return ModelCache()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ followed links; a real ``torch.save`` checkpoint could not be imported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -21,22 +20,10 @@ from PASTALib.heads.attribute_heads import load_attribute_heads
 from PASTALib.model import card as model_card
 from PASTALib.model.checkpoints import load_model
 
-from conftest import DATA
+from conftest import DATA, file_sha256 as sha
 
 TINY = DATA / "tiny_pasta_organs"
 pytestmark = pytest.mark.usefixtures("no_bundled_model")
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    from PASTASlicerLib.model_registry import ModelCache
-
-    monkeypatch.setenv("PASTA_HOME", str(tmp_path / "home"))
-    return ModelCache()
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def folder_with(tmp_path, edit) -> Path:

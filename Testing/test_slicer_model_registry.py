@@ -7,7 +7,6 @@ the tiny test model (``bundled``), so these tests do not depend on the shipped w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import zipfile
@@ -17,24 +16,12 @@ import pytest
 
 from PASTALib.errors import PastaInputError
 
-from conftest import DATA, REPO
+from conftest import DATA, REPO, file_sha256 as sha
 from slicer_scene import flip_last_byte
 
 TINY = DATA / "tiny_pasta_organs"
 #: Every test here starts from an install without the bundled model (conftest.no_bundled_model).
 pytestmark = pytest.mark.usefixtures("no_bundled_model")
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    from PASTASlicerLib.model_registry import ModelCache
-
-    monkeypatch.setenv("PASTA_HOME", str(tmp_path / "home"))
-    return ModelCache()
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def nnunet_folder(root: Path) -> Path:

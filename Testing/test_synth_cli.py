@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from PASTALib.io import sample_data
 from PASTALib.io.volume_io import read_volume
+from conftest import file_sha256 as sha
 from synth_hosts import DATA, write_host_folders
 
 _BESIDE = Path(sys.executable).parent / "pasta"
@@ -24,10 +24,6 @@ CASE_FILES = {"img.nii.gz", "label.nii.gz", "total.nii.gz", "type.json", "report
 
 def pasta(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run([PASTA, *args, "--progress", "none"], capture_output=True, text=True, timeout=timeout)
-
-
-def sha(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def test_synth_writes_a_pasta_gen_case_and_leaves_inputs_alone(tmp_path):
