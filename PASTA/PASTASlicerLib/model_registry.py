@@ -330,13 +330,14 @@ class ModelCache:
 def copy_regular_files(source: Path, target: Path) -> None:
     """Copy a model folder file by file; a symbolic link is refused, never followed (a link in a
     downloaded folder could pull any file of this computer into the model cache)."""
-    for path in sorted(source.rglob("*")):
+    paths = sorted(source.rglob("*"))
+    for path in paths:
         if path.is_symlink():
             raise PastaInputError(f"{path} is a symbolic link (to {os.readlink(path)}); model folders are "
                                   "imported from regular files only.",
                                   "Copy the real file into the folder in place of the link, then import again.")
     target.mkdir(parents=True)
-    for path in sorted(source.rglob("*")):
+    for path in paths:
         destination = target / path.relative_to(source)
         if path.is_dir():
             destination.mkdir(exist_ok=True)

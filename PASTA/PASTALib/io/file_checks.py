@@ -59,11 +59,11 @@ class VoxelData:
     """Where a file's voxel bytes are and how many the header promises."""
 
     path: Path
-    offset: int
-    expected: int
+    offset: int  #: where the (possibly compressed) stream starts in the file
+    expected: int  #: voxel bytes the header promises
     opener: Optional[Callable[[BinaryIO], BinaryIO]] = None  #: decompressor around the raw stream
     float_dtype: Optional[str] = None  #: scan for NaN (numpy dtype with byte order)
-    compressed_from_offset: bool = False  #: the compressed stream starts at ``offset`` (NRRD, MetaImage)
+    skip: int = 0  #: bytes of the decoded stream before the voxels (a .nii.gz's header, NRRD's byte skip)
 
 
 def check_volume_file(path: Path) -> None:
@@ -124,21 +124,19 @@ def _check_length(data: VoxelData, source: Path) -> None:
 
 def _count(data: VoxelData) -> tuple[int, int, bool]:
     """(voxel bytes present up to the expected count, non-finite floats among them, stream cut)."""
-    if data.opener is None:
-        available = max(0, data.path.stat().st_size - data.offset)
-        if data.float_dtype is None:
-            return min(available, data.expected), 0, False
+    if data.opener is None and data.float_dtype is None:
+        available = max(0, data.path.stat().st_size - data.offset - data.skip)
+        return min(available, data.expected), 0, False
     counted = nonfinite = 0
     ended = False
     itemsize = int(data.float_dtype[-1]) if data.float_dtype else 1
     carry = b""
     with open(data.path, "rb") as raw:
-        if data.compressed_from_offset or data.opener is None:
-            raw.seek(data.offset)
+        raw.seek(data.offset if data.opener else data.offset + data.skip)  # a raw file seeks past its skip
         stream = data.opener(raw) if data.opener else raw
         try:
-            if data.opener is not None and not data.compressed_from_offset:
-                _skip(stream, data.offset)
+            if data.opener:
+                _skip(stream, data.skip)
             while counted < data.expected:
                 block = stream.read(min(_COMPRESSED_BLOCK if data.opener else _BLOCK, data.expected - counted))
                 if not block:
@@ -161,6 +159,18 @@ def _skip(stream: BinaryIO, count: int) -> None:
         if not chunk:
             raise EOFError
         count -= len(chunk)
+
+
+def _gunzip(raw: BinaryIO) -> BinaryIO:
+    return gzip.GzipFile(fileobj=raw)
+
+
+def _bunzip(raw: BinaryIO) -> BinaryIO:
+    return bz2.BZ2File(raw)
+
+
+#: NRRD encodings whose length is checked here -> the decoder around the raw bytes (None: raw)
+_NRRD_DECODERS = {"raw": None, "gzip": _gunzip, "gz": _gunzip, "bzip2": _bunzip, "bz2": _bunzip}
 
 
 # ------------------------------------------------------------------------------------ NIfTI
@@ -198,8 +208,8 @@ def _check_nifti(path: Path) -> None:
     voxels = int(np.prod([int(d) for d in dims[1:ndim + 1]], dtype=object))
     dtype = _NIFTI_DTYPES.get(datatype)
     float_dtype = endian + dtype if dtype in ("f4", "f8") else None
-    _check_length(VoxelData(path, max(offset, size), voxels * bitpix // 8,
-                            (lambda raw: gzip.GzipFile(fileobj=raw)) if compressed else None, float_dtype), path)
+    _check_length(VoxelData(path, 0, voxels * bitpix // 8, _gunzip if compressed else None, float_dtype,
+                            skip=max(offset, size)), path)
 
 
 # ------------------------------------------------------------------------------------ NRRD
@@ -277,16 +287,9 @@ def _check_nrrd(path: Path) -> None:
         data_path, start = path, offset
     expected = int(np.prod(sizes, dtype=object)) * type_bytes
     encoding = fields.get("encoding", "raw").lower()
-    openers = {"raw": None, "gzip": lambda raw: gzip.GzipFile(fileobj=raw), "gz": lambda raw: gzip.GzipFile(fileobj=raw),
-               "bzip2": lambda raw: bz2.BZ2File(raw), "bz2": lambda raw: bz2.BZ2File(raw)}
-    if encoding not in openers:
+    if encoding not in _NRRD_DECODERS:
         return  # ascii / hex: ITK counts those itself
-    opener = openers[encoding]
-    if opener is None:
-        start += byte_skip
-        _check_length(VoxelData(data_path, start, expected), path)
-    else:
-        _check_length(VoxelData(data_path, start, expected + byte_skip, opener, compressed_from_offset=True), path)
+    _check_length(VoxelData(data_path, start, expected, _NRRD_DECODERS[encoding], skip=byte_skip), path)
 
 
 # ------------------------------------------------------------------------------------ MetaImage
@@ -331,10 +334,9 @@ def _check_metaimage(path: Path) -> None:
             raise PastaInputError(f"{path} names its voxel data file {data_file}, which is not there.",
                                   f"Keep {data_file} next to {path.name} (copy both files together).")
     expected = int(np.prod(sizes, dtype=object)) * type_bytes * channels
-    if fields.get("CompressedData", "False").lower() == "true":
-        _check_length(VoxelData(data_path, start, expected, _ZlibReader, compressed_from_offset=True), path)
-    else:
-        _check_length(VoxelData(data_path, start + header_size, expected), path)
+    compressed = fields.get("CompressedData", "False").lower() == "true"
+    _check_length(VoxelData(data_path, start, expected, _ZlibReader if compressed else None,
+                            skip=0 if compressed else header_size), path)
 
 
 class _ZlibReader:
