@@ -23,7 +23,7 @@ from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
-from PASTALib.model.card import HEADS_FILE, member
+from PASTALib.model.card import HEADS_FILE, card_files
 from PASTALib.report.model import ATTRIBUTE_OPTIONS, ModelPrediction
 
 #: Encoder stages whose features are pooled: the two deepest (a lesion of a few voxels still
@@ -73,16 +73,16 @@ def load_attribute_heads(folder: Path, card: Mapping[str, Any], feature_widths: 
     from safetensors.torch import load_file
 
     hint = "Re-import or re-download the model."
-    file = member(Path(folder), entry.get("file", HEADS_FILE), f"The model in {folder}", hint)
+    name = str(entry.get("file", HEADS_FILE))
+    # the card's one rule: every file it names is hashed and inside the folder
+    expected = card_files(dict(card), f"The model in {folder}", hint, Path(folder))[name]
+    file = Path(folder) / name
     if not file.is_file():
         raise PastaInputError(f"The model card lists attribute heads but {file} is missing.", hint)
-    if not entry.get("sha256"):
-        raise PastaInputError(f"The model in {folder} cannot be verified: its model card gives no SHA256 for "
-                              f"its attribute heads {file.name}.", hint)
     digest = sha256_file(file)
-    if digest != entry["sha256"]:
+    if digest != expected:
         raise PastaInputError(f"{file} is corrupt or was modified (SHA256 {digest[:12]}…, card says "
-                              f"{str(entry['sha256'])[:12]}…).", "Re-import or re-download the model.")
+                              f"{expected[:12]}…).", hint)
     heads = AttributeHeads(feature_widths, entry.get("options", ATTRIBUTE_OPTIONS), entry.get("stages", DEFAULT_STAGES))
     state = load_file(str(file))
     expected = heads.state_dict()

@@ -24,8 +24,7 @@ import torch
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
-from PASTALib.model.card import (CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, card_files, member,
-                                 read_card)
+from PASTALib.model.card import CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, card_files, read_card
 
 from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
@@ -240,7 +239,7 @@ def _load_model_folder(folder: Path) -> LoadedModel:
     expected_digests = card_files(card, what, hint, folder)  # every file hashed and inside the folder
     states, names, hashes = [], [], {}
     for name in card.get("weights", []):
-        file = member(folder, name, what, hint)
+        file = folder / name  # card_files has confined it to the folder
         if not file.is_file():
             raise PastaInputError(f"Model weights {file} are missing.", hint)
         digest = sha256_file(file)
