@@ -54,14 +54,13 @@ def finding_floor(requested: float | None, model_floor: float, default: float) -
 
 def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     """Run one analysis and write its folder; returns the :class:`~PASTALib.report.findings.Analysis`."""
+    from PASTALib.detection.model_folder import detector_folder
     from PASTALib.heads.apply import apply_heads, check_heads, load_heads
     from PASTALib.heads.attribute_heads import head_for_model
     from PASTALib.inference.predictor import Predictor
     from PASTALib.model.checkpoints import load_model
     from PASTALib.report import DEFAULT_MIN_VOLUME_ML
     from PASTALib.report.findings import analyse_segmentation
-
-    from PASTALib.detection.model_folder import detector_folder
 
     out = Path(options.output).expanduser()
     check_outputs_free(out, options.dicom, options.overwrite, extra=(SEGMENTATION, FINDING_LABELS))
@@ -107,7 +106,12 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
                 "probabilities": "model softmax (lesion classes summed)", "organs": organs_arg})
     analysis.report.provenance.notes.extend(result.notes + organ_notes)
     apply_heads(heads, analysis, image, model, options.device, progress)
-    # Before report.json, so a report.json is never newer than its findings' voxels.
+    return _write_findings(analysis, image, out, options, progress)
+
+
+def _write_findings(analysis, image, out: Path, options: AnalysisOptions, progress: ProgressReporter):
+    """The findings' label map, then the report (so a report.json is never newer than its findings'
+    voxels); returns ``analysis``."""
     write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
     write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
     return analysis
@@ -129,7 +133,7 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
     write_volume(detection.labels, out / SEGMENTATION, overwrite=options.overwrite)
     analysis = analyse_segmentation(
         image, detection.labels, detection.confidence, detection.organs, organ_names=detection.organ_names,
-        min_volume_ml=options.min_volume if options.min_volume is not None else DEFAULT_MIN_VOLUME_ML,
+        min_volume_ml=finding_floor(options.min_volume, 0.0, DEFAULT_MIN_VOLUME_ML),
         model_id=f"{card.get('name') or folder.name} (detector, {options.sensitivity})", progress=progress,
         confidence_source="detector confidence (calibrated on held-out synthetic lesions)",
         inputs={"image": str(options.image), "lesion_labels": f"{SEGMENTATION} (lesion-type ids)",
@@ -139,6 +143,4 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
     analysis.report.provenance.notes.extend(organ_notes + detection.notes)
     analysis.report.provenance.parameters["sensitivity"] = options.sensitivity
     analysis.report.provenance.parameters["confidence_threshold"] = scorer.threshold(options.sensitivity)
-    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
-    write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
-    return analysis
+    return _write_findings(analysis, image, out, options, progress)
