@@ -89,7 +89,7 @@ def load_scan(scan: PatientScan) -> tuple[Volume, Optional[Volume]]:
 
 
 def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[str]] = None) -> None:
-    from PASTASynthLib.catalog import spec_for, specs
+    from PASTASynthLib.catalog import specs
     from PASTASynthLib.engine import LesionRequest, synthesize
     from PASTASynthLib.host import make_host
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 from PASTALib.detection.features import FEATURE_NAMES, candidate_features  # noqa: E402
 from PASTALib.detection.candidates import find_candidates  # noqa: E402
 from PASTALib.detection.organ_context import build_context  # noqa: E402
-from PASTALib.detection.scorer import Forest, Scorer, fit_platt  # noqa: E402
+from PASTALib.detection.scorer import Forest, Scorer, sigmoid  # noqa: E402
 from PASTALib.detection.sensitivity import SENSITIVITIES  # noqa: E402
 from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
@@ -156,6 +156,32 @@ def training_matrix(hosts: dict):
                     y.append(1.0)
                     scans.append("")
     return np.array(x), np.array(y), np.array(scans)
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, l2: float = 1.0,
+                 iterations: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method on standardised features: (weights, bias)."""
+    n, d = x.shape
+    w = np.zeros(d + 1)
+    xb = np.hstack([x, np.ones((n, 1))])
+    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    penalty = np.full(d + 1, l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = sigmoid(xb @ w)
+        gradient = xb.T @ (sw * (p - y)) + penalty * w
+        hessian = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling (a, b) of logits on held-out labels (fitting only: the runtime package applies it)."""
+    w, b = fit_logistic(np.asarray(logits, np.float64)[:, None], np.asarray(y, np.float64), l2=1e-3)
+    return float(w[0]), b
 
 
 def fit_scorer(hosts: dict) -> Scorer:

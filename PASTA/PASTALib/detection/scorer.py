@@ -85,7 +85,7 @@ class Scorer:
 
     def confidence(self, x: np.ndarray) -> np.ndarray:
         a, b = self.calibration
-        return _sigmoid(a * self.logit(x) + b)
+        return sigmoid(a * self.logit(x) + b)
 
     def threshold(self, sensitivity: str) -> float:
         if sensitivity not in self.operating_points:
@@ -120,31 +120,5 @@ class Scorer:
         return scorer
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
+def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, l2: float = 1.0,
-                 iterations: int = 50) -> tuple[np.ndarray, float]:
-    """L2-regularised logistic regression by Newton's method on standardised features: (weights, bias)."""
-    n, d = x.shape
-    w = np.zeros(d + 1)
-    xb = np.hstack([x, np.ones((n, 1))])
-    sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    penalty = np.full(d + 1, l2)
-    penalty[-1] = 0.0
-    for _ in range(iterations):
-        p = _sigmoid(xb @ w)
-        gradient = xb.T @ (sw * (p - y)) + penalty * w
-        hessian = (xb * (sw * p * (1 - p))[:, None]).T @ xb + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hessian, gradient)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return w[:-1], float(w[-1])
-
-
-def fit_platt(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Platt scaling (a, b) of logits on held-out labels."""
-    w, b = fit_logistic(np.asarray(logits, np.float64)[:, None], np.asarray(y, np.float64), l2=1e-3)
-    return float(w[0]), b
