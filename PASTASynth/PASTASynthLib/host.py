@@ -155,7 +155,7 @@ def make_host(image: Volume, organs: Optional[Volume], names: Optional[dict[int,
         notes.append("no organ mask: lung found by thresholding at -400 HU and split at the body's midline "
                      "(label 10 = left lung, 12 = right lung; lobes unknown)")
     else:
-        if not image.has_same_geometry(organs, 1e-3 * min(image.spacing) + 1e-4):
+        if not image.has_same_geometry(organs, image.grid_tolerance_mm):
             organs = resample_to_reference(organs, image, Interpolation.NEAREST)
             notes.append("organ mask resampled onto the image grid (nearest neighbour)")
         array = np.rint(organs.array).astype(np.int16)

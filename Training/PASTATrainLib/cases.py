@@ -260,7 +260,7 @@ class LabelledSource:
         for folder in folders:
             for name, image_path, label_path, type_id in find_pairs(Path(folder).expanduser()):
                 image, labels = read_volume(image_path), read_volume(label_path)
-                if image.geometry_differences(labels, 1e-3 * min(image.spacing) + 1e-4):
+                if image.geometry_differences(labels, image.grid_tolerance_mm):
                     raise PastaInputError(f"{label_path} does not share the grid of {image_path}: "
                                           + "; ".join(image.geometry_differences(labels)),
                                           "Resample the labels onto the image first (pasta convert --like).")

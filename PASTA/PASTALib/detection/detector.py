@@ -70,7 +70,7 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
     work, work_organs = to_working_grid(image, organs)
     grid_notes = []
     if organs is not None:
-        if not image.has_same_geometry(organs, 1e-3 * min(image.spacing) + 1e-4):
+        if not image.has_same_geometry(organs, image.grid_tolerance_mm):
             grid_notes.append("The organ mask was on another grid than the CT and was resampled onto it "
                               "(nearest neighbour, in world space).")
         if organs.array.any() and not work_organs.array.any():
@@ -105,7 +105,7 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
     progress.report("detection", 0.9, "back to the input grid")
     labels_volume, confidence_volume = work.with_array(labels), work.with_array(confidence)
     organs_volume = work.with_array(context.labels)
-    if not image.has_same_geometry(work, 1e-3 * min(image.spacing) + 1e-4):
+    if not image.has_same_geometry(work, image.grid_tolerance_mm):
         labels_volume, confidence_volume, organs_volume = (
             resample_to_reference(v, image, Interpolation.NEAREST, default_value=0)
             for v in (labels_volume, confidence_volume, organs_volume))

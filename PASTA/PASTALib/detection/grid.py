@@ -31,6 +31,6 @@ def to_working_grid(image: Volume, organs: Optional[Volume] = None) -> tuple[Vol
         work = work.with_array(work.array.astype(np.float32, copy=False))
     if organs is None:
         return work, None
-    if work.has_same_geometry(organs, 1e-3 * min(work.spacing) + 1e-4):
+    if work.has_same_geometry(organs, work.grid_tolerance_mm):
         return work, organs
     return work, resample_to_reference(organs, work, Interpolation.NEAREST, default_value=0)

@@ -80,7 +80,7 @@ def read_probability_input(path: str, image: Volume):
                                   "map or the 4D file written by `pasta segment --probabilities`.")
         if reader is not None and reader.GetDimension() == 4:
             array, grid = read_probabilities(path)
-            differences = image.geometry_differences(grid, 1e-3 * min(image.spacing) + 1e-4)
+            differences = image.geometry_differences(grid, image.grid_tolerance_mm)
             if differences:
                 raise PastaInputError("The probability map's geometry differs from the image's: "
                                       + "; ".join(differences) + ".", "Save the probabilities on the image grid.")

@@ -86,7 +86,7 @@ def check_image(volume: Volume, name: str = "image") -> None:
 def check_mask_matches(image: Volume, mask: Volume, mask_name: str = "mask") -> None:
     """A mask must sample exactly the image's grid; say how it differs if not."""
     check_grid(mask, mask_name)
-    differences = image.geometry_differences(mask, tolerance_mm=1e-3 * min(image.spacing) + 1e-4)
+    differences = image.geometry_differences(mask, tolerance_mm=image.grid_tolerance_mm)
     if differences:
         raise PastaInputError(
             f"The {mask_name}'s geometry differs from the image's: " + "; ".join(differences) + ".",
@@ -108,9 +108,10 @@ def check_label_map(mask: Volume, mask_name: str = "mask") -> None:
                 f"The {mask_name} has non-integer values; a label map holds whole numbers.",
                 "Did you pass an image instead of a segmentation?",
             )
-    if values.size and float(np.min(values)) < 0:
+    lowest = float(np.min(values)) if values.size else 0.0
+    if lowest < 0:
         raise PastaInputError(
-            f"The {mask_name} has negative values (down to {float(np.min(values)):g}); a label map holds "
+            f"The {mask_name} has negative values (down to {lowest:g}); a label map holds "
             "labels from 0 up. It looks like a CT image, not a segmentation.",
             "Pass the organ segmentation (e.g. TotalSegmentator's output), not the CT.",
         )

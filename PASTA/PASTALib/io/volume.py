@@ -152,6 +152,12 @@ class Volume:
             )
         return diffs
 
+    @property
+    def grid_tolerance_mm(self) -> float:
+        """How far another grid may lie from this one and still be the same grid: a thousandth of the
+        finest voxel, plus 0.1 um for the rounding of float32 headers."""
+        return 1e-3 * min(self.spacing) + 1e-4
+
     def has_same_geometry(self, other: "Volume", tolerance_mm: float = 1e-3) -> bool:
         """True when both volumes sample the same physical grid (within ``tolerance_mm``)."""
         return not self.geometry_differences(other, tolerance_mm)

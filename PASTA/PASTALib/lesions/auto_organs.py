@@ -54,6 +54,6 @@ def totalsegmentator_organs(image: Volume) -> tuple[Volume, list[str]]:
             raise PastaInputError(f"TotalSegmentator failed: {error}",
                                   "Run it yourself and pass its output with --organs.") from None
         organs = read_volume(target)
-    if not image.has_same_geometry(organs, 1e-3 * min(image.spacing) + 1e-4):
+    if not image.has_same_geometry(organs, image.grid_tolerance_mm):
         organs = resample_to_reference(organs, image, Interpolation.NEAREST, default_value=0)
     return organs, ["Organs by TotalSegmentator's fast (3 mm) model, run by --organs auto."]

@@ -90,7 +90,7 @@ def check_probabilities(image: Volume, probabilities: Probabilities) -> Optional
     if probabilities is None:
         return None
     if isinstance(probabilities, Volume):
-        differences = image.geometry_differences(probabilities, 1e-3 * min(image.spacing) + 1e-4)
+        differences = image.geometry_differences(probabilities, image.grid_tolerance_mm)
         if differences:
             raise PastaInputError("The probability map's geometry differs from the image's: "
                                   + "; ".join(differences) + ".",
@@ -114,7 +114,7 @@ def organs_on_grid(image: Volume, organs: Optional[Volume]) -> tuple[Optional[np
     if organs is None:
         return None, []
     notes = []
-    if image.geometry_differences(organs, 1e-3 * min(image.spacing) + 1e-4):
+    if image.geometry_differences(organs, image.grid_tolerance_mm):
         organs = resample_to_reference(organs, image, Interpolation.NEAREST)
         notes.append("The organ mask was on another grid and was resampled onto the image grid "
                      "(nearest neighbour, in world space).")
