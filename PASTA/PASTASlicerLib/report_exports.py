@@ -20,13 +20,12 @@ __all__ = ["export_json", "export_html", "export_dicom", "key_images_from_scene"
 def export_html(node, path, segmentation_node=None) -> None:
     """Write the self-contained HTML report as edited; with the PASTA segmentation node, each
     finding gets its key image drawn from the segment as it is now (after any Segment Editor edit)."""
-    from pathlib import Path
-
+    from PASTALib.atomic import atomic_write
     from PASTALib.report.render_html import render_html
 
     report = load_report(node)
     images = key_images_from_scene(report, segmentation_node) if segmentation_node is not None else None
-    Path(path).write_text(render_html(report, images), encoding="utf-8")
+    atomic_write(path, render_html(report, images), overwrite=True)  # the file dialog asked already
 
 
 def key_images_from_scene(report: Report, segmentation_node) -> dict:

@@ -88,7 +88,8 @@ def machine_value(node, target: str, path: str) -> Any:
 
 
 def export_json(node, path) -> None:
-    """Write the report as edited (``report.json`` schema)."""
-    from pathlib import Path
+    """Write the report as edited (``report.json`` schema), atomically (the file dialog has already
+    asked before replacing a file)."""
+    from PASTALib.atomic import atomic_write
 
-    Path(path).write_text(load_report(node).to_json(), encoding="utf-8")
+    atomic_write(path, load_report(node).to_json(), overwrite=True)

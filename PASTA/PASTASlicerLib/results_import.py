@@ -24,12 +24,13 @@ import numpy as np
 from PASTALib.errors import PastaInputError
 from PASTALib.lesions import codes, lesion_types
 from PASTALib.report.model import Finding, Report
+from PASTALib.report.writer import FINDING_LABELS
 
 from . import report_store
 from .volume_nodes import world_ijk_to_ras
 
-#: Written by ``pasta analyze`` (PASTALib.analysis.pipeline.FINDING_LABELS): label n on finding Fn's voxels.
-FINDING_LABELS_FILE = "findings.nii.gz"
+#: Written by ``pasta analyze``: label n on finding Fn's voxels, and the report.
+FINDING_LABELS_FILE = FINDING_LABELS
 REPORT_FILE = "report.json"
 
 #: Node reference roles from the segmentation node to the other result nodes.

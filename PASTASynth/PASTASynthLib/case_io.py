@@ -12,6 +12,7 @@ never looks finished (``synth-batch`` relies on this to resume).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from PASTALib.atomic import atomic_write
+from PASTALib.atomic import atomic_write, output_error
 from PASTALib.errors import PastaInputError
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
@@ -143,16 +144,32 @@ def _compact(image: Volume) -> Volume:
     return image
 
 
+#: Ends the hidden name a case folder is written under until it is complete.
+PARTIAL_SUFFIX = ".partial"
+
+
+def check_case_folder(case_dir: Path, overwrite: bool = False) -> None:
+    """Refuse (before any work) a case folder that is a file or already holds something."""
+    case_dir = Path(case_dir)
+    if case_dir.exists() and not case_dir.is_dir():
+        raise PastaInputError(f"{case_dir} is a file; a case is written as a folder.",
+                              "Pass a new folder name with -o.")
+    if case_dir.is_dir() and any(case_dir.iterdir()) and not overwrite:
+        raise PastaInputError(f"The output folder {case_dir} already exists and is not empty.",
+                              "Choose a new folder.")
+
+
 def write_case(result: SynthesisResult, host: Host, case_dir: str | os.PathLike, request_summary: dict,
                host_name: str, crop: Optional[int] = None, overwrite: bool = False) -> Path:
     """Write the five case files into ``case_dir`` (created atomically; refuses to overwrite)."""
     case_dir = Path(case_dir)
-    if case_dir.exists() and any(case_dir.iterdir()) and not overwrite:
-        raise PastaInputError(f"The output folder {case_dir} already exists and is not empty.",
-                              "Choose a new folder.")
-    case_dir.parent.mkdir(parents=True, exist_ok=True)
-    temporary = case_dir.parent / f".{case_dir.name}.{uuid.uuid4().hex[:8]}.partial"
-    temporary.mkdir()
+    check_case_folder(case_dir, overwrite)
+    temporary = case_dir.parent / f".{case_dir.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
+    try:
+        case_dir.parent.mkdir(parents=True, exist_ok=True)
+        temporary.mkdir()
+    except OSError as exc:
+        raise output_error(case_dir, exc) from exc
     try:
         image = _compact(strip_identifiers(result.image))
         label = image.with_array(label_map(result, host))
@@ -168,7 +185,13 @@ def write_case(result: SynthesisResult, host: Host, case_dir: str | os.PathLike,
         atomic_write(temporary / "report.json", json.dumps(report, indent=1) + "\n")
         if case_dir.exists():
             shutil.rmtree(case_dir)
-        os.replace(temporary, case_dir)
+        try:
+            os.replace(temporary, case_dir)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise PastaInputError(f"{case_dir} was filled by another run while this one was writing.",
+                                      "Give each run its own case folder.") from None
+            raise output_error(case_dir, exc) from exc
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)

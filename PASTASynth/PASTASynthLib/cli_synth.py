@@ -112,8 +112,10 @@ def run_synth(args: argparse.Namespace, progress: ProgressReporter) -> int:
     if not args.image or not args.output:
         raise PastaInputError("pasta synth needs an IMAGE and -o CASE_DIR.",
                               "For example: pasta synth sample --lesion liver_tumor -o case1")
-    from .case_io import write_case
+    from .case_io import check_case_folder, write_case
     from .engine import LesionRequest, synthesize
+
+    check_case_folder(Path(args.output))  # refuse before the work, not after it
 
     request = LesionRequest(args.lesion, _triple(args.size_mm, "--size-mm", allow_one=True),
                             parse_attr_pairs(args.attr), _triple(args.center_ras, "--center-ras"),

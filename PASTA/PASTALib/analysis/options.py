@@ -57,7 +57,7 @@ class AnalysisOptions:
                                choices=SENSITIVITIES)
     dicom: bool = _option(False, RUN, "also write DICOM SEG and SR (DICOM input only)")
     force: bool = _option(False, RUN, "run even if the image does not look like CT in HU")
-    overwrite: bool = _option(False, RUN, "replace existing outputs in OUTDIR")
+    overwrite: bool = _option(False, RUN, "replace the previous result in OUTDIR (all of it)")
     head: List[str] = _option([], RUN, "a head from `pasta fit-head` (repeatable): adds its prediction, with "
                               "provenance, to each finding; it must have been trained on this model's "
                               "features", metavar="HEAD")

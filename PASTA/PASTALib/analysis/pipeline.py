@@ -15,16 +15,12 @@ from PASTALib.io.input_checks import assess_ct, check_image, intensity_stats, re
 from PASTALib.io.volume_io import read_volume, write_volume
 from PASTALib.lesions.organ_masks import read_organs
 from PASTALib.progress import ProgressReporter
-from PASTALib.report.writer import check_outputs_free, write_report_outputs
+from PASTALib.report.writer import FINDING_LABELS, RESULT_NAMES, SEGMENTATION, write_report_outputs
+from PASTALib.result_folder import ResultFolder
 
 from .options import AnalysisOptions
 
 log = logging.getLogger(__name__)
-
-SEGMENTATION = "segmentation.nii.gz"
-#: Label value n on finding Fn's voxels, on the input grid (exact, also for components split by organ).
-FINDING_LABELS = "findings.nii.gz"
-
 
 def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
     """Model class index -> PASTA lesion-type id, from the model card or ``--lesion-type``."""
@@ -53,7 +49,19 @@ def finding_floor(requested: float | None, model_floor: float, default: float) -
 
 
 def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
-    """Run one analysis and write its folder; returns the :class:`~PASTALib.report.findings.Analysis`."""
+    """Run one analysis and write its folder; returns the :class:`~PASTALib.report.findings.Analysis`.
+
+    The output folder is claimed before any work (a second run into it is refused) and receives the
+    whole result at the end or nothing (cancelled, failed): see :class:`PASTALib.result_folder.ResultFolder`.
+    """
+    with ResultFolder(Path(options.output), RESULT_NAMES, options.overwrite) as result:
+        analysis = _analyse(options, result.staging, progress)
+        result.commit()
+    log.info("wrote %s", result.path)
+    return analysis
+
+
+def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
     from PASTALib.detection.model_folder import detector_folder
     from PASTALib.heads.apply import apply_heads, check_heads, load_heads
     from PASTALib.heads.attribute_heads import head_for_model
@@ -62,8 +70,6 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     from PASTALib.report import DEFAULT_MIN_VOLUME_ML
     from PASTALib.report.findings import analyse_segmentation
 
-    out = Path(options.output).expanduser()
-    check_outputs_free(out, options.dicom, options.overwrite, extra=(SEGMENTATION, FINDING_LABELS))
     image_path, sample = sample_data.resolve(options.image)
     detector = detector_folder(options.model)  # None for a network model
     if detector is not None and options.head:
@@ -93,8 +99,7 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     for index, type_id in class_map.items():
         lesion_labels[result.labels.array == index] = type_id
     lesion_probability = result.probabilities[sorted(class_map)].sum(axis=0)
-    out.mkdir(parents=True, exist_ok=True)
-    write_volume(result.labels, out / SEGMENTATION, overwrite=options.overwrite)
+    write_volume(result.labels, out / SEGMENTATION)
     attribute_head = None if options.no_attribute_heads else head_for_model(model, predictor.device.type)
     analysis = analyse_segmentation(
         image, image.with_array(lesion_labels), image.with_array(np.clip(lesion_probability, 0.0, 1.0)), organs,
@@ -112,8 +117,9 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
 def _write_findings(analysis, image, out: Path, options: AnalysisOptions, progress: ProgressReporter):
     """The findings' label map, then the report (so a report.json is never newer than its findings'
     voxels); returns ``analysis``."""
-    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS, overwrite=options.overwrite)
-    write_report_outputs(analysis, image, out, options.dicom, options.overwrite, progress)
+    progress.report("writing", 0.9, FINDING_LABELS)
+    write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS)
+    write_report_outputs(analysis, image, out, options.dicom, progress)
     return analysis
 
 
@@ -129,8 +135,7 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
     scorer, card = load_detector(folder)
     organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
     detection = detect(image, organs, scorer, options.sensitivity, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    write_volume(detection.labels, out / SEGMENTATION, overwrite=options.overwrite)
+    write_volume(detection.labels, out / SEGMENTATION)
     analysis = analyse_segmentation(
         image, detection.labels, detection.confidence, detection.organs, organ_names=detection.organ_names,
         min_volume_ml=finding_floor(options.min_volume, 0.0, DEFAULT_MIN_VOLUME_ML),

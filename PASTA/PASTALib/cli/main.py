@@ -14,9 +14,11 @@ import importlib
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from PASTALib import __version__
+from PASTALib.atomic import ENVIRONMENT_ERRNOS, output_error
 from PASTALib.errors import (
     EXIT_BAD_INPUT,
     EXIT_CANCELLED,
@@ -101,21 +103,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             log.error("hint: %s", exc.hint)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            return _internal_error(args, exc)
+        problem = output_error(Path(exc.filename or "."), exc)  # a refusal the user can fix, not a bug
+        _report_failure(args, "error", str(problem))
+        log.error("error: %s", problem.problem)
+        log.error("hint: %s", problem.hint)
+        return EXIT_BAD_INPUT
     except (PastaCancelled, KeyboardInterrupt) as exc:
         message = str(exc) if isinstance(exc, PastaCancelled) else PastaCancelled().args[0]
         _report_failure(args, "cancelled", message)
         log.error("%s", message)
         return EXIT_CANCELLED
     except Exception as exc:  # noqa: BLE001 - last line of defence, turned into exit code 1
-        _report_failure(args, "error", f"internal error: {exc}")
-        if args.verbose:
-            log.exception("internal error")
-        else:
-            log.error("internal error: %s: %s (run with --verbose for the traceback and please "
-                      "report it)", type(exc).__name__, exc)
-        return EXIT_INTERNAL_ERROR
+        return _internal_error(args, exc)
     progress.finish()
     return code if code is not None else EXIT_OK
+
+
+def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:
+    _report_failure(args, "error", f"internal error: {exc}")
+    if args.verbose:
+        log.error("internal error", exc_info=exc)
+    else:
+        log.error("internal error: %s: %s (run with --verbose for the traceback and please "
+                  "report it)", type(exc).__name__, exc)
+    return EXIT_INTERNAL_ERROR
 
 
 def _report_failure(args: argparse.Namespace, stage: str, message: str) -> None:

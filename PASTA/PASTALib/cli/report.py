@@ -38,17 +38,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
     parser.add_argument("--dicom", action="store_true", help="also write DICOM SEG (seg.dcm) and "
                         "Comprehensive 3D SR (sr.dcm); needs IMAGE to be a DICOM series folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs in OUTDIR")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the previous result in OUTDIR (all of it)")
 
 
 def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
+    from PASTALib.report.writer import RESULT_NAMES
+    from PASTALib.result_folder import ResultFolder
+
+    with ResultFolder(Path(args.output), RESULT_NAMES, args.overwrite) as result:
+        _report(args, result.staging, progress)
+        result.commit()
+    return 0
+
+
+def _report(args: argparse.Namespace, out: Path, progress: ProgressReporter) -> None:
     from PASTALib.inference.probabilities import read_probability_input
     from PASTALib.lesions.organ_masks import read_organs
     from PASTALib.report.findings import analyse_segmentation
-    from PASTALib.report.writer import check_outputs_free, write_report_outputs
+    from PASTALib.report.writer import write_report_outputs
 
-    out = Path(args.output).expanduser()
-    check_outputs_free(out, args.dicom, args.overwrite)
     image_path, sample = sample_data.resolve(args.image)
     progress.report("reading", 0.0, str(image_path))
     image = read_volume(image_path)
@@ -70,8 +79,7 @@ def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
                 "probabilities": args.probabilities, "organs": organs_arg,
                 "organ_labels": args.organ_labels})
     analysis.report.provenance.notes.extend(organ_notes)
-    write_report_outputs(analysis, image, out, args.dicom, args.overwrite, progress)
-    return 0
+    write_report_outputs(analysis, image, out, args.dicom, progress)
 
 
 COMMANDS = [

@@ -17,7 +17,7 @@ from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
 from PASTALib.io.sitk_bridge import from_sitk, to_sitk
 from PASTALib.io.volume import Volume
-from PASTALib.io.volume_io import WRITE_SUFFIXES, suffix_of
+from PASTALib.io.volume_io import WRITE_SUFFIXES, suffix_of, verify_written, write_sitk_image
 from PASTALib.lesions.lesion_types import LESION_TYPES
 
 _log = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ def write_probabilities(probabilities: np.ndarray, reference: Volume, path: str 
     frames = [to_sitk(reference.with_array(np.round(np.clip(p, 0, 1) * SCALE).astype(np.uint8)))
               for p in probabilities]
     image = sitk.JoinSeries(frames)
-    return atomic_write(path, lambda temporary: sitk.WriteImage(image, temporary, useCompression=True),
-                        overwrite=overwrite, suffix=suffix)
+    return atomic_write(path, lambda temporary: write_sitk_image(image, temporary),
+                        overwrite=overwrite, suffix=suffix,
+                        verify=lambda temporary: verify_written(temporary, image.GetSize()))
 
 
 def read_probabilities(path: str | os.PathLike) -> tuple[np.ndarray, Volume]:

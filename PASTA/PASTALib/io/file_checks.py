@@ -66,11 +66,12 @@ class VoxelData:
     skip: int = 0  #: bytes of the decoded stream before the voxels (a .nii.gz's header, NRRD's byte skip)
 
 
-def check_volume_file(path: Path) -> None:
-    """Raise :class:`PastaInputError` when ``path``'s header and bytes disagree (see module doc)."""
+def check_volume_file(path: Path, values: bool = True) -> None:
+    """Raise :class:`PastaInputError` when ``path``'s header and bytes disagree (see module doc).
+    ``values=False`` checks the structure only (a just-written output may hold NaN on purpose)."""
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        _check_nifti(path)
+        _check_nifti(path, values)
     elif name.endswith((".nrrd", ".nhdr")):
         _check_nrrd(path)
     elif name.endswith((".mha", ".mhd")):
@@ -174,7 +175,7 @@ _NRRD_DECODERS = {"raw": None, "gzip": _gunzip, "gz": _gunzip, "bzip2": _bunzip,
 
 
 # ------------------------------------------------------------------------------------ NIfTI
-def _check_nifti(path: Path) -> None:
+def _check_nifti(path: Path, values: bool = True) -> None:
     compressed = path.name.lower().endswith(".gz")
     try:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as handle:
@@ -207,7 +208,7 @@ def _check_nifti(path: Path) -> None:
     _check_spacing(pixdim[1:min(ndim, 3) + 1], path, "NIfTI header (pixdim)")
     voxels = int(np.prod([int(d) for d in dims[1:ndim + 1]], dtype=object))
     dtype = _NIFTI_DTYPES.get(datatype)
-    float_dtype = endian + dtype if dtype in ("f4", "f8") else None
+    float_dtype = endian + dtype if values and dtype in ("f4", "f8") else None
     _check_length(VoxelData(path, 0, voxels * bitpix // 8, _gunzip if compressed else None, float_dtype,
                             skip=max(offset, size)), path)
 

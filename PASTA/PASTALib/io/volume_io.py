@@ -7,6 +7,7 @@ existing file unless asked, so an interrupted or failed run cannot destroy a use
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -185,12 +186,29 @@ def write_volume(
             f"Cannot write {path.name}: unsupported output format {suffix or '(no suffix)'}.",
             f"Use one of {', '.join(WRITE_SUFFIXES)}.",
         )
-    try:
-        atomic_write(path, lambda temporary: sitk.WriteImage(to_sitk(volume), temporary, useCompression=compress),
-                     overwrite=overwrite, suffix=suffix)
-    except RuntimeError as exc:
-        raise PastaInputError(
-            f"Cannot write {path}: {str(exc).strip().splitlines()[-1]}",
-            "Check free disk space and write permission.",
-        ) from None
+    atomic_write(path, lambda temporary: write_sitk_image(to_sitk(volume), temporary, compress),
+                 overwrite=overwrite, suffix=suffix,
+                 verify=lambda temporary: verify_written(temporary, volume.array.shape[::-1]))
     return path
+
+
+def write_sitk_image(image: sitk.Image, path: str, compress: bool = True) -> None:
+    """``sitk.WriteImage`` with its failures (full disk, permissions) raised as the OSError they are."""
+    try:
+        sitk.WriteImage(image, path, useCompression=compress)
+    except RuntimeError as exc:
+        raise OSError(errno.EIO, str(exc).strip().splitlines()[-1]) from None
+
+
+def verify_written(path: str | os.PathLike, size: tuple[int, ...]) -> None:
+    """Re-read a just-written file's header: its length must match the voxels it claims (no
+    truncation) and its size (i, j, k[, frames]) be ``size``. Raises OSError, as a failed write would."""
+    try:
+        check_volume_file(Path(path), values=False)
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+    except (PastaInputError, RuntimeError) as exc:
+        raise OSError(errno.EIO, f"the written file does not read back: {exc}") from None
+    if tuple(reader.GetSize()) != tuple(size):
+        raise OSError(errno.EIO, f"the written file holds {reader.GetSize()} voxels, not {tuple(size)}")

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from PASTALib.atomic import atomic_write
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.model.card import CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, card_files, read_card
@@ -285,5 +286,5 @@ def save_model_folder(folder: str | Path, states: list[dict[str, torch.Tensor]],
             "weights": weights, "sha256": hashes, "architecture": config.as_dict(),
             "classes": [vars(c) for c in classes], "preprocessing": preprocessing.as_dict(),
             "mirror_axes": list(mirror_axes), **(extra or {})}
-    (folder / CARD).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    atomic_write(folder / CARD, json.dumps(card, indent=2), overwrite=True)  # last: no card, no model
     return folder

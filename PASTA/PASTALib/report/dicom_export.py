@@ -12,6 +12,7 @@ reference the source series; the SR also references the SEG.
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import Callable
@@ -141,7 +142,15 @@ def build_sr(report: Report, findings: list[Finding], seg: hd.seg.Segmentation,
 
 def _save(dataset: pydicom.Dataset, path: Path, overwrite: bool) -> Path:
     return atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True),
-                        overwrite)
+                        overwrite, verify=_reads_back)
+
+
+def _reads_back(path: str) -> None:
+    """A written DICOM file must parse to its end (a full disk truncates it)."""
+    try:
+        pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for a damaged file
+        raise OSError(errno.EIO, f"the written DICOM file does not read back: {exc}") from None
 
 
 def export_dicom(report: Report, image: Volume, mask_of: Callable[[Finding], np.ndarray],

@@ -9,7 +9,7 @@ anterior at the top; pixels are resampled to square millimetres so lengths look 
 from __future__ import annotations
 
 import io
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -115,10 +115,17 @@ def png_bytes(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def key_images(report, image: Volume, mask_of: Callable[[Finding], np.ndarray]) -> dict[str, bytes]:
+def key_images(report, image: Volume, mask_of: Callable[[Finding], np.ndarray],
+               before_each: Optional[Callable[[int, Finding], None]] = None) -> dict[str, bytes]:
     """PNG bytes per finding id, for the HTML (embedded) and Markdown (files) reports.
 
     ``mask_of`` gives a finding's voxels: :meth:`.findings.Analysis.mask` right after the
     analysis, or ``lambda f: finding_mask(labels, f)`` for a report read back from JSON.
+    ``before_each(n, finding)`` runs before each image (a progress report: a cancellation point).
     """
-    return {f.id: png_bytes(render(image, mask_of(f), f)) for f in report.findings}
+    images = {}
+    for number, finding in enumerate(report.findings):
+        if before_each is not None:
+            before_each(number, finding)
+        images[finding.id] = png_bytes(render(image, mask_of(finding), finding))
+    return images

@@ -7,22 +7,19 @@ import json
 import logging
 from pathlib import Path
 
-from PASTALib.errors import PastaInputError
 from PASTALib.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 
 OUTPUTS = ("findings.json", "report.json", "report.md", "report.html")
 KEY_IMAGE_DIR = "key_images"
-
-
-def check_outputs_free(out: Path, dicom: bool, overwrite: bool, extra: tuple[str, ...] = ()) -> None:
-    """Refuse before any work if an output would overwrite a file the user did not offer up."""
-    planned = [out / name for name in (*OUTPUTS, *extra)] + ([out / "seg.dcm", out / "sr.dcm"] if dicom else [])
-    existing = [p.name for p in planned if p.exists()]
-    if existing and not overwrite:
-        raise PastaInputError(f"{out} already holds {', '.join(existing)}; PASTA never overwrites a "
-                              "file unless asked.", "Choose another output folder or pass --overwrite.")
+DICOM_OUTPUTS = ("seg.dcm", "sr.dcm")
+#: ``pasta analyze``: the model's label map and the findings' label map (label n on finding Fn's
+#: voxels, on the input grid; exact, also for components split by organ).
+SEGMENTATION = "segmentation.nii.gz"
+FINDING_LABELS = "findings.nii.gz"
+#: Every name a PASTA result folder may hold: a new result into the folder replaces all of them.
+RESULT_NAMES = (*OUTPUTS, KEY_IMAGE_DIR, *DICOM_OUTPUTS, SEGMENTATION, FINDING_LABELS)
 
 
 def summary_lines(report, out: Path) -> list[str]:
@@ -39,31 +36,34 @@ def summary_lines(report, out: Path) -> list[str]:
     return lines
 
 
-def write_report_outputs(analysis, image, out: Path, dicom: bool, overwrite: bool,
-                         progress: ProgressReporter) -> None:
-    """findings.json, report.json, report.md + key images, report.html (+ DICOM SEG and SR)."""
-    from PASTALib.atomic import atomic_write as _write_text
+def write_report_outputs(analysis, image, out: Path, dicom: bool, progress: ProgressReporter) -> None:
+    """findings.json, report.json, report.md + key images, report.html (+ DICOM SEG and SR) into
+    ``out``, a run's fresh staging folder (:class:`PASTALib.result_folder.ResultFolder`). Each key
+    image is a cancellation point."""
+    from PASTALib.atomic import atomic_write
 
     from . import key_images
     from .render_html import render_html
     from .render_markdown import render_markdown
 
     report = analysis.report
-    progress.report("rendering", 0.9, "key images")
-    images = key_images.key_images(report, image, analysis.mask)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / KEY_IMAGE_DIR).mkdir(exist_ok=True)
+    count = max(1, len(report.findings))
+    images = key_images.key_images(report, image, analysis.mask, lambda number, finding: progress.report(
+        "rendering", 0.9 + 0.05 * number / count, f"key image {finding.id}"))
+    (out / KEY_IMAGE_DIR).mkdir()
     links = {}
     for finding_id, png in images.items():
-        _write_text(out / KEY_IMAGE_DIR / f"{finding_id}.png", png, overwrite=True)
+        atomic_write(out / KEY_IMAGE_DIR / f"{finding_id}.png", png)
         links[finding_id] = f"{KEY_IMAGE_DIR}/{finding_id}.png"
-    _write_text(out / "findings.json", json.dumps(report.findings_document(), indent=2) + "\n", overwrite)
-    _write_text(out / "report.json", report.to_json(), overwrite)
-    _write_text(out / "report.md", render_markdown(report, links), overwrite)
-    _write_text(out / "report.html", render_html(report, images), overwrite)
+    progress.report("writing", 0.95, "report")
+    atomic_write(out / "findings.json", json.dumps(report.findings_document(), indent=2) + "\n")
+    atomic_write(out / "report.json", report.to_json())
+    atomic_write(out / "report.md", render_markdown(report, links))
+    atomic_write(out / "report.html", render_html(report, images))
     if dicom:
         from .dicom_export import export_dicom
 
-        progress.report("dicom", 0.95, "SEG and SR")
-        export_dicom(report, image, analysis.mask, out, overwrite=overwrite)
-    log.info("%d finding(s); wrote %s", len(report.findings), out)
+        progress.report("dicom", 0.97, "SEG and SR")
+        export_dicom(report, image, analysis.mask, out)
+    progress.report("writing", 0.99, "done")
+    log.info("%d finding(s)", len(report.findings))
