@@ -253,13 +253,16 @@ def test_cancel_while_writing_keeps_the_previous_result_untouched(stage, tmp_pat
     assert _snapshot(out) == before
 
 
-def test_cancelled_analysis_into_a_new_folder_leaves_no_folder(tmp_path):
+@pytest.mark.parametrize("stage", ["findings", "rendering"])
+def test_cancelled_analysis_into_a_new_folder_leaves_no_folder(stage, tmp_path):
+    """Ctrl-C after the segmentation was made (findings) or while writing (rendering): no file remains,
+    so "no output was written" is true and a rerun is not blocked."""
     from PASTALib.analysis.options import AnalysisOptions
     from PASTALib.analysis.pipeline import run_analysis
 
     out = tmp_path / "new"
-    with pytest.raises(PastaCancelled):
-        run_analysis(AnalysisOptions(image="sample-lesions", output=str(out)), CancelAt("rendering"))
+    with pytest.raises(PastaCancelled, match="no output was written"):
+        run_analysis(AnalysisOptions(image="sample-lesions", output=str(out)), CancelAt(stage))
     assert not out.exists()
     started = time.monotonic()
     with pytest.raises(PastaCancelled):  # and the next run is not blocked by a stale lock

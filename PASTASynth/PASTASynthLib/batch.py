@@ -14,17 +14,23 @@ import hashlib
 import json
 import logging
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import shutil
+import signal
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from PASTALib import __version__
-from PASTALib.atomic import atomic_write
-from PASTALib.errors import PastaInputError
+from PASTALib.atomic import atomic_write, output_error
+from PASTALib.errors import PastaCancelled, PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.io.volume_io import images_and_masks
-from PASTALib.progress import ProgressReporter
+from PASTALib.progress import CancelToken, ProgressReporter
+from PASTALib.result_folder import FolderLock
 
 from .catalog import spec_for, specs
 
@@ -148,14 +154,43 @@ def _matches(spec, name: str) -> bool:
 def run_dataset(hosts_dir: Path, out_dir: Path, per_type: int, types: Optional[Iterable[str]] = None,
                 seed: int = 0, workers: int = 1, scheduler: Optional[str] = None,
                 crop: Optional[int] = None, progress: Optional[ProgressReporter] = None) -> dict:
-    """Build (or complete) a dataset; returns a summary of done, skipped and failed cases."""
+    """Build (or complete) a dataset; returns a summary of done, skipped and failed cases.
+
+    The dataset folder is locked for the run (a second batch into it is refused at start); case
+    folders half-written by a killed run are removed first. Cancelled, it keeps the complete cases
+    (each listed in the manifest) and says how many.
+    """
     progress = progress or ProgressReporter()
     if per_type < 1:
         raise PastaInputError(f"--per-type {per_type} must be at least 1.", "Use --per-type 1 or more.")
     keys = [spec_for(t).key for t in types] if types else [spec.key for spec in specs()]
     hosts = find_hosts(hosts_dir)
     jobs, skipped = plan(hosts, keys, per_type, seed, crop)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise PastaInputError(f"{out_dir} is a file; a dataset is written as a folder.", "Pass a folder with -o.")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(out_dir, exc) from exc
+    with FolderLock(out_dir):
+        remove_partial_cases(out_dir)
+        return _run_locked(hosts, keys, jobs, skipped, out_dir, per_type, seed, crop, workers, scheduler, progress)
+
+
+def remove_partial_cases(out_dir: Path) -> list[Path]:
+    """Case folders a killed run left half-written (hidden, ``.partial``); call only under the lock."""
+    from .case_io import PARTIAL_SUFFIX
+
+    leftovers = sorted(out_dir.glob(f"*/*/.*{PARTIAL_SUFFIX}"))
+    for folder in leftovers:
+        shutil.rmtree(folder, ignore_errors=True)
+    if leftovers:
+        log.info("Removed %d half-written case folder(s) of an interrupted run.", len(leftovers))
+    return leftovers
+
+
+def _run_locked(hosts, keys, jobs, skipped, out_dir: Path, per_type: int, seed: int, crop, workers: int,
+                scheduler: Optional[str], progress: ProgressReporter) -> dict:
     manifest_path = out_dir / MANIFEST
     done = _read_manifest(manifest_path)
     todo = [job for job in jobs if not (job.case in done and (out_dir / job.case).is_dir())]
@@ -168,22 +203,41 @@ def run_dataset(hosts_dir: Path, out_dir: Path, per_type: int, types: Optional[I
             os.fsync(manifest.fileno())
             progress.report("synth-batch", count / max(1, len(todo)), record["case"])
 
-        for count, outcome in enumerate(_execute(todo, str(out_dir), workers, scheduler), start=1):
-            job, record, error = outcome
-            if error is None:
-                finished(record, count)
-            else:
-                failed.append({"case": job.case, "host": job.host, "type": job.lesion_type, "error": error})
-                progress.report("synth-batch", count / max(1, len(todo)), f"{job.case} failed")
+        made = 0
+        try:
+            # closing(): a cancel raised here, outside the generator, still stops its workers at once
+            with closing(_execute(todo, str(out_dir), workers, scheduler, progress.cancel)) as outcomes:
+                for count, (job, record, error) in enumerate(outcomes, start=1):
+                    if error is None:
+                        made += 1
+                        finished(record, count)
+                    else:
+                        failed.append({"case": job.case, "host": job.host, "type": job.lesion_type,
+                                       "error": error})
+                        progress.report("synth-batch", count / max(1, len(todo)), f"{job.case} failed")
+        except (PastaCancelled, KeyboardInterrupt):
+            remove_partial_cases(out_dir)
+            listed = _read_manifest(manifest_path)
+            for job in todo:  # finished by a worker, but not yet listed when the run stopped: not kept
+                if job.case not in listed and (out_dir / job.case).is_dir():
+                    shutil.rmtree(out_dir / job.case, ignore_errors=True)
+            raise PastaCancelled(
+                f"Cancelled: {made} new case(s) complete and listed in {manifest_path} "
+                f"({len(jobs) - len(todo) + made} of {len(jobs)} in all); nothing half-written was kept. "
+                "Run the same command again to finish the dataset.") from None
     summary = {"dataset": str(out_dir), "software_version": __version__, "hosts": sorted(hosts),
                "types": keys, "per_type": per_type, "seed": seed, "crop_1mm": crop,
-               "planned": len(jobs), "made": len(todo) - len(failed), "already_done": len(jobs) - len(todo),
+               "planned": len(jobs), "made": made, "already_done": len(jobs) - len(todo),
                "skipped": skipped, "failed": failed}
     atomic_write(out_dir / "dataset.json", json.dumps(summary, indent=1) + "\n", overwrite=True)
     return summary
 
 
-def _execute(jobs: list[Job], out_dir: str, workers: int, scheduler: Optional[str]):
+#: How often the parent looks up from waiting on workers to see whether it was cancelled.
+POLL_S = 0.25
+
+
+def _execute(jobs: list[Job], out_dir: str, workers: int, scheduler: Optional[str], cancel: CancelToken):
     """Yield (job, record, error message) as jobs finish, locally or on a Dask cluster."""
     if scheduler:
         try:
@@ -195,20 +249,68 @@ def _execute(jobs: list[Job], out_dir: str, workers: int, scheduler: Optional[st
         with Client(scheduler) as client:
             futures = {client.submit(_safe_case, job, out_dir, pure=False): job for job in jobs}
             for future in dask_completed(futures):
+                cancel.raise_if_cancelled()
                 yield (futures[future], *future.result())
         return
     if workers <= 1:
         for job in jobs:
+            cancel.raise_if_cancelled()
             yield (job, *_safe_case(job, out_dir))
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(_safe_case, job, out_dir): job for job in jobs}
-        try:
-            for future in as_completed(futures):
-                yield (futures[future], *future.result())
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init, initargs=(os.getpid(),))
+    try:
+        pending = {pool.submit(_safe_case, job, out_dir): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+            cancel.raise_if_cancelled()
+            for future in done:
+                yield (pending.pop(future), *future.result())
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the workers now (a cancelled case is not worth finishing; its .partial folder is removed)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14+
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+
+
+def worker_init(parent_pid: int) -> None:
+    """In each worker: Ctrl-C is the parent's to handle (it stops the workers), SIGTERM ends the worker
+    (the parent's cancel handler must not be inherited), and the worker ends when its parent dies,
+    even by ``kill -9`` (a watchdog thread; no orphan keeps writing)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    parent_alive = _parent_watch(parent_pid)
+
+    def watch() -> None:
+        while parent_alive():
+            time.sleep(POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _parent_watch(pid: int):
+    """A function telling whether process ``pid`` (this worker's parent) still runs."""
+    if os.name == "posix":
+        return lambda: os.getppid() == pid  # re-parented (to init or a subreaper) once the parent is gone
+    import ctypes  # Windows: wait on a handle opened now, immune to the pid being reused later
+
+    kernel32 = ctypes.windll.kernel32
+    handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
+    if not handle:
+        return lambda: True
+    return lambda: kernel32.WaitForSingleObject(handle, 0) != 0  # 0 = WAIT_OBJECT_0: it has exited
 
 
 def _safe_case(job: Job, out_dir: str) -> tuple[Optional[dict], Optional[str]]:

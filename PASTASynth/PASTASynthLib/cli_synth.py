@@ -167,6 +167,14 @@ def run_batch(args: argparse.Namespace, progress: ProgressReporter) -> int:
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     for failure in summary["failed"]:
         log.warning("failed: %s: %s", failure["case"], failure["error"])
+    if summary["made"] == 0 and summary["already_done"] < summary["planned"]:
+        raise PastaInputError(f"No case was made: {len(summary['failed'])} of {summary['planned']} failed "
+                              f"(first: {summary['failed'][0]['error']})." if summary["failed"] else
+                              "No case was made.", "See the failures above and in dataset.json.")
+    if summary["planned"] == 0:
+        raise PastaInputError("No case could be planned: no host has an organ for the requested types "
+                              f"({', '.join(sorted({s['type'] for s in summary['skipped']}))}).",
+                              "Use hosts whose organ masks hold those organs, or other --types.")
     return 0
 
 
