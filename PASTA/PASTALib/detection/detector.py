@@ -110,8 +110,18 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
             resample_to_reference(v, image, Interpolation.NEAREST, default_value=0)
             for v in (labels_volume, confidence_volume, organs_volume))
     progress.report("detection", 1.0, f"{len(kept)} findings")
-    return Detection(labels_volume.with_array(np.rint(labels_volume.array).astype(np.uint8)),
-                     confidence_volume.with_array(confidence_volume.array.astype(np.float32)),
+    return Detection(labels_volume.with_array(_as_type(labels_volume.array, np.uint8)),
+                     confidence_volume.with_array(_as_type(confidence_volume.array, np.float32)),
                      kept, len(scored), searched, not_searched,
-                     organs_volume.with_array(np.rint(organs_volume.array).astype(np.int16)), dict(context.names),
+                     organs_volume.with_array(_as_type(organs_volume.array, np.int16)), dict(context.names),
                      context.lung_thresholded, notes)
+
+
+def _as_type(array: np.ndarray, dtype) -> np.ndarray:
+    """``array`` as ``dtype`` without a full-grid copy when it already is (a 512 x 512 x 400 grid
+    costs 0.1-0.8 GB per copy); label values are rounded only when they arrive as floats."""
+    if array.dtype == dtype:
+        return array
+    if np.issubdtype(dtype, np.integer) and not np.issubdtype(array.dtype, np.integer):
+        array = np.rint(array)
+    return array.astype(dtype)

@@ -117,15 +117,19 @@ def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optio
     regions, dropped = [], DroppedComponents()
     values = [int(v) for v in np.unique(labels) if v != 0]
     for n_value, value in enumerate(values):
-        components, count = ndimage.label(labels == value, structure)
-        boxes = ndimage.find_objects(components)
-        sizes = ndimage.sum_labels(np.ones_like(components), components, range(1, count + 1)) if count else []
+        # Label only within this value's bounding box, and size components box by box: the int32
+        # component map (and no full-grid temporaries) is what this costs, not 20+ bytes per voxel.
+        where = _bounding_box(labels == value)
+        components, count = ndimage.label(labels[where] == value, structure)
+        boxes = [_offset(box, where) for box in ndimage.find_objects(components)]
+        sizes = [np.count_nonzero(components[_offset(box, where, -1)] == index + 1)
+                 for index, box in enumerate(boxes)]
         order = np.argsort(-np.asarray(sizes), kind="stable")
         for rank, index in enumerate(order, start=1):
             if progress is not None:
                 progress(n_value, len(values), rank, count)
             box = boxes[index]
-            mask = components[box] == index + 1
+            mask = components[_offset(box, where, -1)] == index + 1
             if mask.sum() < min_voxels:
                 dropped.count += 1
                 dropped.voxels += int(mask.sum())
@@ -135,6 +139,20 @@ def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optio
             for number, (group, part, site, fractions) in enumerate(parts, start=1):
                 regions.append(Region(box, part, value, rank, number, len(parts), group, site, fractions))
     return regions, dropped
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
+    """The smallest box holding every True voxel (the whole grid's first voxel when there is none)."""
+    box = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 1))
+    return tuple(box)
+
+
+def _offset(box: tuple[slice, ...], origin: tuple[slice, ...], sign: int = 1) -> tuple[slice, ...]:
+    """``box`` moved by ``origin``'s start (sign=1: crop -> full grid; sign=-1: full grid -> crop)."""
+    return tuple(slice(b.start + sign * o.start, b.stop + sign * o.start) for b, o in zip(box, origin))
 
 
 def finding_mask(labels: np.ndarray, finding) -> np.ndarray:

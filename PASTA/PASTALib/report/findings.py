@@ -79,10 +79,10 @@ def check_labels(image: Volume, labels: Volume, lesion_type: Optional[lesion_typ
             f"The lesion label map holds values {shown} that are not PASTA lesion-type ids.",
             f"Use 0 for background and {lesion_types.id_table()}; or pass a binary 0/1 map with "
             "--lesion-type.")
-    array = labels.array.astype(np.int16)
+    # Lesion-type ids (and 0/1) fit in a byte: no wider copy of a full-grid map than needed.
     if lesion_type is not None:
-        array = np.where(array > 0, lesion_type.id, 0).astype(np.int16)
-    return array
+        return np.where(labels.array > 0, lesion_type.id, 0).astype(np.uint8)
+    return labels.array.astype(np.uint8, copy=False)
 
 
 def check_probabilities(image: Volume, probabilities: Probabilities) -> Optional[np.ndarray]:
@@ -118,8 +118,9 @@ def organs_on_grid(image: Volume, organs: Optional[Volume]) -> tuple[Optional[np
         organs = resample_to_reference(organs, image, Interpolation.NEAREST)
         notes.append("The organ mask was on another grid and was resampled onto the image grid "
                      "(nearest neighbour, in world space).")
-    check_mask_matches(image, organs, "organ mask")
-    return organs.array.astype(np.int32), notes
+    check_mask_matches(image, organs, "organ mask")  # whole numbers >= 0, so an integer type holds them
+    array = organs.array
+    return (array if np.issubdtype(array.dtype, np.integer) else array.astype(np.int32)), notes
 
 
 # ----------------------------------------------------------------------------------- findings
