@@ -120,6 +120,9 @@ def test_full_disk_analyze_leaves_no_half_result(small_disk, capsys):
     assert code == 2, err
     assert "No space left" in err
     assert _entries(small_disk) == []
+    code, err = run_pasta(capsys, "synth", "sample", "--lesion", "liver_cyst", "-o", str(small_disk / "case"))
+    assert code == 2 and "No space left" in err, err
+    assert _entries(small_disk) == []
 
 
 def test_a_write_that_does_not_read_back_is_refused(tmp_path, sample_paths):
@@ -268,3 +271,35 @@ def test_cancelled_analysis_into_a_new_folder_leaves_no_folder(stage, tmp_path):
     with pytest.raises(PastaCancelled):  # and the next run is not blocked by a stale lock
         run_analysis(AnalysisOptions(image="sample-lesions", output=str(out)), CancelAt("reading"))
     assert time.monotonic() - started < 30
+
+
+@posix_only
+def test_ctrl_c_while_key_images_render_stops_at_once_and_writes_nothing(tmp_path, sample_paths):
+    """A real SIGINT to a real `pasta report` process in its writing stage (64 findings to draw)."""
+    image = read_volume(sample_paths["sample"])
+    labels = np.zeros(image.array.shape, np.uint8)
+    for k in range(10, 100, 24):
+        for j in range(20, 90, 20):
+            for i in range(20, 110, 24):
+                labels[k:k + 3, j:j + 3, i:i + 3] = 1
+    seg = write_volume(image.with_array(labels), tmp_path / "many.nii.gz")
+    ct = write_volume(image, tmp_path / "ct.nii.gz")  # a file, not 'sample': no organ mask, no type rules
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "PASTALib", "report", str(ct), str(seg), "--lesion-type",
+                            "bone_metastasis", "-o", str(out), "--progress", "json"],
+                           cwd=REPO / "PASTA", stderr=subprocess.PIPE, text=True)
+    stages = []
+    for line in run.stderr:
+        if line.startswith("{"):
+            stages.append(json.loads(line)["stage"])
+            if stages[-1] == "rendering":
+                run.send_signal(signal.SIGINT)
+                signalled = time.monotonic()
+                break
+    rest = run.stderr.read()
+    run.wait(30)
+    assert "rendering" in stages, stages
+    assert run.returncode == 130, rest
+    assert time.monotonic() - signalled < 10
+    assert "no output was written" in rest
+    assert not out.exists()
