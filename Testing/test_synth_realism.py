@@ -126,3 +126,53 @@ def test_ground_glass_keeps_the_vessels_inside_it(chest):
     assert vessels.sum() >= 5, "the test lesion should cover some vessels"
     assert np.all(after[vessels] >= before[vessels] - 1.0)  # vessels stay (solid tumours replace them)
     assert np.mean(after[before < -750.0] - before[before < -750.0]) > 150.0  # the lung is veiled
+
+
+# ----------------------------------------------------------------------------------- densities
+@pytest.fixture(scope="module")
+def abdomen_host():
+    from synth_hosts import sample_pair
+
+    return make_host(*sample_pair())
+
+
+def test_kidney_and_pancreas_parenchyma_is_the_bright_part_of_a_fat_diluted_mask(abdomen_host):
+    """The mask's most common HU is a fat/parenchyma mix at 3 mm; the reference is its upper half."""
+    from PASTASynthLib.host import _histogram_peak
+
+    for name in ("kidney_left", "kidney_right", "pancreas"):
+        label = next(l for l, n in abdomen_host.names.items() if n == name)
+        values = abdomen_host.image.array[abdomen_host.organs == label].astype(float)
+        reference = abdomen_host.stats(label).parenchyma_hu
+        assert reference > np.median(values) + 5 and reference > _histogram_peak(values) + 3, name
+        assert reference < np.percentile(values, 95), name
+
+
+@pytest.mark.parametrize("key", ["kidney_tumor", "pancreas_tumor"])
+def test_a_solid_kidney_or_pancreas_tumour_never_reads_as_fluid(abdomen_host, key):
+    """Bosniak v2019: homogeneous masses of -9 to 20 HU at unenhanced CT are cysts. Was: 70 % of native
+    kidney tumours and every pancreas tumour at or below 20 HU."""
+    from PASTASynthLib.catalog import SOLID_MIN_HU
+
+    realised = []
+    for seed in range(8):
+        result = synthesize(abdomen_host, LesionRequest(key, seed=seed))
+        drawn = result.lesions[0].record["appearance"]["target_hu"]
+        assert drawn >= SOLID_MIN_HU, (seed, drawn)
+        realised.append(float(np.median(result.image.array[ndimage_core(result.lesion_mask)])))
+    # what a reader measures also holds the scanner's blur with sinus fat: at most one small one dips
+    assert sum(value <= 20.0 for value in realised) <= 1, realised
+
+
+def ndimage_core(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    core = ndimage.binary_erosion(mask)
+    return core if core.any() else mask
+
+
+def test_a_density_the_host_has_no_room_for_is_refused_with_the_reason(abdomen_host):
+    from PASTALib.errors import PastaInputError
+
+    with pytest.raises(PastaInputError, match=r"hypodense kidney tumor does not fit.*stays above 21 HU"):
+        synthesize(abdomen_host, LesionRequest("kidney_tumor", seed=0, attributes={"density": "hypodense"}))

@@ -51,15 +51,40 @@ def reference_hu(spec: SynthSpec, stats: OrganStats, host: Host) -> float:
     return stats.parenchyma_hu
 
 
-def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
-              rng: np.random.Generator) -> float:
+#: The quality gate's density margins (engine.quality_problems), with a few HU to spare for texture.
+DENSITY_MARGIN_HU = {"hypodense": -8.0, "hyperdense": 8.0, "isodense": 12.0}
+
+
+def target_range(spec: SynthSpec, density: str, reference: float, enhanced: bool) -> tuple[float, float]:
+    """The HU interval a lesion of this density is drawn from in this host: a relative range moved
+    onto the reference and cut at the type's floor (a solid tumour never reads as fluid)."""
     entry = spec.appearance[density]
     lo, hi = entry.range(enhanced)
-    value = float(rng.uniform(lo, hi))
-    if entry.mode == "relative":
-        value += reference
-        return max(value, spec.min_hu)
-    return value
+    if entry.mode != "relative":
+        return lo, hi
+    return max(lo + reference, spec.min_hu), max(hi + reference, spec.min_hu)
+
+
+def density_fits(spec: SynthSpec, density: str, reference: float, enhanced: bool) -> bool:
+    """Whether this host leaves room for the density above the type's floor: a native kidney with
+    parenchyma at 24 HU cannot hold a hypodense solid tumour that stays above the fluid range."""
+    if spec.appearance[density].mode != "relative":
+        return True
+    lo, hi = target_range(spec, density, reference, enhanced)
+    margin = DENSITY_MARGIN_HU.get(density)
+    if density == "hypodense":
+        return lo <= reference + margin
+    if density == "hyperdense":
+        return hi >= reference + margin
+    return lo <= reference + DENSITY_MARGIN_HU["isodense"]
+
+
+def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
+              rng: np.random.Generator) -> float:
+    lo, hi = target_range(spec, density, reference, enhanced)
+    if density == "hypodense" and spec.appearance[density].mode == "relative":
+        hi = min(hi, max(lo, reference + DENSITY_MARGIN_HU["hypodense"]))  # stay visibly below
+    return float(rng.uniform(lo, hi))
 
 
 def host_blur(host: Host) -> HostBlur:

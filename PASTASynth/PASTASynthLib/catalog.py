@@ -63,6 +63,12 @@ class SynthSpec:
         return lesion_types.BY_KEY[self.key]
 
 
+#: Floor of a solid kidney or pancreas tumour (HU): homogeneous masses of -9 to 20 HU at unenhanced CT
+#: are benign cysts (Bosniak classification v2019: Silverman SG et al., Radiology 2019;292:475-488), so a
+#: solid tumour drawn at or below 20 HU would read as fluid. Kidney and pancreas masks are fat-diluted
+#: at 3 mm (parenchyma 23-28 HU in the native sample), where relative ranges alone fell to water.
+SOLID_MIN_HU = 21.0
+
 _MARGIN_SHARP = {"well-defined": 0.9, "ill-defined": 0.1}
 _MARGIN_SOFT = {"well-defined": 0.3, "ill-defined": 0.7}
 _REL = {"none": 0.6, "close-contact": 0.4}
@@ -109,7 +115,7 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.2, "ill-defined": 0.8}, "relation": _REL},
               {"hypodense": DensityHU("relative", (-25.0, -12.0), (-50.0, -20.0)),
-               "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=5.0),
+               "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=SOLID_MIN_HU),
     SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 90.0), (15.0, 45.0),
               {"shape": {"round-like": 0.6, "irregular": 0.25, "lobulated": 0.15},
                "density": {"hypodense": 0.5, "isodense": 0.2, "hyperdense": 0.3},
@@ -117,7 +123,7 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "relation": {"none": 0.4, "close-contact": 0.6}},
               {"hypodense": DensityHU("relative", (-30.0, -15.0), (-90.0, -30.0)),
                "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
-               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=5.0),
+               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=SOLID_MIN_HU),
     SynthSpec("bladder_cancer", "wall", ("urinary_bladder",), (8.0, 60.0), (12.0, 35.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
     SynthSpec("esophageal_cancer", "wall", ("esophagus",), (8.0, 80.0), (15.0, 40.0),

@@ -101,6 +101,23 @@ def resolve_attributes(spec: SynthSpec, given: Mapping[str, str], rng: np.random
     return {key: chosen[key] if key in chosen else _sample(spec, key, rng) for key in ATTRIBUTES}
 
 
+def _density_for_host(spec: SynthSpec, host: Host, label: int, density: str, requested: bool,
+                      rng: np.random.Generator) -> str:
+    """``density`` if this organ leaves room for it above the type's floor; otherwise another one drawn
+    from the priors among those that fit, or a clear error when the user asked for it."""
+    reference = appearance.reference_hu(spec, host.stats(label), host)
+    fits = [d for d in spec.priors["density"] if appearance.density_fits(spec, d, reference, host.enhanced)]
+    if density in fits:
+        return density
+    if requested or not fits:
+        raise PastaInputError(
+            f"A {density} {spec.type.name.lower()} does not fit this host: its {host.names.get(label, label)} "
+            f"measures {reference:.0f} HU and a solid {spec.type.name.lower()} stays above {spec.min_hu:g} HU "
+            "(below that it reads as fluid).", f"Use density = {' | '.join(fits) or 'another type'}.")
+    weights = np.array([spec.priors["density"][d] for d in fits], np.float64)
+    return str(fits[int(rng.choice(len(fits), p=weights / weights.sum()))])
+
+
 def _seed_index(host: Host, request: LesionRequest) -> Optional[np.ndarray]:
     if request.center_ijk is not None:
         return np.asarray(request.center_ijk, np.float64)[::-1]
@@ -158,7 +175,7 @@ def synthesize(host: Host, request: LesionRequest, progress: Optional[ProgressRe
         raise PastaInputError(f"--mass-effect {request.mass_effect_mm:g} mm is out of range.",
                               "Use 0 (none) to 5 mm.")
     labels = host.require_labels(spec)
-    parse_attributes(spec, request.attributes)  # fail fast on bad values
+    given = parse_attributes(spec, request.attributes)  # fail fast on bad values
     array = host.image.array
     info = np.iinfo(array.dtype) if np.issubdtype(array.dtype, np.integer) else np.finfo(np.float32)
     dtype_range = (float(info.min), float(info.max))
@@ -180,6 +197,8 @@ def synthesize(host: Host, request: LesionRequest, progress: Optional[ProgressRe
             fixed_seed = seed_index if (number == 1 and seed_index is not None) else None
             geo = geometry.build(host, spec, labels, size, attributes, rng, fixed_seed,
                                  forbidden=lesion_mask if number > 1 else None)
+            attributes["density"] = _density_for_host(spec, host, geo.label, attributes["density"],
+                                                      "density" in given, rng)
             # later lesions blend over the already-modified image
             view = host.image.with_array(out) if number > 1 else host.image
             look = appearance.render(_HostView(host, view), spec, geo, attributes, rng,

@@ -31,6 +31,12 @@ from .catalog import SynthSpec, organ_names_match
 
 ENHANCED_AORTA_HU = 100.0  #: aorta mean above this -> contrast-enhanced (section 9, [GUIDANCE])
 SOFT_TISSUE_HU = (-30.0, 200.0)  #: voxels used for the robust parenchyma estimate
+#: Organs whose TotalSegmentator mask holds darker non-parenchyma: renal sinus fat and urine in the
+#: kidney, fatty clefts in the pancreas. The most common HU there is a fat/parenchyma mixture (18 HU
+#: in the native 3 mm sample's kidneys, where parenchyma measures 30-35), so their parenchyma is the
+#: trimmed mean of the upper half of the mask's soft-tissue voxels (50th-95th percentile).
+UPPER_HALF_ORGANS = ("kidney_left", "kidney_right", "pancreas")
+UPPER_HALF_PERCENTILES = (50.0, 95.0)
 MIN_ORGAN_ML = 0.5  #: smaller organ labels are treated as absent (stray voxels of a segmenter)
 #: DICOM header fields that may travel into outputs; everything else (UIDs, names) is dropped
 SAFE_METADATA = ("Modality", "Manufacturer", "ContrastBolusAgent", "SliceThickness", "KVP",
@@ -97,7 +103,8 @@ class Host:
             tissue = inner[(inner > SOFT_TISSUE_HU[0]) & (inner < SOFT_TISSUE_HU[1])]
             if tissue.size < max(20, inner.size // 5):
                 tissue = inner
-            median = _histogram_peak(tissue)
+            name = self.names.get(label, str(label))
+            median = _upper_half_mean(tissue) if name in UPPER_HALF_ORGANS else _histogram_peak(tissue)
             sd = float(1.4826 * np.median(np.abs(tissue - median)))
             self._stats[label] = OrganStats(label, self.names.get(label, str(label)), int(values.size),
                                             median, sd, self._noise(label, sd))
@@ -113,6 +120,15 @@ class Host:
         residual = region - ndimage.uniform_filter(region, 3)
         noise = 1.4826 * float(np.median(np.abs(residual[mask] - np.median(residual[mask]))))
         return float(np.clip(noise * 1.15, 3.0, 20.0))  # 3x3x3 mean removes ~1/27 of the variance
+
+
+def _upper_half_mean(values: np.ndarray) -> float:
+    """Trimmed mean of the voxels between the 50th and 95th percentile: the parenchyma of an organ
+    whose mask also holds fat or fluid (the top 5 % drops calcifications and vessels)."""
+    if values.size < 50:
+        return float(np.median(values))
+    low, high = np.percentile(values, UPPER_HALF_PERCENTILES)
+    return float(np.mean(values[(values >= low) & (values <= high)]))
 
 
 def _histogram_peak(values: np.ndarray) -> float:
