@@ -149,9 +149,12 @@ def test_kidney_and_pancreas_parenchyma_is_the_bright_part_of_a_fat_diluted_mask
 
 
 @pytest.mark.parametrize("key", ["kidney_tumor", "pancreas_tumor"])
-def test_a_solid_kidney_or_pancreas_tumour_never_reads_as_fluid(abdomen_host, key):
+def test_solid_kidney_and_pancreas_tumours_are_drawn_above_the_fluid_range_and_mostly_measure_there(
+        abdomen_host, key):
     """Bosniak v2019: homogeneous masses of -9 to 20 HU at unenhanced CT are cysts. Was: 70 % of native
-    kidney tumours and every pancreas tumour at or below 20 HU."""
+    kidney tumours and every pancreas tumour drawn at or below 20 HU. What a reader measures also holds
+    the scanner's blur with the fat around a thin 3 mm pancreas or the renal sinus, so a small,
+    ill-defined one may still dip."""
     from PASTASynthLib.catalog import SOLID_MIN_HU
 
     realised = []
@@ -160,8 +163,7 @@ def test_a_solid_kidney_or_pancreas_tumour_never_reads_as_fluid(abdomen_host, ke
         drawn = result.lesions[0].record["appearance"]["target_hu"]
         assert drawn >= SOLID_MIN_HU, (seed, drawn)
         realised.append(float(np.median(result.image.array[ndimage_core(result.lesion_mask)])))
-    # what a reader measures also holds the scanner's blur with sinus fat: at most one small one dips
-    assert sum(value <= 20.0 for value in realised) <= 1, realised
+    assert np.median(realised) > 20.0 and sum(value <= 20.0 for value in realised) <= 2, realised
 
 
 def ndimage_core(mask: np.ndarray) -> np.ndarray:
@@ -176,3 +178,37 @@ def test_a_density_the_host_has_no_room_for_is_refused_with_the_reason(abdomen_h
 
     with pytest.raises(PastaInputError, match=r"hypodense kidney tumor does not fit.*stays above 21 HU"):
         synthesize(abdomen_host, LesionRequest("kidney_tumor", seed=0, attributes={"density": "hypodense"}))
+
+
+# ----------------------------------------------------------------------------------- sizes
+def test_size_prior_fits_reproduce_the_published_statistics():
+    from PASTASynthLib.catalog import SizePrior
+
+    quartiles = SizePrior.from_quartiles(40.0, 25.0, 61.0, "")
+    assert quartiles.quantile(0.5) == pytest.approx(40.0)
+    assert quartiles.quantile(0.75) / quartiles.quantile(0.25) == pytest.approx(61.0 / 25.0, rel=1e-3)
+    moments = SizePrior.from_mean_sd(5.51, 2.09, "")
+    draws = moments.median_mm * np.exp(moments.log_sd * np.random.default_rng(0).standard_normal(200_000))
+    assert draws.mean() == pytest.approx(5.51, rel=0.01) and draws.std() == pytest.approx(2.09, rel=0.02)
+    median_mean = SizePrior.from_median_mean(6.0, 7.4, "")
+    draws = median_mean.median_mm * np.exp(median_mean.log_sd * np.random.default_rng(1).standard_normal(200_000))
+    assert np.median(draws) == pytest.approx(6.0, rel=0.01) and draws.mean() == pytest.approx(7.4, rel=0.01)
+
+
+@pytest.mark.parametrize("key", ["lung_tumor", "kidney_tumor", "kidney_cyst", "pancreas_cyst", "kidney_stone"])
+def test_default_sizes_follow_the_published_size_prior(key):
+    """Was: lung tumours 20/27.5/34 mm (p25/50/75) and kidney tumours never above 44 mm."""
+    from PASTASynthLib.catalog import spec_for
+    from PASTASynthLib.engine import resolve_size
+
+    spec = spec_for(key)
+    prior = spec.size_prior
+    rng = np.random.default_rng(7)
+    diameters = np.array([np.prod(resolve_size(spec, None, rng)) ** (1 / 3) for _ in range(4000)])
+    lo, hi = spec.size_mm  # the prior truncated to the sizes the type allows
+    reference = prior.median_mm * np.exp(prior.log_sd * np.random.default_rng(8).standard_normal(400_000))
+    expected = np.percentile(reference[(reference >= lo) & (reference <= hi)], [25, 50, 75])
+    assert np.allclose(np.percentile(diameters, [25, 50, 75]), expected, rtol=0.12, atol=0.6), (
+        np.percentile(diameters, [25, 50, 75]), expected)
+    if key == "kidney_tumor":
+        assert np.mean(diameters > 60.0) > 0.15  # KiTS23's tail (IQR 25-61 mm)

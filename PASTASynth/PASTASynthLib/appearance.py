@@ -155,7 +155,10 @@ def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: di
         params.update(calcifications=count, calcification_hu=round(calcium, 1))
     # the host's own noise grain: its high-pass residual, clipped so host structures do not show through
     residual = box_values - ndimage.gaussian_filter(box_values, 1.0)
-    lesion += np.clip(residual, -3.0 * stats.noise_hu, 3.0 * stats.noise_hu)
+    grain = np.clip(residual, -3.0 * stats.noise_hu, 3.0 * stats.noise_hu)
+    # zero mean over the lesion: next to a vessel or the pleura the residual is one-signed, and a small
+    # lesion (a 6 mm nodule is 2 voxels at 3 mm) would take that edge's offset as its own density
+    lesion += grain - float(np.mean(grain[mask])) if mask.any() else grain
     ground_glass = spec.key == "lung_tumor" and attributes["density"] == "hypodense"
     if ground_glass:  # ground glass veils the lung; vessels and airway walls brighter than it stay
         lesion = np.maximum(lesion, box_values)

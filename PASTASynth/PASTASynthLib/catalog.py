@@ -8,7 +8,9 @@ sampling ranges, not diagnostic criteria.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Mapping, Optional
 
 from PASTALib.errors import PastaInputError
@@ -44,6 +46,59 @@ class DensityHU:
 
 
 @dataclass(frozen=True)
+class SizePrior:
+    """Default lesion diameter, log-normal, fitted to what a published series of real lesions reports
+    (the fit and the source are given per type in :data:`SIZE_PRIORS`)."""
+
+    median_mm: float
+    log_sd: float  #: SD of ln(diameter)
+    source: str
+
+    @classmethod
+    def from_quartiles(cls, median: float, p25: float, p75: float, source: str) -> "SizePrior":
+        return cls(median, (math.log(p75) - math.log(p25)) / 1.349, source)  # IQR of N(0,1) = 1.349
+
+    @classmethod
+    def from_mean_sd(cls, mean: float, sd: float, source: str) -> "SizePrior":
+        log_var = math.log(1.0 + (sd / mean) ** 2)
+        return cls(mean / math.exp(log_var / 2.0), math.sqrt(log_var), source)
+
+    @classmethod
+    def from_median_mean(cls, median: float, mean: float, source: str) -> "SizePrior":
+        return cls(median, math.sqrt(2.0 * math.log(mean / median)), source)
+
+    def quantile(self, p: float) -> float:
+        return self.median_mm * math.exp(self.log_sd * NormalDist().inv_cdf(p))
+
+
+#: Published size distributions of real lesions, per type (diameter in mm). Types without a usable
+#: published distribution keep the uniform ``typical_mm`` range of their SynthSpec, and say so.
+SIZE_PRIORS: dict[str, SizePrior] = {
+    # LUNA16 (the LIDC-IDRI nodules >= 3 mm accepted by 3 of 4 readers; Setio et al., Med Image Anal 2017;
+    # Armato et al., Med Phys 2011): `diameter_mm` of annotations.csv, 1117 of its 1186 rows in the copy
+    # read: median 6.4 mm, IQR 5.1-9.7 mm.
+    "lung_tumor": SizePrior.from_quartiles(6.4, 5.1, 9.7, "LUNA16 / LIDC-IDRI nodule diameters"),
+    # KiTS23 (Heller et al.; nephrectomy cohort), `radiographic_size` of 482 cases in dataset/kits23.json:
+    # median 40 mm, IQR 25-61 mm (pathologic size: median 41, IQR 26-63).
+    "kidney_tumor": SizePrior.from_quartiles(40.0, 25.0, 61.0, "KiTS23 radiographic tumour size"),
+    # KiTS23 cyst masks, equivalent-sphere diameter of 716 cyst instances: median 12.2 mm, IQR 7.8-19.5 mm
+    # (cysts in nephrectomy patients; files over 4 MiB were missing from the copy read, so large cysts
+    # may be under-represented).
+    "kidney_cyst": SizePrior.from_quartiles(12.2, 7.8, 19.5, "KiTS23 cyst equivalent diameters"),
+    # Incidental pancreatic cysts at MRI, largest cyst of 616 patients: median 6 mm, mean 7.4 mm, range
+    # 2-24 mm (Lee KS et al., Am J Gastroenterol 2010;105:2079-84).
+    "pancreas_cyst": SizePrior.from_median_mean(6.0, 7.4, "incidental pancreatic cysts, Lee et al. 2010"),
+    # Distal ureteral stones, largest dimension on non-contrast CT of 41 stones: mean 5.51 mm, SD 2.09, range
+    # 2-11.2 mm ("Estimation of size of distal ureteral stones: noncontrast CT scan versus actual size",
+    # Urology 2008). Ureteral, not renal, stones: the nearest published CT series found.
+    "kidney_stone": SizePrior.from_mean_sd(5.51, 2.09, "distal ureteral stones on CT, Urology 2008"),
+}
+#: No published size distribution found (not invented): liver tumour, liver cyst, gallstone, bone
+#: metastasis, pancreas tumour (only a mean, 32 mm at diagnosis, from a 2025 poster), bladder cancer
+#: (only a median, 14 mm, for low-grade Ta tumours) and the wall cancers keep their uniform ranges.
+
+
+@dataclass(frozen=True)
 class SynthSpec:
     """What synthesis needs to know about one lesion type."""
 
@@ -51,7 +106,7 @@ class SynthSpec:
     kind: str  #: "solid", "cyst", "stone", "wall" (hollow-organ wall) or "bone"
     hosts: tuple[str, ...]  #: TotalSegmentator v2 class names (prefix match with a trailing '*')
     size_mm: Range  #: allowed diameter range per axis
-    typical_mm: Range  #: range sampled when no size is given
+    typical_mm: Range  #: range sampled when no size is given and the type has no SIZE_PRIORS entry
     priors: Mapping[str, Weights]  #: allowed attribute values with sampling weights
     appearance: Mapping[str, DensityHU]  #: density class -> HU
     min_inside: float = 0.80  #: minimum fraction of lesion voxels inside the host organ
@@ -61,6 +116,10 @@ class SynthSpec:
     @property
     def type(self) -> lesion_types.LesionType:
         return lesion_types.BY_KEY[self.key]
+
+    @property
+    def size_prior(self) -> Optional[SizePrior]:
+        return SIZE_PRIORS.get(self.key)
 
 
 #: Floor of a solid kidney or pancreas tumour (HU): homogeneous masses of -9 to 20 HU at unenhanced CT
@@ -116,7 +175,7 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "margin": {"well-defined": 0.2, "ill-defined": 0.8}, "relation": _REL},
               {"hypodense": DensityHU("relative", (-25.0, -12.0), (-50.0, -20.0)),
                "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=SOLID_MIN_HU),
-    SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 90.0), (15.0, 45.0),
+    SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 120.0), (15.0, 45.0),
               {"shape": {"round-like": 0.6, "irregular": 0.25, "lobulated": 0.15},
                "density": {"hypodense": 0.5, "isodense": 0.2, "hyperdense": 0.3},
                "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.6, "ill-defined": 0.4},
@@ -195,9 +254,12 @@ def parse_attributes(spec: SynthSpec, pairs: Mapping[str, str]) -> dict[str, str
 def describe(spec: SynthSpec) -> str:
     """One block of ``pasta synth --lesion list``."""
     t = spec.type
+    prior = spec.size_prior
+    default = (f"default median {prior.median_mm:.1f} mm, 80 % within {prior.quantile(0.1):.0f}-"
+               f"{prior.quantile(0.9):.0f} mm: {prior.source}" if prior else
+               f"default {spec.typical_mm[0]:g}-{spec.typical_mm[1]:g}, uniform")
     lines = [f"{t.id:2d} {t.key:<20} {'malignant' if t.malignant else 'benign':9}  host: "
-             f"{', '.join(spec.hosts)}  size {spec.size_mm[0]:g}-{spec.size_mm[1]:g} mm "
-             f"(default {spec.typical_mm[0]:g}-{spec.typical_mm[1]:g})"]
+             f"{', '.join(spec.hosts)}  size {spec.size_mm[0]:g}-{spec.size_mm[1]:g} mm ({default})"]
     for key, weights in spec.priors.items():
         lines.append(f"     {key:<13} " + " | ".join(f"{v} ({w:.0%})" for v, w in weights.items()))
     lines.extend(f"     note: {n}" for n in spec.notes)

@@ -74,11 +74,25 @@ def _sample(spec: SynthSpec, key: str, rng: np.random.Generator) -> str:
     return str(values[int(rng.choice(len(values), p=p / p.sum()))])
 
 
+def _default_diameter(spec: SynthSpec, rng: np.random.Generator) -> float:
+    """A diameter from the type's published size distribution (redrawn into its allowed range), or
+    uniform in ``typical_mm`` for types without one."""
+    prior = spec.size_prior
+    if prior is None:
+        return float(rng.uniform(*spec.typical_mm))
+    lo, hi = spec.size_mm
+    for _ in range(20):
+        value = float(prior.median_mm * np.exp(prior.log_sd * rng.standard_normal()))
+        if lo <= value <= hi:
+            return value
+    return float(np.clip(value, lo, hi))
+
+
 def resolve_size(spec: SynthSpec, size_mm: Optional[Sequence[float]], rng: np.random.Generator,
                  organ_ml: float = np.inf) -> np.ndarray:
     """Three axes in mm: given (checked against the type's range) or sampled to fit the organ."""
     if size_mm is None:
-        base = float(rng.uniform(*spec.typical_mm))
+        base = _default_diameter(spec, rng)
         share = 0.15 if spec.kind == "wall" else spec.min_inside
         fits = 0.85 * (6.0 * 0.5 * organ_ml * 1000.0 / (np.pi * share)) ** (1 / 3) / 1.2
         base = max(min(base, fits), spec.size_mm[0])

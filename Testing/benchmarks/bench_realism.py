@@ -14,8 +14,13 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
   air/tissue 10-90 % edge (2.563 x its measured in-plane blur sigma, PASTASynthLib.psf);
 * contrast: mean HU of the lesion minus the mean of a 3-6 mm shell around it.
 
-Reference values from published lesion series are not in this table yet (see RESULTS.md): the edge
-column compares with the host itself, the one reference this project can measure. Prints Markdown.
+* core HU: median HU of the lesion's core (one voxel in from its border), beside the fluid bound a
+  solid kidney or pancreas tumour must stay above (Bosniak v2019: -9 to 20 HU is a cyst);
+* published diameter p25/p50/p75: the size prior of the type (PASTASynthLib.catalog.SIZE_PRIORS, fitted
+  to a published series of real lesions, listed under the table), or "none found".
+
+The edge column compares with the host itself, the one edge reference this project can measure.
+Prints Markdown.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from PASTALib.io.resample import Interpolation, resample_to_spacing  # noqa: E40
 from PASTALib.io.volume_io import read_volume  # noqa: E402
 from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
 from PASTASynthLib.appearance import host_blur  # noqa: E402
+from PASTASynthLib.catalog import SIZE_PRIORS  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
 from PASTASynthLib.realism import edge_rise_mm  # noqa: E402
@@ -64,9 +70,18 @@ def measure(host, result) -> dict:
     distance = ndimage.distance_transform_edt(~mask, sampling=spacing)
     shell = (distance > 3.0) & (distance <= 6.0)
     image = result.image.array.astype(np.float64)
+    core = ndimage.binary_erosion(mask)
     return {"diameter": extent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
             "edge": edge_rise_mm(change, mask, spacing),
-            "contrast": float(image[mask].mean() - image[shell].mean())}
+            "contrast": float(image[mask].mean() - image[shell].mean()),
+            "core_hu": float(np.median(image[core if core.any() else mask]))}
+
+
+def published(key: str) -> str:
+    prior = SIZE_PRIORS.get(key)
+    if prior is None:
+        return "none found"
+    return " / ".join(f"{prior.quantile(p):.0f}" for p in (0.25, 0.5, 0.75))
 
 
 def main() -> None:
@@ -80,8 +95,9 @@ def main() -> None:
     for name, host in all_hosts.items():
         sigma = host_blur(host).sigma_kji_mm
         print(f"| {name} | {2.563 * float(np.mean(sigma[1:])):.1f} | {' / '.join(f'{s:.2f}' for s in sigma)} |")
-    print("\n| type | host | n | diameter p25/p50/p75 (mm) | outside organ | lesion edge 10-90 (mm) median | "
-          "contrast to 3-6 mm shell (HU) median |\n|---|---|---:|---|---:|---:|---:|")
+    print("\n| type | host | n | diameter p25/p50/p75 (mm) | published diameter p25/p50/p75 (mm) | outside organ | "
+          "lesion edge 10-90 (mm) median | contrast to 3-6 mm shell (HU) median | core HU median |\n"
+          "|---|---|---:|---|---|---:|---:|---:|---:|")
     for lesion_type in LESION_TYPES:
         for name, host in all_hosts.items():
             rows = []
@@ -95,11 +111,11 @@ def main() -> None:
             d = np.percentile([r["diameter"] for r in rows], [25, 50, 75])
             edges = [r["edge"] for r in rows if np.isfinite(r["edge"])]
             print(f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
-                  f"{np.mean([r['outside'] for r in rows]):.0%} | "
-                  f"{np.median(edges):.1f} | {np.median([r['contrast'] for r in rows]):.0f} |"
-                  if edges else f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
-                  f"{np.mean([r['outside'] for r in rows]):.0%} | n/a | {np.median([r['contrast'] for r in rows]):.0f} |")
-
+                  f"{published(lesion_type.key)} | {np.mean([r['outside'] for r in rows]):.0%} | "
+                  f"{f'{np.median(edges):.1f}' if edges else 'n/a'} | "
+                  f"{np.median([r['contrast'] for r in rows]):.0f} | {np.median([r['core_hu'] for r in rows]):.0f} |")
+    print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
+                                                         for key, prior in SIZE_PRIORS.items()))
 
 if __name__ == "__main__":
     main()
