@@ -212,3 +212,31 @@ def test_default_sizes_follow_the_published_size_prior(key):
         np.percentile(diameters, [25, 50, 75]), expected)
     if key == "kidney_tumor":
         assert np.mean(diameters > 60.0) > 0.15  # KiTS23's tail (IQR 25-61 mm)
+
+
+# ----------------------------------------------------------------------------------- kidney anatomy
+def test_an_exophytic_kidney_tumour_bulges_into_the_fat_and_never_into_another_organ(abdomen_host):
+    """Was: near-perfect balls with a quarter wholly inside the kidney; at most 20 % outside it."""
+    shares = []
+    for seed in range(6):
+        result = synthesize(abdomen_host, LesionRequest("kidney_tumor", seed=seed,
+                                                        attributes={"relation": "close-contact"}))
+        lesion = result.lesions[0]
+        mask, kidney = result.lesion_mask, abdomen_host.organs == lesion.label
+        outside = mask & ~kidney
+        shares.append(outside.sum() / mask.sum())
+        assert not (outside & (abdomen_host.organs > 0)).any()  # fat only: never liver, spleen, bowel
+        assert lesion.record["geometry"].get("exophytic") is True
+    assert np.median(shares) > 0.25 and min(shares) > 0.15, shares
+
+
+@pytest.mark.parametrize("key", ["kidney_tumor", "kidney_cyst"])
+def test_kidney_lesions_leave_the_renal_sinus_alone(abdomen_host, key):
+    from PASTASynthLib.geometry import renal_sinus
+
+    whole = tuple(slice(0, n) for n in abdomen_host.organs.shape)
+    for seed in range(6):
+        result = synthesize(abdomen_host, LesionRequest(key, seed=seed))
+        sinus = renal_sinus(abdomen_host, result.lesions[0].label, whole)
+        assert sinus.sum() > 100  # there is a sinus to spare
+        assert not (result.lesion_mask & sinus).any(), seed

@@ -110,6 +110,11 @@ class SynthSpec:
     priors: Mapping[str, Weights]  #: allowed attribute values with sampling weights
     appearance: Mapping[str, DensityHU]  #: density class -> HU
     min_inside: float = 0.80  #: minimum fraction of lesion voxels inside the host organ
+    #: relation=close-contact means the lesion bulges out of the organ into the fat around it (up to
+    #: about half its volume; never into another organ), as most renal masses do
+    exophytic: bool = False
+    #: the lesion never fills the renal sinus (the fat and urine inside TotalSegmentator's kidney label)
+    spares_renal_sinus: bool = False
     min_hu: float = -10.0  #: floor of a relative target HU (solid tumours are not fat- or water-like)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -182,7 +187,8 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "relation": {"none": 0.4, "close-contact": 0.6}},
               {"hypodense": DensityHU("relative", (-30.0, -15.0), (-90.0, -30.0)),
                "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
-               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=SOLID_MIN_HU),
+               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=SOLID_MIN_HU,
+              min_inside=0.45, exophytic=True, spares_renal_sinus=True),
     SynthSpec("bladder_cancer", "wall", ("urinary_bladder",), (8.0, 60.0), (12.0, 35.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
     SynthSpec("esophageal_cancer", "wall", ("esophagus",), (8.0, 80.0), (15.0, 40.0),
@@ -204,7 +210,7 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
               {"hyperdense": DensityHU("absolute", (150.0, 800.0), (150.0, 800.0))}, min_inside=0.95),
     SynthSpec("pancreas_cyst", "cyst", ("pancreas",), (4.0, 60.0), (8.0, 25.0), _CYST_PRIORS, _CYST),
     SynthSpec("kidney_cyst", "cyst", ("kidney_left", "kidney_right"), (4.0, 80.0), (8.0, 35.0),
-              {**_CYST_PRIORS, "relation": {"none": 0.5, "close-contact": 0.5}}, _CYST),
+              {**_CYST_PRIORS, "relation": {"none": 0.5, "close-contact": 0.5}}, _CYST, spares_renal_sinus=True),
     SynthSpec("kidney_stone", "stone", ("kidney_left", "kidney_right"), (2.0, 25.0), (4.0, 12.0),
               _STONE_PRIORS, {"hyperdense": DensityHU("absolute", (300.0, 1200.0), (300.0, 1200.0))},
               min_inside=0.95),

@@ -107,6 +107,10 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
             candidates = _collecting_region(host, label, box, candidates)
         if not candidates.any():
             candidates = depth >= 0.95 * depth.max()
+    elif spec.exophytic:  # close contact, exophytic: centred near the surface, bulging out of it
+        candidates = (depth > 0) & (depth <= 0.3 * r_min + voxel)
+        if spec.spares_renal_sinus:
+            candidates &= ~renal_sinus(host, label, box)
     else:  # close contact: the lesion reaches the organ surface but stays mostly inside
         candidates = (depth >= 0.45 * r_min) & (depth <= 0.8 * r_min + voxel)
         if not candidates.any():
@@ -116,15 +120,28 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
     return pick + np.array([s.start for s in box], np.float64), label
 
 
-def _collecting_region(host: Host, label: int, box, candidates: np.ndarray) -> np.ndarray:
-    """Kidney stones lie in the collecting system: inside the kidney mask, the renal sinus.
+#: The renal sinus lies deeper than this inside the kidney label (the cortex is about 5-7 mm thick).
+SINUS_MIN_DEPTH_MM = 4.0
 
-    TotalSegmentator's kidney label includes the sinus, whose urine and fat are at least 25 HU
-    below the parenchyma (smoothed over ~3 mm so single noisy voxels do not count). Without such
-    a region (a small or contrast-filled kidney) the deep candidates are kept as they are.
-    """
-    values = ndimage.uniform_filter(host.image.array[box].astype(np.float32), size=3)
-    sinus = candidates & (values < host.stats(label).parenchyma_hu - 25.0)
+
+def renal_sinus(host: Host, label: int, box) -> np.ndarray:
+    """The renal sinus inside a kidney label, on ``box``: TotalSegmentator's kidney includes it, and its
+    urine and fat are at least 25 HU below the parenchyma (smoothed over ~3 mm so single noisy voxels
+    do not count). Cached per label; empty for a kidney without such a region."""
+    key = ("renal_sinus", label, tuple((s.start, s.stop) for s in box))
+    if key not in host.cache:
+        kidney = host.organs[box] == label
+        values = ndimage.uniform_filter(host.image.array[box].astype(np.float32), size=3)
+        # deeper than the cortex: the outer layer is dark too, from partial volume with perirenal fat
+        depth = ndimage.distance_transform_edt(np.pad(kidney, 1), sampling=host.spacing_kji)[1:-1, 1:-1, 1:-1]
+        host.cache[key] = kidney & (depth > SINUS_MIN_DEPTH_MM) & (values < host.stats(label).parenchyma_hu - 25.0)
+    return host.cache[key]
+
+
+def _collecting_region(host: Host, label: int, box, candidates: np.ndarray) -> np.ndarray:
+    """Kidney stones lie in the collecting system: the renal sinus. Without one (a small or
+    contrast-filled kidney) the deep candidates are kept as they are."""
+    sinus = candidates & renal_sinus(host, label, box)
     return sinus if sinus.any() else candidates
 
 
@@ -211,10 +228,17 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
         params["wall_thickness_mm"] = round(wall_mm, 2)
     elif spec.kind in ("stone", "bone") or spec.min_inside >= 0.95:
         allowed = organ
+    elif spec.exophytic and attributes["relation"] == "close-contact":
+        # bulging out into the surrounding fat (background label), never into another organ
+        reach = ndimage.distance_transform_edt(~organ, sampling=spacing) <= float(radii.max())
+        allowed = organ | (reach & (host.organs[box.slices] == 0))
+        params["exophytic"] = True
     else:
         grow = max(0.25 * float(radii.min()), 0.0)
         reach = ndimage.distance_transform_edt(~organ, sampling=spacing) <= grow if grow > 0 else organ
         allowed = organ | reach
+    if spec.spares_renal_sinus:
+        allowed &= ~renal_sinus(host, label, box.slices)
     if forbidden is not None:
         allowed &= ~forbidden[box.slices]
     values = field[allowed]
