@@ -56,6 +56,19 @@ def test_json_progress_lines_parse():
     assert fractions == sorted(fractions)
 
 
+def test_analyze_progress_moves_forward_across_stages_with_an_eta(tmp_path):
+    """Was: 95 -> 0 -> 100 -> 90 -> 100 % in the Slicer panel (each stage restarted the bar)."""
+    result = pasta("analyze", "sample-lesions", "-o", str(tmp_path / "out"), "--progress", "json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    overall = [line["overall"] for line in lines]
+    assert overall == sorted(overall) and overall[0] < 0.1 and overall[-1] == 1.0
+    assert {"reading", "detection", "findings", "rendering", "writing"} <= {line["stage"] for line in lines}
+    assert sum(0.0 < value < 1.0 for value in overall) >= 5  # it moves in steps, not 0 then 1
+    etas = [line["eta_s"] for line in lines if line["eta_s"] is not None]
+    assert etas and all(value >= 0 for value in etas) and lines[-1]["eta_s"] == 0.0
+
+
 def test_json_progress_reports_errors_on_the_same_channel(tmp_path):
     result = pasta("info", str(tmp_path / "missing.nrrd"), "--progress", "json")
     assert result.returncode == 2

@@ -36,6 +36,17 @@ def runner_for(tmp_path, model, out, **kwargs):
                          log_path=tmp_path / "run.log")
 
 
+def test_progress_shows_the_whole_run_and_the_time_left():
+    from PASTASlicerLib.process_runner import parse_progress, status_text
+
+    line = '{"stage": "rendering", "fraction": 0.5, "message": "key image F2", "overall": 0.82, "eta_s": 75.4}'
+    progress = parse_progress(line)
+    assert progress.shown == 0.82 and progress.eta_s == 75.4
+    assert status_text(progress) == "Rendering: key image F2 (about 1 min 15 s left)"
+    older = parse_progress('{"stage": "segmenting", "fraction": 0.25, "message": "tile 3"}')
+    assert older.shown == 0.25 and status_text(older) == "Segmenting: tile 3"
+
+
 def test_parse_progress_separates_progress_from_log_lines():
     from PASTASlicerLib.process_runner import parse_progress
 

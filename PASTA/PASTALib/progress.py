@@ -52,22 +52,49 @@ class CancelToken:
 
 
 class ProgressReporter:
-    """Base reporter: checks for cancellation and remembers the current stage; renders nothing."""
+    """Base reporter: checks for cancellation and remembers the current stage; renders nothing.
+
+    A job that knows its stages gives them with :meth:`plan` (stage -> share of the whole run); the
+    reporter then also keeps ``overall``, the whole run's fraction, which never goes back (a stage
+    that starts again does not rewind it), and ``eta_s``, the seconds left at the rate so far.
+    """
 
     def __init__(self, cancel: CancelToken | None = None) -> None:
         self.cancel = cancel or CancelToken()
         self.stage = ""
+        self.overall: float | None = None
+        self.eta_s: float | None = None
+        self._spans: dict[str, tuple[float, float]] = {}
+        self._started = time.monotonic()
+
+    def plan(self, shares: dict[str, float]) -> None:
+        """The run's stages in order with their relative cost; stages not listed keep ``overall``."""
+        total = float(sum(shares.values())) or 1.0
+        start = 0.0
+        self._spans = {}
+        for stage, share in shares.items():
+            self._spans[stage] = (start / total, (start + share) / total)
+            start += share
+        self.overall = 0.0
+        self._started = time.monotonic()
 
     def report(self, stage: str, fraction: float | None = None, message: str = "") -> None:
         """Record progress of ``stage`` (``fraction`` in 0..1, or None if unknown)."""
         self.cancel.raise_if_cancelled()
         if fraction is not None:
             fraction = min(1.0, max(0.0, float(fraction)))
+        if stage in self._spans:
+            low, high = self._spans[stage]
+            self.overall = max(self.overall or 0.0, low + (high - low) * (fraction or 0.0))
+            elapsed = time.monotonic() - self._started
+            self.eta_s = elapsed * (1.0 - self.overall) / self.overall if self.overall >= 0.05 else None
         self._render(stage, fraction, message)
         self.stage = stage
 
     def finish(self, message: str = "done") -> None:
         """Mark the whole job as complete."""
+        if self.overall is not None:
+            self.overall, self.eta_s = 1.0, 0.0
         self._render("done", 1.0, message)
         self._close()
 
@@ -88,6 +115,9 @@ class JsonProgress(ProgressReporter):
     def _render(self, stage: str, fraction: float | None, message: str) -> None:
         line = {"stage": stage, "fraction": None if fraction is None else round(fraction, 4),
                 "message": message}
+        if self.overall is not None:
+            line["overall"] = round(self.overall, 4)
+            line["eta_s"] = None if self.eta_s is None else round(self.eta_s, 1)
         self.stream.write(json.dumps(line) + "\n")
         self.stream.flush()
 
@@ -115,10 +145,12 @@ class BarProgress(ProgressReporter):
         if stage == self.stage and fraction not in (None, 1.0) and now - self._last_draw < self.MIN_INTERVAL_S:
             return
         self._last_draw = now
-        filled = int(round((fraction or 0.0) * self.WIDTH))
+        shown = self.overall if self.overall is not None else fraction
+        filled = int(round((shown or 0.0) * self.WIDTH))
         bar = "#" * filled + "-" * (self.WIDTH - filled)
-        percent = "   ?" if fraction is None else f"{100 * fraction:3.0f}%"
-        text = f"\r[{bar}] {percent} {stage}" + (f": {message}" if message else "")
+        percent = "   ?" if shown is None else f"{100 * shown:3.0f}%"
+        eta = f" ~{self.eta_s:.0f} s left" if self.eta_s is not None and self.overall is not None else ""
+        text = f"\r[{bar}] {percent}{eta} {stage}" + (f": {message}" if message else "")
         self.stream.write(text[:200].ljust(80))
         self.stream.flush()
         self._drawn = True

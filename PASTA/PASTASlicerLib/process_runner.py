@@ -41,8 +41,15 @@ PLATFORM_POSIX = os.name == "posix"
 @dataclass
 class Progress:
     stage: str
-    fraction: Optional[float]
+    fraction: Optional[float]  #: of the stage
     message: str
+    overall: Optional[float] = None  #: of the whole run; never goes back (``pasta --progress json``)
+    eta_s: Optional[float] = None  #: seconds left at the rate so far
+
+    @property
+    def shown(self) -> Optional[float]:
+        """What a progress bar shows: the whole run's fraction when the run gives it."""
+        return self.overall if self.overall is not None else self.fraction
 
 
 @dataclass
@@ -52,6 +59,15 @@ class Update:
     progress: list = field(default_factory=list)  #: :class:`Progress`, oldest first
     log: list = field(default_factory=list)  #: other output lines
     finished: bool = False  #: the process has ended and all its output was read
+
+
+def status_text(progress: Progress) -> str:
+    """The status line under the progress bar: stage, message and the time left when known."""
+    text = f"{progress.stage.capitalize()}: {progress.message}" if progress.message else progress.stage.capitalize()
+    if progress.eta_s is not None and progress.eta_s > 0:
+        minutes, seconds = divmod(int(round(progress.eta_s)), 60)
+        text += f" (about {minutes} min {seconds:02d} s left)" if minutes else f" (about {seconds} s left)"
+    return text
 
 
 def parse_progress(line: str) -> Optional[Progress]:
@@ -65,8 +81,12 @@ def parse_progress(line: str) -> Optional[Progress]:
         return None
     if not isinstance(data, dict) or "stage" not in data:
         return None
-    fraction = data.get("fraction")
-    return Progress(str(data["stage"]), None if fraction is None else float(fraction), str(data.get("message", "")))
+    def number(key: str) -> Optional[float]:
+        value = data.get(key)
+        return None if value is None else float(value)
+
+    return Progress(str(data["stage"]), number("fraction"), str(data.get("message", "")), number("overall"),
+                    number("eta_s"))
 
 
 def analyze_command(python: str, options: "AnalysisOptions") -> list[str]:

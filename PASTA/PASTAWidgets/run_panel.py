@@ -13,6 +13,8 @@ import qt
 import slicer
 from slicer.i18n import tr as _
 
+from PASTASlicerLib.process_runner import status_text
+
 #: How often the running analysis is polled for progress (ms).
 POLL_INTERVAL_MS = 200
 
@@ -97,9 +99,9 @@ class RunPanel:
             self.ui.logTextEdit.appendPlainText("\n".join(update.log))
         if update.progress:
             last = update.progress[-1]
-            if last.fraction is not None:
-                self.ui.progressBar.value = int(round(100 * last.fraction))
-            self.ui.statusLabel.text = f"{last.stage.capitalize()}: {last.message}"
+            if last.shown is not None:
+                self.ui.progressBar.value = max(self.ui.progressBar.value, int(round(100 * last.shown)))
+            self.ui.statusLabel.text = status_text(last)
         if update.finished:
             self._timer.stop()
             self._finish()

@@ -22,6 +22,13 @@ from .options import AnalysisOptions
 
 log = logging.getLogger(__name__)
 
+#: Relative cost of each stage of ``pasta analyze`` (measured on the sample on a CPU, rounded), so the
+#: whole run's progress moves forward steadily and gives an ETA.
+DETECTOR_STAGES = {"reading": 5, "detection": 60, "findings": 15, "rendering": 15, "writing": 5}
+NETWORK_STAGES = {"reading": 1, "preprocessing": 3, "segmenting": 80, "postprocessing": 3, "findings": 5,
+                  "heads": 3, "rendering": 3, "writing": 2}
+
+
 def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
     """Model class index -> PASTA lesion-type id, from the model card or ``--lesion-type``."""
     from PASTALib.lesions import lesion_types
@@ -72,6 +79,7 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
 
     image_path, sample = sample_data.resolve(options.image)
     detector = detector_folder(options.model)  # None for a network model
+    progress.plan(DETECTOR_STAGES if detector is not None else NETWORK_STAGES)
     if detector is not None and options.head:
         raise PastaInputError("--head needs a network model; the detector has no encoder features.",
                               "Leave out --head, or pass --model with a PASTA network.")
@@ -117,7 +125,7 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
 def _write_findings(analysis, image, out: Path, options: AnalysisOptions, progress: ProgressReporter):
     """The findings' label map, then the report (so a report.json is never newer than its findings'
     voxels); returns ``analysis``."""
-    progress.report("writing", 0.9, FINDING_LABELS)
+    progress.report("findings", 1.0, f"writing {FINDING_LABELS}")
     write_volume(image.with_array(analysis.finding_labels()), out / FINDING_LABELS)
     write_report_outputs(analysis, image, out, options.dicom, progress)
     return analysis

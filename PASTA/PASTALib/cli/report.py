@@ -42,6 +42,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace the previous result in OUTDIR (all of it)")
 
 
+#: Relative cost of each stage of ``pasta report`` (see ``analysis.pipeline.DETECTOR_STAGES``).
+REPORT_STAGES = {"reading": 10, "findings": 45, "rendering": 35, "writing": 10}
+
+
 def run_report(args: argparse.Namespace, progress: ProgressReporter) -> int:
     from PASTALib.report.writer import RESULT_NAMES
     from PASTALib.result_folder import ResultFolder
@@ -58,6 +62,7 @@ def _report(args: argparse.Namespace, out: Path, progress: ProgressReporter) -> 
     from PASTALib.report.findings import analyse_segmentation
     from PASTALib.report.writer import write_report_outputs
 
+    progress.plan(REPORT_STAGES)
     image_path, sample = sample_data.resolve(args.image)
     progress.report("reading", 0.0, str(image_path))
     image = read_volume(image_path)

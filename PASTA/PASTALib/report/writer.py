@@ -49,13 +49,13 @@ def write_report_outputs(analysis, image, out: Path, dicom: bool, progress: Prog
     report = analysis.report
     count = max(1, len(report.findings))
     images = key_images.key_images(report, image, analysis.mask, lambda number, finding: progress.report(
-        "rendering", 0.9 + 0.05 * number / count, f"key image {finding.id}"))
+        "rendering", number / count, f"key image {finding.id}"))
     (out / KEY_IMAGE_DIR).mkdir()
     links = {}
     for finding_id, png in images.items():
         atomic_write(out / KEY_IMAGE_DIR / f"{finding_id}.png", png)
         links[finding_id] = f"{KEY_IMAGE_DIR}/{finding_id}.png"
-    progress.report("writing", 0.95, "report")
+    progress.report("writing", 0.0, "report")
     atomic_write(out / "findings.json", json.dumps(report.findings_document(), indent=2) + "\n")
     atomic_write(out / "report.json", report.to_json())
     atomic_write(out / "report.md", render_markdown(report, links))
@@ -63,7 +63,7 @@ def write_report_outputs(analysis, image, out: Path, dicom: bool, progress: Prog
     if dicom:
         from .dicom_export import export_dicom
 
-        progress.report("dicom", 0.97, "SEG and SR")
+        progress.report("writing", 0.5, "DICOM SEG and SR")
         export_dicom(report, image, analysis.mask, out)
-    progress.report("writing", 0.99, "done")
+    progress.report("writing", 1.0, "done")
     log.info("%d finding(s)", len(report.findings))
