@@ -339,9 +339,12 @@ class PASTALogic(ScriptedLoadableModuleLogic):
 
         return ensure_dependencies(os.path.join(moduleDir(), "Resources", "requirements.txt"))
 
-    def analysisOptions(self, parameterNode, modelPath, lowMemory: Optional[dict] = None):
+    def analysisOptions(self, parameterNode, modelPath, lowMemory: Optional[dict] = None,
+                        pastaDefaults: bool = False):
         """The run's AnalysisOptions from the panel's parameters: the one object that becomes the
-        ``pasta analyze`` command line (``lowMemory``: the device advice's option values)."""
+        ``pasta analyze`` command line (``lowMemory``: the device advice's option values;
+        ``pastaDefaults``: the model is a bare weights file its importer chose to run with PASTA's
+        pretraining preprocessing)."""
         import dataclasses
 
         from PASTALib.analysis.options import AnalysisOptions
@@ -349,7 +352,7 @@ class PASTALogic(ScriptedLoadableModuleLogic):
         p = parameterNode
         options = AnalysisOptions(model=str(modelPath), device=p.device, tta=True if p.tta else None,
                                   lesion_type=None if p.lesionType == FROM_MODEL else p.lesionType,
-                                  force=p.forceNonCT, sensitivity=p.sensitivity)
+                                  force=p.forceNonCT, sensitivity=p.sensitivity, pasta_defaults=pastaDefaults)
         return dataclasses.replace(options, **(lowMemory or {}))
 
     def deviceAdvice(self, device: str):

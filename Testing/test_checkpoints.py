@@ -44,7 +44,7 @@ def test_torch_state_dict_variants(tmp_path, state, wrap):
         payload = {"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}
     path = tmp_path / "PASTA_final.pth"
     torch.save(payload, path)
-    model = load_model(path)
+    model = load_model(path, pasta_defaults=True)
     assert model.format == "state_dict"
     assert model.config == CONFIG
     assert same_tensors(model.states[0], state)
@@ -54,7 +54,7 @@ def test_torch_state_dict_variants(tmp_path, state, wrap):
 def test_safetensors_file(tmp_path, state):
     path = tmp_path / "weights.safetensors"
     save_file(state, str(path))
-    model = load_model(path)
+    model = load_model(path, pasta_defaults=True)
     assert model.format == "safetensors" and same_tensors(model.states[0], state)
 
 
@@ -105,7 +105,7 @@ def test_truncated_checkpoint(tmp_path, state):
     torch.save(state, path)
     path.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(PastaInputError, match="not a readable PyTorch checkpoint"):
-        load_model(path)
+        load_model(path, pasta_defaults=True)
 
 
 class Payload:
@@ -116,14 +116,14 @@ def test_checkpoint_with_code_objects_is_refused(tmp_path, state):
     path = tmp_path / "pickled.pth"
     torch.save({"network_weights": state, "extra": Payload()}, path)
     with pytest.raises(PastaInputError, match="cannot be loaded safely"):
-        load_model(path)
+        load_model(path, pasta_defaults=True)
 
 
 def test_foreign_architecture_is_named(tmp_path):
     path = tmp_path / "resenc.pth"
     torch.save({"encoder.stages.0.0.convs.0.conv.weight": torch.zeros(32, 1, 3, 3, 3)}, path)
     with pytest.raises(PastaInputError, match="not a PASTA / nnU-Net v1 Generic_UNet network"):
-        load_model(path)
+        load_model(path, pasta_defaults=True)
 
 
 def test_first_mismatching_tensor_is_named(tmp_path, state):
@@ -133,7 +133,7 @@ def test_first_mismatching_tensor_is_named(tmp_path, state):
     torch.save(broken, path)
     with pytest.raises(PastaInputError, match=r"'conv_blocks_localization\.1\.0\.blocks\.0\.conv\.weight' has shape "
                                               r"\[8, 15, 3, 3, 3\], expected \[8, 16, 3, 3, 3\]"):
-        load_model(path)
+        load_model(path, pasta_defaults=True)
 
 
 def test_missing_tensor_is_named(tmp_path, state):
@@ -141,13 +141,16 @@ def test_missing_tensor_is_named(tmp_path, state):
     path = tmp_path / "missing.pth"
     torch.save(broken, path)
     with pytest.raises(PastaInputError, match="'tu.2.weight'"):
-        load_model(path)
+        load_model(path, pasta_defaults=True)
 
 
 def test_models_verify_cli_prints_the_summary(tmp_path, state):
     path = tmp_path / "PASTA_final.pth"
     torch.save(state, path)
-    result = subprocess.run([PASTA, "models", "verify", str(path), "--quiet"], capture_output=True, text=True)
+    refused = subprocess.run([PASTA, "models", "verify", str(path), "--quiet"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--pasta-defaults" in refused.stderr
+    result = subprocess.run([PASTA, "models", "verify", str(path), "--quiet", "--pasta-defaults"],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["format"] == "state_dict"
@@ -161,6 +164,37 @@ def test_models_verify_cli_prints_the_summary(tmp_path, state):
 def test_models_verify_cli_exit_2_on_a_broken_file(tmp_path):
     path = tmp_path / "broken.pth"
     path.write_bytes(b"not a checkpoint at all")
-    result = subprocess.run([PASTA, "models", "verify", str(path)], capture_output=True, text=True)
+    result = subprocess.run([PASTA, "models", "verify", str(path), "--pasta-defaults"], capture_output=True,
+                            text=True)
     assert result.returncode == 2
     assert "not a readable PyTorch checkpoint" in result.stderr
+
+
+# ------------------------------------------------------------------ preprocessing is never guessed
+def test_a_lone_fold_checkpoint_loads_with_its_results_folders_plans(tmp_path, state):
+    """Was: PASTA's bare-weights defaults and a warning only the log showed (SlicerNNUnet issue #2)."""
+    plans_source = load_model(TINY).preprocessing
+    other = {k: v + 1 for k, v in state.items()}
+    folder = write_results_folder(tmp_path / "results", [state, other], plans_source, CONFIG,
+                                  ["background", "organ", "lesion"])
+    model = load_model(folder / "fold_1" / "checkpoint_final.pth")
+    assert model.format == "nnunet_v2_folder" and model.provenance["folds"] == [1] and len(model.states) == 1
+    assert same_tensors(model.states[0], other)
+    assert model.preprocessing == load_model(folder).preprocessing
+    assert model.preprocessing.source != "PASTA defaults"
+
+
+def test_a_fold_checkpoint_without_its_plans_is_refused_unless_asked(tmp_path, state):
+    fold = tmp_path / "copied" / "fold_0"
+    fold.mkdir(parents=True)
+    torch.save({"network_weights": state, "trainer_name": "nnUNetTrainer"}, fold / "checkpoint_final.pth")
+    with pytest.raises(PastaInputError, match=r"fold checkpoint.*no plans\.json.*--pasta-defaults"):
+        load_model(fold / "checkpoint_final.pth")
+    assert load_model(fold / "checkpoint_final.pth", pasta_defaults=True).preprocessing.source == "PASTA defaults"
+
+
+def test_bare_weights_are_refused_with_the_reason_and_the_way_on(tmp_path, state):
+    path = tmp_path / "PASTA_final.pth"
+    torch.save(state, path)
+    with pytest.raises(PastaInputError, match="holds weights only.*--pasta-defaults"):
+        load_model(path)

@@ -186,7 +186,7 @@ def test_segment_runs_a_bare_checkpoint_with_pasta_defaults(tmp_path, fmt, ct_vo
     image = write_volume(ct_volume, tmp_path / "ct.nrrd")
     output = tmp_path / "seg.nii.gz"
     result = subprocess.run([PASTA, "segment", str(image), "--model", str(weights), "-o", str(output),
-                             "--device", "cpu"], capture_output=True, text=True)
+                             "--device", "cpu", "--pasta-defaults"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "PASTA's defaults" in result.stderr
     segmentation = read_volume(output)

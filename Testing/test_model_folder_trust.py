@@ -122,6 +122,6 @@ def test_a_real_torch_save_checkpoint_imports(tmp_path, cache):
     """torch.save writes a zip archive: the checkpoint suffix must be looked at before the zip test."""
     checkpoint = tmp_path / "tiny.pth"
     torch.save(load_file(str(TINY / "model.safetensors")), checkpoint)
-    model = cache.import_model(checkpoint, expected_sha256=sha(checkpoint))
+    model = cache.import_model(checkpoint, expected_sha256=sha(checkpoint), pasta_defaults=True)
     assert model.format == "checkpoint"
     assert (cache.root / model.id / "tiny.pth").read_bytes() == checkpoint.read_bytes()

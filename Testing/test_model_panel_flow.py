@@ -225,3 +225,39 @@ def test_without_its_bundled_model_the_panel_says_why(panel, no_bundled_model):
     choose(ui, "pasta-default")
     assert not ui.downloadModelButton.enabled
     assert "Not available" in ui.registryInfoLabel.text and "does not exist" in ui.downloadModelButton.toolTip
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_importing_bare_weights_asks_about_preprocessing_and_keeps_the_answer(make_panel, tmp_path, monkeypatch,
+                                                                              answer):
+    """A bare weights file is never run with guessed preprocessing: the import asks, and only a Yes
+    installs it, marked to run with PASTA's pretraining preprocessing (--pasta-defaults)."""
+    import slicer
+    import torch
+    from safetensors.torch import load_file
+
+    from PASTASlicerLib.model_registry import ModelCache
+
+    import contextlib
+
+    errors = []
+
+    @contextlib.contextmanager
+    def error_display(message, **kwargs):  # Slicer's: the message and the exception's text in a dialog
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 - what the real one catches
+            errors.append(f"{message} {exc}")
+
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", error_display)
+    weights = tmp_path / "PASTA_final.pth"
+    torch.save(load_file(str(DATA / "tiny_pasta_organs" / "model.safetensors")), weights)
+    model_panel, ui, node, seen, _ = make_panel()
+    seen["answer"] = answer
+    model_panel._importModel(str(weights))
+    assert len(seen["questions"]) == 1 and "holds weights only" in seen["questions"][0]
+    installed = {m.id: m for m in ModelCache().installed()}
+    if not answer:
+        assert "PASTA_final" not in installed and errors and "holds weights only" in errors[-1]
+        return
+    assert installed["PASTA_final"].pasta_defaults  # the run panel passes it on as --pasta-defaults

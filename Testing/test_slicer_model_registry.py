@@ -164,9 +164,13 @@ def test_a_model_folder_whose_weights_do_not_match_its_card_is_refused(cache, tm
 def test_import_a_checkpoint_file_and_a_zipped_nnunet_folder(cache, tmp_path):
     checkpoint = tmp_path / "PASTA_final.pth"
     checkpoint.write_bytes(b"weights")
-    model = cache.import_model(checkpoint, expected_sha256=sha(checkpoint))
+    with pytest.raises(PastaInputError, match="holds weights only.*answer Yes when asked"):
+        cache.import_model(checkpoint)  # preprocessing is never guessed: the importer must choose
+    assert not (cache.root / "PASTA_final").exists()
+    model = cache.import_model(checkpoint, expected_sha256=sha(checkpoint), pasta_defaults=True)
     assert model.format == "checkpoint" and model.path == cache.root / "PASTA_final" / "PASTA_final.pth"
-    assert model.sha256 == sha(checkpoint)
+    assert model.sha256 == sha(checkpoint) and model.pasta_defaults
+    assert cache.get("PASTA_final").pasta_defaults  # kept with the model
 
     folder = nnunet_folder(tmp_path / "src")
     archive = tmp_path / "liver.zip"
@@ -174,11 +178,18 @@ def test_import_a_checkpoint_file_and_a_zipped_nnunet_folder(cache, tmp_path):
         for file in folder.rglob("*"):
             zf.write(file, file.relative_to(folder.parent).as_posix())
     model = cache.import_model(archive)
-    assert model.id == "liver" and model.format == "nnunet"
+    assert model.id == "liver" and model.format == "nnunet" and not model.pasta_defaults
     assert model.path == cache.root / "liver" / folder.name
     assert (model.path / "fold_0" / "checkpoint_final.pth").is_file()
     with pytest.raises(PastaInputError, match="expected SHA256"):
         cache.import_model(archive, "liver2", expected_sha256="0" * 64)
+
+
+def test_a_lone_fold_checkpoint_points_to_its_results_folder(cache, tmp_path):
+    folder = nnunet_folder(tmp_path / "src")
+    with pytest.raises(PastaInputError, match="fold 0 of the nnU-Net results folder.*Import the results folder"):
+        cache.import_model(folder / "fold_0" / "checkpoint_final.pth", pasta_defaults=True)
+    assert cache.import_model(folder).format == "nnunet"
 
 
 @pytest.mark.parametrize("member", ["../evil.txt", "/abs/evil.txt", "model/../../evil.txt", "C:/evil.txt"])

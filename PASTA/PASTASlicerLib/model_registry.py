@@ -36,6 +36,7 @@ from typing import Callable, Optional
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
 from PASTALib.model import card as model_card
+from PASTALib.model.bare_weights import bare_weights_error, fold_of_results_folder
 
 MANIFEST = "pasta-install.json"
 REGISTRY_SCHEMA = "pasta-models"
@@ -137,6 +138,8 @@ class InstalledModel:
     installed: str
     registry_id: Optional[str] = None
     bundled: bool = False  #: ships with PASTA: verified like the others, never deleted
+    #: a bare weights file the user chose, at import, to run with PASTA's pretraining preprocessing
+    pasta_defaults: bool = False
 
     @property
     def sha256(self) -> str:
@@ -146,6 +149,10 @@ class InstalledModel:
             return next(iter(self.files.values()))
         listing = "".join(f"{name}  {digest}\n" for name, digest in sorted(self.files.items()))
         return hashlib.sha256(listing.encode()).hexdigest()
+
+
+#: How a Slicer user opts in to PASTA's pretraining preprocessing for a bare weights file.
+GUI_OPT_IN = "import it again and answer Yes when asked about PASTA's pretraining preprocessing"
 
 
 class ModelCache:
@@ -227,10 +234,13 @@ class ModelCache:
 
     # -------------------------------------------------------------- import
     def import_model(self, source: str | Path, model_id: Optional[str] = None, overwrite: bool = False,
-                     expected_sha256: Optional[str] = None, registry_id: Optional[str] = None) -> InstalledModel:
+                     expected_sha256: Optional[str] = None, registry_id: Optional[str] = None,
+                     pasta_defaults: bool = False) -> InstalledModel:
         """Install a checkpoint file, a model folder or a zip of one into the cache.
 
-        ``expected_sha256`` checks a downloaded file or zip before anything is unpacked.
+        ``expected_sha256`` checks a downloaded file or zip before anything is unpacked. A bare weights
+        file (no plans.json, no model card) is refused unless ``pasta_defaults``: the user's choice to
+        run it with PASTA's pretraining preprocessing, kept with the model.
         """
         source = Path(source).expanduser()
         if not source.exists():
@@ -243,6 +253,11 @@ class ModelCache:
                 raise PastaInputError(f"{source.name} does not match its expected SHA256 "
                                       f"({digest[:12]}… instead of {expected_sha256[:12]}…).",
                                       "The file is corrupt or not the expected model; download it again.")
+        fold = fold_of_results_folder(source) if source.is_file() else None
+        if fold is not None:
+            raise PastaInputError(f"{source.name} is fold {fold[1]} of the nnU-Net results folder {fold[0]}; its "
+                                  "spacing and intensity normalisation are in that folder's plans.json.",
+                                  "Import the results folder (Import folder…) rather than the lone checkpoint.")
         model_id = model_id or _id_from_name(source.name)
         if not _valid_id(model_id):
             raise PastaInputError(f"{model_id!r} is not a usable model name.",
@@ -271,12 +286,14 @@ class ModelCache:
                 raise PastaInputError(f"{source.name} is not a model: expected a folder, a .zip or a "
                                       f"checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}).")
             _, fmt, entry = detect_model(payload)
+            if fmt == "checkpoint" and not pasta_defaults:
+                raise bare_weights_error(Path(source), GUI_OPT_IN)
             files = {p.relative_to(payload).as_posix(): sha256_file(p)
                      for p in sorted(payload.rglob("*")) if p.is_file()}
             relative = (entry.relative_to(payload) if entry != payload else Path("."))
             record = {"id": model_id, "relative_path": relative.as_posix(), "format": fmt, "files": files,
                       "source": str(source), "installed": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      "registry_id": registry_id}
+                      "registry_id": registry_id, "pasta_defaults": bool(pasta_defaults and fmt == "checkpoint")}
             (payload / MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             if target.exists():
                 shutil.rmtree(target)

@@ -168,10 +168,22 @@ class ModelPanel:
     def _importModel(self, path: str) -> None:
         if not path:
             return
+        from pathlib import Path
+
+        from PASTALib.model.bare_weights import is_bare_weights
+
+        defaults = False
+        if is_bare_weights(Path(path)) and Path(path).suffix.lower() in (".pth", ".pt", ".safetensors"):
+            defaults = slicer.util.confirmYesNoDisplay(_(
+                "{name} holds weights only: the spacing and intensity normalisation it was trained with do not "
+                "come with it, and a guess gives wrong answers without warning.\n\nRun it with PASTA's "
+                "pretraining preprocessing (1 mm spacing, SLF intensity map)? Answer Yes only for "
+                "PASTA_final.pth or a model trained with that preprocessing; otherwise import its nnU-Net "
+                "results folder or PASTA model folder.").format(name=Path(path).name))
         with slicer.util.tryWithErrorDisplay(_("Importing the model failed."), waitCursor=True):
             from PASTASlicerLib.model_registry import ModelCache
 
-            model = ModelCache().import_model(path)
+            model = ModelCache().import_model(path, pasta_defaults=defaults)
             self.refresh(selectId=model.id)
             slicer.util.showStatusMessage(_("Imported model {id} (SHA256 {sha})").format(
                 id=model.id, sha=model.sha256[:16]), 5000)

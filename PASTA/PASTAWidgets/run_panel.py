@@ -65,7 +65,7 @@ class RunPanel:
                 return
             p = self._parameterNode()
             model = self._models.verifiedModel()  # raises with a plain message when a file changed
-            options = self._logic.analysisOptions(p, model.path, lowMemory)
+            options = self._logic.analysisOptions(p, model.path, lowMemory, model.pasta_defaults)
             self._job = self._logic.prepareAnalysis(p.inputVolume, options, organNode=p.organSegmentation)
             self.ui.logTextEdit.setPlainText(" ".join(self._job.command) + "\n" + "\n".join(self._job.notes))
             self._runner = self._logic.startAnalysis(self._job)

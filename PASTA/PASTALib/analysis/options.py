@@ -75,6 +75,9 @@ class AnalysisOptions:
                                          "all present)", type=int, nargs="+")
     checkpoint: str = _option("final", MODEL, "nnU-Net results folder: checkpoint_final.pth or "
                               "checkpoint_best.pth", choices=("final", "best"))
+    pasta_defaults: bool = _option(False, MODEL, "run a bare weights file (no plans.json, no model card, e.g. "
+                                   "PASTA_final.pth) with PASTA's pretraining preprocessing (1 mm, SLF "
+                                   "intensity map); without it such a file is refused, not guessed")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "AnalysisOptions":

@@ -95,7 +95,7 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
     if detector is not None:
         return run_detector_analysis(options, detector, image, sample, out, progress)
     heads = load_heads(options.head) if options.head else []
-    model = load_model(options.model, options.folds, options.checkpoint)
+    model = load_model(options.model, options.folds, options.checkpoint, options.pasta_defaults)
     check_heads(heads, model)  # refuse another model's heads before the segmentation runs
     class_map = lesion_class_map(model.classes, options.lesion_type)
     organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)

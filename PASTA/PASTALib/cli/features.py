@@ -56,6 +56,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case-id", help="case id for a single image (default: the image file name)")
     parser.add_argument("--model", required=True, help="a PASTA model folder, an nnU-Net v2 results folder or a "
                         "checkpoint file; features come from its encoder")
+    parser.add_argument("--pasta-defaults", action="store_true", help="a bare weights file (e.g. PASTA_final.pth) "
+                        "with PASTA's pretraining preprocessing; without it such a file is refused, not guessed")
     parser.add_argument("-o", "--output", required=True, help="features CSV to write")
     parser.add_argument("--lesion-type", help="lesion type of a binary (0/1) --seg: id or key")
     parser.add_argument("--min-volume", type=float, default=None, metavar="ML", help="drop smaller findings "
@@ -161,7 +163,7 @@ def run_features(args: argparse.Namespace, progress: ProgressReporter) -> int:
         raise PastaInputError(f"--organ-names {args.organ_names} needs an organ mask for every case.",
                               "Pass --organs (or an 'organs' column in the manifest).")
     settings = CropSettings(args.lesion_crop, args.organ_crop, args.lesion_margin, args.organ_margin)
-    model = load_model(args.model)
+    model = load_model(args.model, pasta_defaults=args.pasta_defaults)
     extractor = FeatureExtractor(model, args.device, settings, args.batch_size, args.threads)
     log.info("features: model %s (%d features, weights %s…) on %s", extractor.model_name, extractor.dimension,
              extractor.model_sha256[:12], extractor.device)

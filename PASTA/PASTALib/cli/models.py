@@ -34,7 +34,7 @@ def run_models(args: argparse.Namespace, progress: ProgressReporter) -> int:
                    "searched_organs": card["detector"].get("searched_organs")}
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return 0
-    model = load_model(args.path, args.folds, args.checkpoint)
+    model = load_model(args.path, args.folds, args.checkpoint, args.pasta_defaults)
     sys.stdout.write(json.dumps(model.summary(), indent=2) + "\n")
     return 0
 

@@ -46,7 +46,7 @@ def run_segment(args: argparse.Namespace, progress: ProgressReporter) -> int:
     if not args.force:
         require_ct(assessment)
     progress.report("loading model", 0.02, str(args.model))
-    model = load_model(args.model, args.folds, args.checkpoint)
+    model = load_model(args.model, args.folds, args.checkpoint, args.pasta_defaults)
     predictor = Predictor(model, device=args.device, tta=args.tta, overlap=args.overlap,
                           batch_size=args.batch_size, precision=args.precision, threads=args.threads,
                           progress=progress)

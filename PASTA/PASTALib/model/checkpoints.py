@@ -28,6 +28,7 @@ from PASTALib.hashing import sha256_file
 from PASTALib.model.card import CARD, CARD_FORMAT, ClassInfo, Postprocessing, card_classes, card_files, read_card
 
 from .network import PastaUNet, UNetConfig, check_state_dict, infer_config, parameter_count
+from .bare_weights import bare_weights_error, fold_of_results_folder
 from .preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,15 @@ def _config_of(states: list[dict[str, torch.Tensor]], names: list[str]) -> UNetC
 
 
 # ------------------------------------------------------------------------------------ formats
-def load_model(path: str | Path, folds: list[int] | None = None, checkpoint: str = "final") -> LoadedModel:
+def load_model(path: str | Path, folds: list[int] | None = None, checkpoint: str = "final",
+               pasta_defaults: bool = False) -> LoadedModel:
     """Load a checkpoint file, an nnU-Net results folder, a PASTA model folder, or a bundled
-    model by name (``default``)."""
+    model by name (``default``).
+
+    Preprocessing is never guessed: a fold checkpoint (``fold_N/checkpoint_X.pth``) is loaded with the
+    ``plans.json`` and ``dataset.json`` of the results folder above it; a weights file with no such
+    folder is refused unless ``pasta_defaults`` says to use PASTA's pretraining preprocessing.
+    """
     from .bundled_models import resolve
 
     path = resolve(path)
@@ -160,6 +167,14 @@ def load_model(path: str | Path, folds: list[int] | None = None, checkpoint: str
             return _load_nnunet_folder(path, folds, checkpoint)
         raise PastaInputError(f"{path} is neither a PASTA model folder (no {CARD}) nor an nnU-Net "
                               "results folder (no plans.json).", "Point --model at the folder that holds them.")
+    fold = fold_of_results_folder(path)
+    if fold is not None:
+        folder, number, name = fold
+        log.info("%s is fold %d of the nnU-Net results folder %s; using its plans.json and dataset.json.",
+                 path.name, number, folder)
+        return _load_nnunet_folder(folder, [number], name)
+    if not pasta_defaults:
+        raise bare_weights_error(path)
     if path.suffix == ".safetensors":
         return _from_state(read_safetensors(path), path, "safetensors")
     return _from_state(unwrap_state_dict(read_torch_file(path), str(path)), path, "state_dict")
@@ -169,8 +184,8 @@ def _from_state(state: dict[str, torch.Tensor], path: Path, fmt: str) -> LoadedM
     config = _config_of([state], [str(path)])
     classes = [ClassInfo(i, DEFAULT_CLASSES[i] if i < 3 and config.num_classes == 3 else f"class {i}")
                for i in range(config.num_classes)]
-    log.warning("%s carries no preprocessing information; using PASTA's defaults (1 mm, SLF intensity map). "
-                "Fine-tuned models should come as an nnU-Net results folder or a PASTA model folder.", path.name)
+    log.warning("%s carries no preprocessing information; using PASTA's defaults (1 mm, SLF intensity map) "
+                "as asked (--pasta-defaults).", path.name)
     return LoadedModel(fmt, path, config, [state], pasta_defaults(), classes, {path.name: sha256_file(path)})
 
 
