@@ -137,6 +137,15 @@ def test_import_builds_segments_table_markups_and_report(analysis, scene):
         assert float(table.GetCellText(row, 6)) == pytest.approx(finding.measurements.volume_ml, abs=0.005)
         assert table.GetCellText(row, 7) == finding.staging.value
         assert table.GetCellText(row, 9) == "pending"
+        assert table.GetCellText(row, 10) == " ".join(finding.notes)  # the finding's notes, in its row
+    # Measurements are numbers (a header click sorts 9.8 after 10.2 by value, not as text); text columns stay text.
+    for title in ("Long axis (mm)", "Short axis (mm)", "Volume (mL)", "Confidence"):
+        column = table.GetTable().GetColumnByName(title)
+        assert column.IsNumeric() and column.GetDataTypeAsString() == "double", title
+        assert table.GetColumnProperty(title, "type") == "double"
+    assert not table.GetTable().GetColumnByName("Type").IsNumeric()
+    volumes = [table.GetTable().GetValueByName(row, "Volume (mL)").ToDouble() for row in range(2)]
+    assert volumes == [round(f.measurements.volume_ml, 2) for f in report.findings]
 
     # Markups: an ROI around each finding and its RECIST long axis.
     assert len(results.markups) == 4
@@ -426,3 +435,16 @@ def test_a_component_split_between_organs_imports_exactly(split_analysis, scene)
         assert int(masks[finding.id].sum()) == finding.component.voxel_count, finding.id
         assert np.array_equal(masks[finding.id], written == number), finding.id
     assert not (masks[split[0].id] & masks[split[1].id]).any()
+
+
+def test_a_report_without_confidences_shows_a_blank_confidence_not_nan(mrml_scene):
+    """A report made from a label map alone (pasta report without --probabilities) has no confidence."""
+    from PASTALib.report.model import Report
+    from PASTASlicerLib.results_import import fill_table
+
+    report = Report.from_dict(json.loads((DATA / "report_schema_1.0.0.json").read_text()))
+    table = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode")
+    fill_table(table, report, {})
+    assert [table.GetCellText(row, 8) for row in range(3)] == ["", "", ""]
+    assert not table.GetTable().GetColumnByName("Confidence").IsNumeric()
+    assert table.GetTable().GetColumnByName("Volume (mL)").IsNumeric()

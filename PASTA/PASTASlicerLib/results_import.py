@@ -47,7 +47,9 @@ TYPE_CONTEXT = "Segmentation category and type - DICOM master list"
 ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
 
 TABLE_COLUMNS = ("Finding", "Segment", "Type", "Organ", "Long axis (mm)", "Short axis (mm)",
-                 "Volume (mL)", "T", "Confidence", "Review")
+                 "Volume (mL)", "T", "Confidence", "Review", "Notes")
+#: Columns stored as numbers (vtkDoubleArray), so a click on the header sorts them by value, not as text.
+NUMERIC_COLUMNS = frozenset({"Long axis (mm)", "Short axis (mm)", "Volume (mL)", "Confidence"})
 
 
 @dataclass
@@ -109,30 +111,42 @@ def segment_color(finding: Finding) -> tuple[float, float, float]:
 
 
 # ----------------------------------------------------------------------------------- table
-def table_row(finding: Finding, segment: str) -> list[str]:
-    """One findings-table row (all text, so the table saves as CSV without type surprises)."""
+def table_row(finding: Finding, segment: str) -> list:
+    """One findings-table row: text, or numbers rounded as shown (None where there is no value)."""
     m = finding.measurements
     organ = finding.location.site or finding.location.organ_name or ""
-    confidence = f"{finding.confidence.mean:.2f}" if finding.confidence else ""
+    confidence = round(finding.confidence.mean, 2) if finding.confidence else None
     return [finding.id, segment, finding.lesion_type.name, organ,
-            f"{m.recist.long_axis.length_mm:.1f}", f"{m.recist.short_axis.length_mm:.1f}",
-            f"{m.volume_ml:.2f}", finding.staging.value or "", confidence, finding.review.status]
+            round(m.recist.long_axis.length_mm, 1), round(m.recist.short_axis.length_mm, 1),
+            round(m.volume_ml, 2), finding.staging.value or "", confidence, finding.review.status,
+            " ".join(finding.notes)]
 
 
 def fill_table(table_node, report: Report, segment_names: dict[str, str]) -> None:
-    """(Re)write every row of the findings table from the report."""
+    """(Re)write every row of the findings table from the report, in the report's order (confidence x
+    size, largest first); measurements are numeric columns."""
+    import vtk
+
     table = table_node.GetTable()
+    rows = [table_row(finding, segment_names.get(finding.id, "")) for finding in report.findings]
+    # a column with a missing value (no confidence without probabilities) stays text: blank, not "nan"
+    numeric = [title in NUMERIC_COLUMNS and all(row[col] is not None for row in rows)
+               for col, title in enumerate(TABLE_COLUMNS)]
     wasModifying = table_node.StartModify()
     try:
         table_node.RemoveAllColumns()
         table_node.SetUseColumnNameAsColumnHeader(True)
-        for title in TABLE_COLUMNS:
-            column = table_node.AddColumn()
+        for col, title in enumerate(TABLE_COLUMNS):
+            column = table_node.AddColumn(vtk.vtkDoubleArray() if numeric[col] else vtk.vtkStringArray())
             column.SetName(title)
-        for finding in report.findings:
+            table_node.SetColumnProperty(title, "type", "double" if numeric[col] else "string")
+        for values in rows:
             row = table_node.AddEmptyRow()
-            for col, text in enumerate(table_row(finding, segment_names.get(finding.id, ""))):
-                table_node.SetCellText(row, col, text)
+            for col, value in enumerate(values):
+                if numeric[col]:
+                    table.SetValue(row, col, vtk.vtkVariant(float(value)))
+                else:
+                    table_node.SetCellText(row, col, "" if value is None else str(value))
     finally:
         table_node.EndModify(wasModifying)
     table.Modified()
