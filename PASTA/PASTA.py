@@ -252,6 +252,7 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
             self.modelPanel.restoreSelection()
+            self.reportPanel.restoreReader()
         self._checkCanApply()
 
     def _checkCanApply(self, caller=None, event=None) -> None:

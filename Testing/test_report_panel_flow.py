@@ -19,6 +19,19 @@ from slicer_scene import load_ct
 from ui_stand_ins import ui_from_the_ui_file
 
 
+class UserSettings:
+    """What the panel uses of Slicer's QSettings (slicer.app.userSettings()): value / setValue."""
+
+    def __init__(self) -> None:
+        self.values: dict = {}
+
+    def value(self, key, default=None):
+        return self.values.get(key, default)
+
+    def setValue(self, key, value) -> None:
+        self.values[key] = value
+
+
 @pytest.fixture
 def panel(analysis, scene, monkeypatch):
     """A set-up report panel showing a real imported result; (panel, ui, results, parameter node, log)."""
@@ -33,7 +46,9 @@ def panel(analysis, scene, monkeypatch):
     monkeypatch.setattr(slicer, "i18n", i18n, raising=False)
     monkeypatch.setattr(slicer.util, "warningDisplay", lambda text, **kw: log["warnings"].append(text))
     monkeypatch.setattr(slicer.util, "showStatusMessage", lambda *args: None)
-    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True), raising=False)
+    settings = UserSettings()
+    monkeypatch.setattr(slicer, "app", types.SimpleNamespace(testingEnabled=lambda: True, userSettings=lambda: settings),
+                        raising=False)
     markups = types.SimpleNamespace(JumpSlicesToLocation=lambda *args: log["jumps"].append(args[:3]))
     monkeypatch.setattr(slicer.modules, "markups", types.SimpleNamespace(logic=lambda: markups), raising=False)
     monkeypatch.syspath_prepend(str(REPO / "PASTA"))
@@ -151,3 +166,21 @@ def test_editing_a_segment_re_measures_it_once_the_edits_settle(panel, monkeypat
     assert ui.volumeSpinBox.value == pytest.approx(after)  # the panel shows the new measurement
     assert report_store.load_report(results.report).edits[-1].editor == "Dr Reader"
     watcher.stop()
+
+
+def test_the_reader_name_is_remembered_for_the_next_scene(panel):
+    """Was: asked again in every scene (it lived only in the scene's parameter node)."""
+    import slicer
+
+    from PASTAWidgets.report_panel import READER_SETTING, ReportPanel
+
+    report_panel, ui, results, parameters, log = panel
+    ui.findingComboBox.currentIndex = 0
+    ui.acceptFindingButton.emit("clicked(bool)")  # an edit as "Dr Reader"
+    assert slicer.app.userSettings().value(READER_SETTING) == "Dr Reader"
+    fresh = types.SimpleNamespace(resultSegmentation=None, readerName="")  # a new scene's parameter node
+    ReportPanel(ui, lambda: fresh).restoreReader()
+    assert fresh.readerName == "Dr Reader"
+    typed = types.SimpleNamespace(resultSegmentation=None, readerName="Dr Other")  # never overwrites a typed name
+    ReportPanel(ui, lambda: typed).restoreReader()
+    assert typed.readerName == "Dr Other"

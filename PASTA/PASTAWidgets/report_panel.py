@@ -18,6 +18,10 @@ MEASUREMENT_SPIN_BOXES = {"long_axis_mm": "longAxisSpinBox", "short_axis_mm": "s
                           "max_3d_diameter_mm": "maxDiameterSpinBox", "volume_ml": "volumeSpinBox"}
 
 
+#: Where the reader's name is remembered across scenes and sessions (Slicer's user settings).
+READER_SETTING = "PASTA/ReaderName"
+
+
 class ReportPanel:
     """Shows the selected result's findings and stores the reader's edits and review."""
 
@@ -152,12 +156,22 @@ class ReportPanel:
         slicer.modules.markups.logic().JumpSlicesToLocation(*center, True)
 
     # ------------------------------------------------------------------ edits
+    def restoreReader(self) -> None:
+        """Fill an empty Reader field with the name last used, so a new scene does not ask again."""
+        node = self._parameterNode()
+        if node is None or (node.readerName or "").strip():
+            return
+        remembered = str(slicer.app.userSettings().value(READER_SETTING, "") or "").strip()
+        if remembered:
+            node.readerName = remembered
+
     def _editor(self) -> Optional[str]:
         node = self._parameterNode()
         name = (node.readerName or "").strip() if node is not None else ""
         if not name:
             slicer.util.warningDisplay(_("Enter your name under Reader first: every edit records who made it."))
             return None
+        slicer.app.userSettings().setValue(READER_SETTING, name)
         return name
 
     def _store(self, change: Callable[[object, str], None]) -> None:
