@@ -30,12 +30,15 @@ def analyze(*args: str) -> subprocess.CompletedProcess:
 def lesion_model(tmp_path_factory) -> Path:
     """The tiny network presented as a fine-tuned PASTA model: classes background, organ, lesion.
 
-    Its class 2 (trained on kidneys) plays the lesion, so the findings land in both kidneys.
+    Its class 2 (trained on kidneys) plays the lesion, so the findings land in both kidneys. Its
+    trainer is a plain nnU-Net one: the tiny network learned arrays as stored, not PASTA's standardised
+    ones (a PASTA-recipe trainer name would turn the standardisation on; test_standardise.py).
     """
     tiny = load_model(TINY)
-    folder = tmp_path_factory.mktemp("models") / "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres"
+    folder = tmp_path_factory.mktemp("models") / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     return write_results_folder(folder, tiny.states, tiny.preprocessing, tiny.config,
-                                ["background", "organ", "lesion"], mirror_axes=tiny.mirror_axes)
+                                ["background", "organ", "lesion"], trainer_name="nnUNetTrainer",
+                                mirror_axes=tiny.mirror_axes)
 
 
 @pytest.mark.slow
@@ -57,7 +60,7 @@ def test_analyze_sample_with_a_fine_tuned_model(lesion_model, tmp_path, sample_p
     assert {f["lesion_type"]["key"] for f in findings} == {"kidney_tumor"}
     assert {f["location"]["side"] for f in findings} == {"left", "right"}
     assert all(f["confidence"] is not None and f["confidence"]["mean"] > 0.5 for f in findings)
-    assert "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres" in report["provenance"]["model_id"]
+    assert "nnUNetTrainer__nnUNetPlans__3d_fullres" in report["provenance"]["model_id"]
 
 
 @pytest.mark.slow

@@ -62,11 +62,14 @@ def test_gaussian_equals_nnunet():
 
 @pytest.fixture(scope="module")
 def results_folder(tmp_path_factory):
-    """The tiny trained model as an nnU-Net v2 results folder (left-right mirroring only)."""
+    """The tiny trained model as an nnU-Net v2 results folder (left-right mirroring only), from a plain
+    nnU-Net trainer: arrays as stored, as nnUNetPredictor runs them (PASTA-recipe folders first apply
+    PASTA's standardisation, tested in test_standardise.py)."""
     model = load_model(TINY)
-    folder = tmp_path_factory.mktemp("nnunet") / "TotalLesionTrainer_ft__nnUNetPlans__3d_fullres"
+    folder = tmp_path_factory.mktemp("nnunet") / "nnUNetTrainer__nnUNetPlans__3d_fullres"
     return write_results_folder(folder, model.states, model.preprocessing, model.config,
-                                [c.name for c in model.classes], mirror_axes=model.mirror_axes)
+                                [c.name for c in model.classes], trainer_name="nnUNetTrainer",
+                                mirror_axes=model.mirror_axes)
 
 
 @pytest.mark.parametrize("mirroring", [False, True])

@@ -99,6 +99,24 @@ class Predictor:
 
     # ---------------------------------------------------------------------------------- public
     def predict(self, volume: Volume, return_probabilities: bool = False) -> SegmentationResult:
+        """Labels (and class probabilities) on ``volume``'s grid. A model whose card asks for PASTA's
+        standardisation sees the volume in LPS voxel order at 1 mm, and its answer comes back to the
+        input grid (exactly when no resampling was needed)."""
+        if self.model.preprocessing.standardise != "pasta":
+            return self._predict_as_stored(volume, return_probabilities)
+        from .standardise import standardise
+
+        standard = standardise(volume)
+        result = self._predict_as_stored(standard.volume, return_probabilities)
+        labels = volume.with_array(standard.labels_back(result.labels.array))
+        probabilities = (standard.probabilities_back(result.probabilities)
+                         if result.probabilities is not None else None)
+        how = "an index permutation, exact" if standard.exact else "resampled in world space"
+        notes = result.notes + [f"PASTA standardisation (the model card's rule): the network saw the scan in LPS "
+                                f"voxel order at 1 mm; results mapped back to the input grid ({how})."]
+        return SegmentationResult(labels, probabilities, result.class_names, result.device, notes, result.seconds)
+
+    def _predict_as_stored(self, volume: Volume, return_probabilities: bool = False) -> SegmentationResult:
         prep = self.model.preprocessing
         timings: dict[str, float] = {}
         start = time.perf_counter()

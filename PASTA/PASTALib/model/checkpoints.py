@@ -15,7 +15,7 @@ import json
 import logging
 import pickle
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -227,7 +227,10 @@ def _load_nnunet_folder(folder: Path, folds: list[int] | None, checkpoint: str) 
     for name in ("plans.json", "dataset.json"):
         if (folder / name).is_file():
             hashes[name] = sha256_file(folder / name)
-    return LoadedModel("nnunet_v2_folder", folder, config, states, from_nnunet_plans(plans), classes, hashes,
+    preprocessing = from_nnunet_plans(plans)
+    if trainer in KNOWN_TRAINERS:  # fine-tuned by the PASTA authors' recipe: their standardisation first
+        preprocessing = replace(preprocessing, standardise="pasta")
+    return LoadedModel("nnunet_v2_folder", folder, config, states, preprocessing, classes, hashes,
                        mirror, {"trainer_name": trainer, "folds": chosen,
                                 "dataset_name": plans.get("dataset_name")})
 

@@ -54,6 +54,10 @@ class Resampling:
     anisotropy_threshold: float = 3.0
 
 
+#: ``preprocessing.standardise`` values: "none" (nnU-Net's behaviour: arrays as stored) or "pasta".
+STANDARDISE_RULES = ("none", "pasta")
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     """Everything between a CT in HU and the network's input grid."""
@@ -65,6 +69,9 @@ class Preprocessing:
     resampling: Resampling = field(default_factory=Resampling)
     crop_to_nonzero: bool = True
     source: str = "defaults"
+    #: "pasta": the PASTA authors' standardisation first (LPS voxel order, 1 mm; inference/standardise.py);
+    #: "none": arrays as stored, as nnU-Net does (cards written before this field, nnU-Net folders of other origin)
+    standardise: str = "none"
 
     @property
     def transpose_backward(self) -> tuple[int, int, int]:
@@ -76,6 +83,12 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Preprocessing":
         spacing = data.get("spacing_zyx")
+        rule = str(data.get("standardise", "none"))
+        if rule not in STANDARDISE_RULES:
+            from PASTALib.errors import PastaInputError
+
+            raise PastaInputError(f"The model card's preprocessing.standardise is {rule!r}.",
+                                  f"Use one of {', '.join(STANDARDISE_RULES)}.")
         return cls(
             spacing_zyx=tuple(float(v) for v in spacing) if spacing is not None else None,  # type: ignore[arg-type]
             patch_size=tuple(int(v) for v in data["patch_size"]),  # type: ignore[arg-type]
@@ -84,13 +97,14 @@ class Preprocessing:
             resampling=Resampling(**data.get("resampling", {})),
             crop_to_nonzero=bool(data.get("crop_to_nonzero", True)),
             source=str(data.get("source", "model card")),
+            standardise=rule,
         )
 
 
 def pasta_defaults(patch_size: tuple[int, int, int] = (128, 128, 128)) -> Preprocessing:
     """PASTA's published defaults: 1 mm isotropic, SLF intensity map (no dataset statistics known)."""
     return Preprocessing(spacing_zyx=(1.0, 1.0, 1.0), patch_size=patch_size,
-                         normalization=Normalization(scheme="slf"), source="PASTA defaults")
+                         normalization=Normalization(scheme="slf"), source="PASTA defaults", standardise="pasta")
 
 
 def from_nnunet_plans(plans: Mapping[str, Any], configuration: str = "3d_fullres") -> Preprocessing:
