@@ -356,12 +356,19 @@ class PASTALogic(ScriptedLoadableModuleLogic):
                                   force=p.forceNonCT, sensitivity=p.sensitivity, pasta_defaults=pastaDefaults)
         return dataclasses.replace(options, **(lowMemory or {}))
 
-    def deviceAdvice(self, device: str):
-        """(A time estimate for the status line, what to ask before running on ``device`` or None)."""
+    def deviceAdvice(self, device: str, model=None, inputVolume=None):
+        """(A time estimate for the status line, what to ask before running on ``device`` or None).
+        The estimate counts ``model``'s work on ``inputVolume`` at this computer's measured speed."""
         from PASTASlicerLib.devices import device_advice, gpu_memory_gb, time_estimate
 
         gpu = gpu_memory_gb()
-        return time_estimate(device, gpu), device_advice(device, gpu)
+        shape = spacing = None
+        if inputVolume is not None and inputVolume.GetImageData() is not None:
+            shape = tuple(inputVolume.GetImageData().GetDimensions())[::-1]
+            spacing = tuple(inputVolume.GetSpacing())
+        estimate = time_estimate(device, gpu, model.path if model else None, model.format if model else "",
+                                 shape, spacing)
+        return estimate, device_advice(device, gpu)
 
     def prepareAnalysis(self, inputVolume, options, organNode=None):
         """Write the inputs into a fresh folder in Slicer's temp folder and build the command."""

@@ -25,6 +25,21 @@ for module_dir in (REPO / "PASTA", REPO / "PASTASynth"):
 from PASTALib.io.volume import Volume
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pasta_home_of_the_test_run(tmp_path_factory):
+    """Runs measure their speed into ``$PASTA_HOME/timings.json``: the tests' go to a folder of their own,
+    never the user's ~/.pasta (subprocesses inherit it)."""
+    import os
+
+    previous = os.environ.get("PASTA_HOME")
+    os.environ["PASTA_HOME"] = str(tmp_path_factory.mktemp("pasta_home"))
+    yield
+    if previous is None:
+        os.environ.pop("PASTA_HOME", None)
+    else:
+        os.environ["PASTA_HOME"] = previous
+
+
 def rotation(ax: float, ay: float, az: float) -> np.ndarray:
     """A proper rotation from three angles in degrees (x, then y, then z)."""
     ax, ay, az = np.radians([ax, ay, az])

@@ -69,6 +69,20 @@ def test_analyze_progress_moves_forward_across_stages_with_an_eta(tmp_path):
     assert etas and all(value >= 0 for value in etas) and lines[-1]["eta_s"] == 0.0
 
 
+def test_analyze_says_its_work_and_learns_this_computers_speed(tmp_path):
+    import os
+
+    env = {**os.environ, "PASTA_HOME": str(tmp_path / "home")}
+    first = subprocess.run([PASTA, "analyze", "sample-lesions", "-o", str(tmp_path / "a")], capture_output=True,
+                           text=True, env=env)
+    assert first.returncode == 0 and "measured by the first run" in first.stderr
+    timings = json.loads((tmp_path / "home" / "timings.json").read_text())
+    assert list(timings) == ["detector|cpu"] and len(timings["detector|cpu"]) == 1
+    second = subprocess.run([PASTA, "analyze", "sample-lesions", "-o", str(tmp_path / "b")], capture_output=True,
+                            text=True, env=env)
+    assert second.returncode == 0 and "Work: about" in second.stderr and "measured on this computer" in second.stderr
+
+
 def test_json_progress_reports_errors_on_the_same_channel(tmp_path):
     result = pasta("info", str(tmp_path / "missing.nrrd"), "--progress", "json")
     assert result.returncode == 2

@@ -195,3 +195,19 @@ def test_segment_runs_a_bare_checkpoint_with_pasta_defaults(tmp_path, fmt, ct_vo
     segmentation = read_volume(output)
     assert segmentation.has_same_geometry(ct_volume, tolerance_mm=1e-4)  # oblique and anisotropic inputs too
     assert set(np.unique(segmentation.array)) <= {0, 1, 2}
+
+
+def test_a_run_counts_its_passes_and_records_their_speed(tmp_path, monkeypatch, ct_volume):
+    """The next estimate is tiles x mirrorings x folds at the seconds per pass this run measured."""
+    from PASTALib.inference.predictor import Predictor
+    from PASTALib.inference.work import TimingLog
+
+    monkeypatch.setenv("PASTA_HOME", str(tmp_path))
+    predictor = Predictor(load_model(TINY), device="cpu", tta=False)
+    before = predictor.work(ct_volume)
+    assert before.seconds is None and before.forwards >= 1 and "1 mirroring(s) x 1 fold(s)" in before.what
+    predictor.predict(ct_volume)
+    rate = TimingLog().rate(predictor.speed_key())
+    assert rate is not None and rate > 0
+    after = predictor.work(ct_volume)
+    assert after.seconds == pytest.approx(after.forwards * rate) and "about" in after.text()

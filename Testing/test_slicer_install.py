@@ -72,6 +72,29 @@ def test_device_advice():
     assert "CPU" in time_estimate("auto", None) and "GPU" in time_estimate("cuda", 24.0)
 
 
+def test_the_time_estimate_is_this_models_work_at_this_computers_measured_speed(tmp_path, monkeypatch):
+    """Was: "5 to 50 minutes" on any CPU for any model (the default detector takes seconds)."""
+    from PASTALib.inference.work import TimingLog, detector_key, detector_reference_seconds, network_key
+    from PASTASlicerLib.devices import time_estimate
+
+    monkeypatch.setenv("PASTA_HOME", str(tmp_path))
+    detector = REPO / "PASTA" / "PASTALib" / "models" / "pasta-default"
+    sample = ((112, 101, 122), (3.0, 3.0, 3.0))
+    first = time_estimate("auto", None, detector, "pasta-model", *sample)
+    assert "measured by the first run" in first and "1 M voxels" in first and "minutes" not in first
+    TimingLog().record(detector_key("cpu"), 1.0)  # this computer runs at the reference speed
+    small = round(detector_reference_seconds(112 * 101 * 122 / 1e6))
+    assert time_estimate("auto", None, detector, "pasta-model", *sample).startswith(f"On the CPU: about {small} s")
+    big = time_estimate("cpu", None, detector, "pasta-model", (400, 512, 512), (0.7, 0.7, 0.8))
+    assert f"about {round(detector_reference_seconds(400 * 512 * 512 / 1e6))} s" in big and "105 M voxels" in big
+    assert 5 <= round(detector_reference_seconds(105)) <= 15  # seconds for a full CT, not minutes
+    tiny = REPO / "Testing" / "Data" / "tiny_pasta_organs"  # a network: tiles x mirrorings x folds
+    counted = time_estimate("cpu", None, tiny, "pasta-model", *sample)
+    assert "tiles x 1 mirroring(s) x 1 fold(s)" in counted and "measured by the first run" in counted
+    TimingLog().record(network_key("cpu", [8, 16, 32, 32], [64, 64, 64]), 0.5)
+    assert "about" in time_estimate("cpu", None, tiny, "pasta-model", *sample)
+
+
 def test_low_memory_options_reach_pasta_analyze():
     """The low-memory advice is AnalysisOptions values; they become --no-tta --batch-size 1 on the command line
     and `pasta analyze`'s parser reads them back."""

@@ -1,4 +1,5 @@
-"""Which device to run on, and when to warn: decided before the run, without importing torch.
+"""Which device to run on, when to warn, and how long it will take: decided before the run, without
+importing torch.
 
 GPU memory is read with ``nvidia-smi`` (present wherever an NVIDIA driver is), so Slicer does not
 have to import torch (seconds, and hundreds of MB) just to decide what to ask the user. Below
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -57,8 +59,42 @@ def device_advice(device: str, gpu_gb: Optional[float]) -> Optional[DeviceAdvice
     return None
 
 
-def time_estimate(device: str, gpu_gb: Optional[float]) -> str:
-    """A rough duration for the status line (published nnU-Net-class timings, see the docs)."""
-    if device == "cpu" or gpu_gb is None:
-        return "On the CPU this takes about 5 to 50 minutes, depending on the image size."
-    return "On the GPU this takes about 1 to 5 minutes."
+def time_estimate(device: str, gpu_gb: Optional[float], model_path=None, model_format: str = "",
+                  shape_kji=None, spacing_xyz=None) -> str:
+    """The status line before a run: this model's work on this volume, and its time at the speed
+    earlier runs measured on this computer (PASTALib.inference.work); never a fixed range."""
+    device_type = "cuda" if device != "cpu" and gpu_gb is not None else "cpu"
+    where = "the GPU" if device_type == "cuda" else "the CPU"
+    if model_path is None or shape_kji is None:
+        return f"Runs on {where}; choose a model and a volume for a time estimate."
+    try:
+        work = model_work(Path(model_path), model_format, shape_kji, spacing_xyz, device_type)
+    except Exception:  # noqa: BLE001 - an estimate must never stop a run; the run reports real problems
+        work = None
+    if work is None:
+        return f"Runs on {where}."
+    return f"On {where}: {work.text()}"
+
+
+def model_work(path: Path, fmt: str, shape_kji, spacing_xyz, device_type: str):
+    """The run's :class:`~PASTALib.inference.work.Work` from the model's files, without torch."""
+    import json
+
+    from PASTALib.inference.work import detector_work, network_key, network_work
+    from PASTALib.model.preprocessing import Preprocessing, from_nnunet_plans, pasta_defaults
+
+    mirrorings_default = 8 if device_type == "cuda" else 1  # test-time mirroring: on for the GPU only
+    if fmt == "pasta-model" or (path.is_dir() and (path / "model.json").is_file()):
+        card = json.loads((path / "model.json").read_text(encoding="utf-8"))
+        if "detector" in card:
+            return detector_work(shape_kji)
+        prep = Preprocessing.from_dict(card["preprocessing"])
+        widths = card.get("architecture", {}).get("stage_widths", [])
+        mirrorings = 2 ** len(card.get("mirror_axes", [0, 1, 2])) if device_type == "cuda" else 1
+        return network_work(shape_kji, spacing_xyz, prep, 0.5, mirrorings, max(1, len(card.get("weights", [1]))),
+                            network_key(device_type, widths, prep.patch_size))
+    if fmt == "nnunet" or (path.is_dir() and (path / "plans.json").is_file()):
+        prep = from_nnunet_plans(json.loads((path / "plans.json").read_text(encoding="utf-8")))
+        folds = max(1, len(list(path.glob("fold_*"))))
+        return network_work(shape_kji, spacing_xyz, prep, 0.5, mirrorings_default, folds, "")
+    return network_work(shape_kji, spacing_xyz, pasta_defaults(), 0.5, mirrorings_default, 1, "")

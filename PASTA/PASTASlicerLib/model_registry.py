@@ -35,6 +35,7 @@ from typing import Callable, Optional
 
 from PASTALib.errors import PastaInputError
 from PASTALib.hashing import sha256_file
+from PASTALib.home import pasta_home
 from PASTALib.model import card as model_card
 from PASTALib.model.bare_weights import bare_weights_error, fold_of_results_folder
 
@@ -123,9 +124,6 @@ def default_model_id(registry: Optional[str | Path] = None) -> Optional[str]:
 
 
 # ----------------------------------------------------------------------------------- cache
-def pasta_home() -> Path:
-    """``$PASTA_HOME`` or ``~/.pasta``."""
-    return Path(os.environ.get("PASTA_HOME") or Path.home() / ".pasta").expanduser()
 
 
 @dataclass

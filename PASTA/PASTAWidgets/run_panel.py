@@ -77,7 +77,7 @@ class RunPanel:
     def _deviceChoice(self) -> Optional[dict]:
         """AnalysisOptions values to apply after at most one question about the device; None: abort."""
         p = self._parameterNode()
-        estimate, advice = self._logic.deviceAdvice(p.device)
+        estimate, advice = self._logic.deviceAdvice(p.device, self._models.selectedModel(), p.inputVolume)
         self.ui.statusLabel.text = estimate
         if advice is None:
             return {}

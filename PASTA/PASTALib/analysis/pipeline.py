@@ -5,6 +5,7 @@ with one :class:`.options.AnalysisOptions`."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,14 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     The output folder is claimed before any work (a second run into it is refused) and receives the
     whole result at the end or nothing (cancelled, failed): see :class:`PASTALib.result_folder.ResultFolder`.
     """
+    from PASTALib.detection.model_folder import detector_folder
+
+    started = time.perf_counter()
     with ResultFolder(Path(options.output), RESULT_NAMES, options.overwrite) as result:
         analysis = _analyse(options, result.staging, progress)
         result.commit()
+    if detector_folder(options.model) is not None:
+        _record_detector_speed(time.perf_counter() - started, analysis.shape)
     log.info("wrote %s", result.path)
     return analysis
 
@@ -102,6 +108,9 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
     predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
                           batch_size=options.batch_size, precision=options.precision, threads=options.threads,
                           progress=progress)
+    work = predictor.work(image)
+    log.info("Work: %s", work.text())
+    progress.report("preprocessing", 0.0, work.text())
     result = predictor.predict(image, return_probabilities=True)
     lesion_labels = np.zeros(image.array.shape, np.uint8)
     for index, type_id in class_map.items():
@@ -131,17 +140,27 @@ def _write_findings(analysis, image, out: Path, options: AnalysisOptions, progre
     return analysis
 
 
+def _record_detector_speed(seconds: float, shape_kji) -> None:
+    """This computer's speed against the reference (whole run), for the next run's estimate."""
+    from PASTALib.inference.work import TimingLog, detector_key, detector_reference_seconds
+
+    TimingLog().record(detector_key(), seconds / detector_reference_seconds(float(np.prod(shape_kji)) / 1e6))
+
+
 def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample, out: Path,
                           progress: ProgressReporter):
     """``pasta analyze`` with a detector model folder: organ-aware candidates, calibrated confidence,
     the chosen operating point; then the same report as for a network."""
     from PASTALib.detection.detector import detect
     from PASTALib.detection.model_folder import load_detector
+    from PASTALib.inference.work import detector_work
     from PASTALib.report import DEFAULT_MIN_VOLUME_ML
     from PASTALib.report.findings import analyse_segmentation
 
     scorer, card = load_detector(folder)
     organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
+    work = detector_work(image.array.shape)
+    log.info("Work: %s", work.text())
     detection = detect(image, organs, scorer, options.sensitivity, progress=progress)
     write_volume(detection.labels, out / SEGMENTATION)
     analysis = analyse_segmentation(

@@ -27,6 +27,7 @@ from PASTALib.progress import ProgressReporter
 from .grid_resize import new_shape, resize
 from .postprocessing import postprocess
 from .sliding_window import WindowSettings, predict_logits
+from .work import TimingLog, network_key, network_work, tile_count
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,7 @@ class Predictor:
                                   self.batch_size, self._amp_dtype())
         logits = predict_logits(self.networks, on_device, settings, self.device, results_device, self.progress)
         timings["network"] = time.perf_counter() - t
+        self._record_speed(tuple(on_device.shape[-3:]), timings["network"])
         t = time.perf_counter()
         logits = resize(logits, shape, prep.resampling.order_probabilities, target_spacing, spacing,
                         prep.resampling)
@@ -189,6 +191,25 @@ class Predictor:
                     self.device = torch.device("cpu")
                     results_device = self.device
                     self.networks = [n.to(self.device) for n in self.networks]
+
+    def work(self, volume: Volume):
+        """The run's forward passes over ``volume`` and their time at this device's measured speed."""
+        mirrorings = 2 ** len(self.model.mirror_axes) if self.tta else 1
+        return network_work(volume.array.shape, volume.spacing, self.model.preprocessing, self.overlap,
+                            mirrorings, len(self.networks), self.speed_key())
+
+    def passes(self, grid_shape: tuple[int, ...]) -> int:
+        """Forward passes of one patch over ``grid_shape``: tiles x mirrorings x folds."""
+        mirrorings = 2 ** len(self.model.mirror_axes) if self.tta else 1
+        return tile_count(grid_shape, self.model.preprocessing.patch_size, self.overlap) * mirrorings \
+            * len(self.networks)
+
+    def speed_key(self) -> str:
+        return network_key(self.device.type, self.model.config.stage_widths, self.model.preprocessing.patch_size)
+
+    def _record_speed(self, grid_shape: tuple[int, ...], seconds: float) -> None:
+        """Seconds per forward pass on this device, for the next run's time estimate."""
+        TimingLog().record(self.speed_key(), seconds / max(1, self.passes(grid_shape)))
 
     def _note(self, message: str) -> None:
         log.warning("%s", message)

@@ -8,7 +8,6 @@ batched, accumulators live on the compute device, and every batch is a progress/
 from __future__ import annotations
 
 import itertools
-import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,14 +20,7 @@ from torch import nn
 
 from PASTALib.progress import ProgressReporter
 
-
-def tile_starts(size: int, tile: int, step_fraction: float) -> list[int]:
-    """Evenly spread tile origins so consecutive tiles overlap by at least ``1 - step_fraction``."""
-    if size <= tile:
-        return [0]
-    steps = int(math.ceil((size - tile) / (tile * step_fraction))) + 1
-    actual = (size - tile) / (steps - 1)
-    return [int(np.round(actual * i)) for i in range(steps)]
+from .work import tile_starts
 
 
 @lru_cache(maxsize=8)
