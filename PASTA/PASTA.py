@@ -194,6 +194,7 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
         self.ui.checkVolumeButton.connect("clicked(bool)", self.onCheckVolumeButton)
         self.ui.resultSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onResultChanged)
+        self.ui.organSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._showOrganStatus)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -253,7 +254,15 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
             self.modelPanel.restoreSelection()
             self.reportPanel.restoreReader()
+            self._showOrganStatus()
         self._checkCanApply()
+
+    def _showOrganStatus(self, node=None) -> None:
+        """Under the organ selector: which segments are organs and which will be ignored."""
+        from PASTASlicerLib.analysis import organ_summary
+
+        chosen = node if node is not None else (self._parameterNode.organSegmentation if self._parameterNode else None)
+        self.ui.organStatusLabel.text = organ_summary(chosen)
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         running = self.runPanel is not None and self.runPanel.running

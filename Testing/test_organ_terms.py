@@ -73,6 +73,15 @@ def test_both_modules_read_a_real_segmentation_by_its_terminology(mrml_scene):
     assert mapping == {1: ids["lung_upper_lobe_left"], 2: ids["kidney_right"], 3: ids["vertebrae_L1"]}
     assert unknown == ["scratch"]
     assert choices.organ_names(node) == ["lung_upper_lobe_left", "kidney_right", "vertebrae_L1", "scratch"]
+    # the panel lists what it recognised and what it will ignore before anything runs (was: the log only)
+    from PASTASlicerLib.analysis import NO_ORGANS_TEXT, organ_summary
+
+    assert organ_summary(node) == ("3 of 4 segments recognised as organs (kidney_right, lung_upper_lobe_left, "
+                                   "vertebrae_L1). Not recognised, ignored: scratch.")
+    assert organ_summary(None) == NO_ORGANS_TEXT
+    stray = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "Not organs")
+    stray.GetSegmentation().AddEmptySegment("x", "tumour sketch")
+    assert organ_summary(stray).startswith("None of the 1 segments is a TotalSegmentator organ")
 
 
 @pytest.fixture

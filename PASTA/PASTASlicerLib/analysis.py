@@ -59,6 +59,32 @@ def organ_label_ids(segments: dict[int, tuple[str, Optional[str]]]) -> tuple[dic
     return map_segments(segments)
 
 
+#: What the panel says when no organ segmentation is chosen.
+NO_ORGANS_TEXT = "No organ segmentation: only the lung (found by thresholding) is searched."
+
+
+def organ_summary(segmentation_node) -> str:
+    """What the panel shows under the organ selector: the segments recognised as organs and the ones
+    that will be ignored, before anything runs (they used to reach only the log)."""
+    from PASTALib.lesions.anatomy import totalsegmentator_v2_names
+
+    from .volume_nodes import segment_terms
+
+    if segmentation_node is None:
+        return NO_ORGANS_TEXT
+    terms = segment_terms(segmentation_node)
+    mapping, unknown = organ_label_ids({index + 1: term for index, term in enumerate(terms)})
+    names = totalsegmentator_v2_names()
+    organs = sorted({names.get(organ, str(organ)) for organ in mapping.values()})
+    shown = ", ".join(organs[:8]) + (f" and {len(organs) - 8} more" if len(organs) > 8 else "")
+    text = (f"{len(mapping)} of {len(terms)} segments recognised as organs ({shown})." if mapping else
+            f"None of the {len(terms)} segments is a TotalSegmentator organ: only the lung (by thresholding) "
+            "will be searched.")
+    if unknown:
+        text += f" Not recognised, ignored: {', '.join(sorted(unknown))}."
+    return text
+
+
 def write_organs(organ_node, input_node, path: Path) -> list[str]:
     """Write an organ segmentation or label map on the input's grid, as TotalSegmentator v2 ids."""
     import numpy as np
