@@ -107,6 +107,17 @@ class PASTA(ScriptedLoadableModule):
             "The bundled sample CT and organ mask come from TotalSegmentator "
             "(Wasserthal et al., Radiology: Artificial Intelligence 2023), Apache License 2.0."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """The bundled sample CTs (with their organ masks) in the Sample Data module."""
+    import SampleData
+
+    from PASTASlicerLib.sample_registration import sample_data_sources
+
+    for source in sample_data_sources():
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(**source)
 
 
 #

@@ -280,3 +280,37 @@ def test_icons_are_128_pixel_pngs_and_the_icon_url_points_into_the_repo():
     for icon in icons:
         assert icon.is_file(), f"missing icon {icon.relative_to(ROOT)}"
         assert png_size(icon) == (128, 128), f"{icon.relative_to(ROOT)} is not 128x128"
+
+
+def test_extensions_index_entry_matches_the_extension_and_promises_no_screenshot():
+    """The ExtensionsIndex description file says what the top-level CMakeLists says (category, PyTorch,
+    the repository); no screenshot URL is published until real Slicer screenshots exist."""
+    import json
+
+    entry = json.loads((ROOT / "Resources" / "ExtensionsIndex" / "PASTA.json").read_text(encoding="utf-8"))
+    text = cmake_without_comments((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
+    homepage = re.search(r'set\(\s*EXTENSION_HOMEPAGE\s+"([^"]+)"', text).group(1)
+    category = re.search(r'set\(\s*EXTENSION_CATEGORY\s+"([^"]+)"', text).group(1)
+    assert entry == {"build_dependencies": ["PyTorch"], "build_subdirectory": ".", "category": category,
+                     "scm_revision": "main", "scm_url": homepage}
+    assert re.search(r'set\(\s*EXTENSION_SCREENSHOTURLS\s+""\s*\)', text)
+
+
+def test_sample_data_entries_are_the_bundled_files_with_their_checksums():
+    """"Load sample" in Slicer's Sample Data module: the bundled CTs and their organ masks, verified."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    from PASTALib.hashing import sha256_file
+    from PASTASlicerLib.sample_registration import sample_data_sources
+
+    sources = sample_data_sources()
+    assert [s["sampleName"] for s in sources] == ["PASTA native abdomen CT",
+                                                  "PASTA abdomen CT with 3 synthetic lesions"]
+    for source in sources:
+        assert source["loadFileType"] == ["VolumeFile", "SegmentationFile"]  # the CT, then its organs
+        lengths = {len(source[k]) for k in ("uris", "fileNames", "nodeNames", "checksums", "loadFileType")}
+        assert lengths == {2}
+        for uri, checksum in zip(source["uris"], source["checksums"]):
+            path = Path(url2pathname(urlparse(uri).path))
+            assert path.is_file() and checksum == f"SHA256:{sha256_file(path)}"

@@ -54,9 +54,10 @@ def output_error(path: Path, exc: OSError) -> PastaInputError:
     folder = path if path.is_dir() else path.parent
     free = _free_bytes(folder)
     if exc.errno in _NO_SPACE or (exc.errno == errno.EIO and free is not None and free < NEARLY_FULL_BYTES):
-        return PastaInputError(f"No space left to write {path} ({_free_space(folder)} free there): "
-                               f"{(exc.strerror or str(exc)).rstrip('.')}.", "Free some disk space or choose another output folder; "
-                               "nothing was left half-written.")
+        reason = (exc.strerror or str(exc)).rstrip(".")
+        return PastaInputError(f"No space left to write {path} ({_free_space(folder)} free there): {reason}.",
+                               "Free some disk space or choose another output folder; nothing was left "
+                               "half-written.")
     if exc.errno in _NO_PERMISSION:
         return PastaInputError(f"No permission to write {path}: {exc.strerror}.",
                                "Choose an output folder you can write to.")
