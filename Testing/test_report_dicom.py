@@ -139,3 +139,23 @@ def test_nothing_to_export_writes_no_dicom(dicom_series, tmp_path):
     analysis = analyse_segmentation(image, image.with_array(np.zeros(image.array.shape, np.uint8)))
     assert export_dicom(analysis.report, image, analysis.mask, tmp_path) == {}
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("version, keyword", [("3.0.2", "enforce_file_format"), ("2.4.4", "write_like_original")])
+def test_dicom_files_are_saved_with_the_keyword_this_pydicom_has(monkeypatch, version, keyword):
+    """pydicom 2.4 (Slicer 5.10's) has no enforce_file_format and pydicom 3 no write_like_original; a run
+    against the real pydicom 2.4.4 wheel wrote a readable file with the 2.4 branch (session note)."""
+    import pydicom
+
+    from PASTALib.report.dicom_export import save_dicom_file
+
+    calls = []
+
+    class Recording:
+        def save_as(self, path, **kwargs):
+            calls.append((path, kwargs))
+
+    monkeypatch.setattr(pydicom, "__version__", version)
+    save_dicom_file(Recording(), "x.dcm")
+    expected = {"enforce_file_format": True} if keyword == "enforce_file_format" else {"write_like_original": False}
+    assert calls == [("x.dcm", expected)]

@@ -141,8 +141,16 @@ def build_sr(report: Report, findings: list[Finding], seg: hd.seg.Segmentation,
 
 
 def _save(dataset: pydicom.Dataset, path: Path, overwrite: bool) -> Path:
-    return atomic_write(path, lambda temporary: dataset.save_as(temporary, enforce_file_format=True),
-                        overwrite, verify=_reads_back)
+    return atomic_write(path, lambda temporary: save_dicom_file(dataset, temporary), overwrite, verify=_reads_back)
+
+
+def save_dicom_file(dataset: pydicom.Dataset, path: str) -> None:
+    """Save with the DICOM file preamble and meta header, on pydicom 3 (``enforce_file_format``) and on
+    pydicom 2.4, which Slicer 5.10 ships (``write_like_original=False``; pydicom 3 removed it)."""
+    if int(pydicom.__version__.split(".")[0]) >= 3:
+        dataset.save_as(path, enforce_file_format=True)
+    else:
+        dataset.save_as(path, write_like_original=False)
 
 
 def _reads_back(path: str) -> None:
