@@ -297,7 +297,11 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ------------------------------------------------------------------ volume check
     def onCheckVolumeButton(self) -> None:
+        """The verdict under the button, the full report in the Volume check section (opened)."""
+        from PASTASlicerLib.logic import check_verdict
+
         self.ui.reportTextEdit.setPlainText("")
+        self.ui.volumeCheckLabel.text = ""
         with slicer.util.tryWithErrorDisplay(_("Checking the volume failed."), waitCursor=True):
             from PASTALib.errors import PastaInputError
 
@@ -307,8 +311,12 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             except PastaInputError as error:
                 # A problem the user can fix: say what and how, without a traceback or a popup.
                 self.ui.reportTextEdit.setPlainText(str(error))
+                self.ui.volumeCheckLabel.text = check_verdict(None, str(error))
+                self.ui.volumeCheckCollapsibleButton.collapsed = False
                 return
             self.ui.reportTextEdit.setPlainText(self.logic.reportText(report))
+            self.ui.volumeCheckLabel.text = check_verdict(report)
+            self.ui.volumeCheckCollapsibleButton.collapsed = False
 
 
 #

@@ -122,6 +122,12 @@ def test_describe_volume_node_with_organ_segmentation(sample_paths, mrml_scene):
     direct = describe_volume_node(ct_node, labelmap)["mask"]["labels"]
     assert liver["voxels"] == next(label["voxels"] for label in direct if label["id"] == 5)
     assert "plausible CT in HU" in report_text(report)
+    # the one line shown under the Check volume button (the full report sits in a section further down)
+    from PASTASlicerLib.logic import check_verdict
+
+    assert check_verdict(report) == ("Looks like CT in HU: 122 x 101 x 112 voxels of 3.00 x 3.00 x 3.00 mm, RAS. "
+                                     "Details under Volume check.")
+    assert check_verdict(None, "Volume 'x' is 2D.").startswith("Not usable as it is: Volume 'x' is 2D.")
 
 
 def test_describe_volume_node_rejects_mismatched_mask(sample_paths, mrml_scene):

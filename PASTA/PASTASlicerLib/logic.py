@@ -36,3 +36,14 @@ def describe_volume_node(volume_node, mask_node=None, force: bool = False,
 def report_text(report: dict[str, Any]) -> str:
     """Plain-text rendering of :func:`describe_volume_node`'s report."""
     return render_text(report)
+
+
+def check_verdict(report: dict[str, Any] | None, problem: str = "") -> str:
+    """One line under the Check volume button: the CT verdict and the grid, or the problem found."""
+    if report is None:
+        return f"Not usable as it is: {problem}"
+    check, geometry = report["ct_check"], report["geometry"]
+    size = " x ".join(str(v) for v in geometry["size"])
+    spacing = " x ".join(f"{v:.2f}" for v in geometry["spacing_mm"])
+    verdict = "Looks like CT in HU" if check["looks_like_ct"] else f"Does not look like CT ({check['verdict']})"
+    return f"{verdict}: {size} voxels of {spacing} mm, {geometry['orientation']}. Details under Volume check."
