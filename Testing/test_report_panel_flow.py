@@ -77,6 +77,9 @@ def test_choosing_a_result_lists_its_findings_and_centres_the_views(panel):
     assert ui.longAxisSpinBox.value == pytest.approx(report.finding("F1").measurements.recist.long_axis.length_mm)
     ui.findingComboBox.currentIndex = 1
     assert log["jumps"][-1] == tuple(report.finding("F2").measurements.recist.slice_center_ras)
+    from PASTASlicerLib.results_import import FINDING_TAG
+
+    assert {n.GetAttribute(FINDING_TAG) for n in results.markups if n.GetDisplayNode().GetVisibility()} == {"F2"}
     assert ui.volumeSpinBox.value == pytest.approx(report.finding("F2").measurements.volume_ml)
 
 

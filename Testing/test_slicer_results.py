@@ -159,6 +159,16 @@ def test_import_builds_segments_table_markups_and_report(analysis, scene):
         assert line.GetLineLengthWorld() == pytest.approx(finding.measurements.recist.long_axis.length_mm, abs=1e-6)
         assert roi.GetAttribute(FINDING_TAG) == finding.id == line.GetAttribute(FINDING_TAG)
 
+    # Only the selected finding's markups are shown: the first (most confident) one after import.
+    def shown():
+        return sorted({n.GetAttribute(FINDING_TAG) for n in results.markups if n.GetDisplayNode().GetVisibility()})
+
+    assert shown() == [report.findings[0].id]
+    from PASTASlicerLib.results_import import show_markups_of
+
+    show_markups_of(seg_node, report.findings[1].id)
+    assert shown() == [report.findings[1].id]
+
     # The report text node is linked and holds the report.
     linked = results_of(seg_node)
     assert linked["report"] is results.report and linked["table"] is table and len(linked["markups"]) == 4

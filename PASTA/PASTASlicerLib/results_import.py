@@ -317,6 +317,8 @@ def import_results(scene, input_volume, out_dir: str | Path, name: Optional[str]
         for node in markup_nodes:
             segmentation.AddNodeReferenceID(MARKUPS_ROLE, node.GetID())
         segmentation.SetNodeReferenceID(INPUT_ROLE, input_volume.GetID())
+        if report.findings:
+            show_markups_of(segmentation, report.findings[0].id)
     except Exception:
         for node in reversed(created):
             if node.GetScene() is scene:
@@ -349,6 +351,16 @@ def _finding_markups(scene, finding: Finding, label: str) -> list:
         node.SetAttribute(FINDING_TAG, finding.id)
         node.SetLocked(True)
     return [roi, line]
+
+
+def show_markups_of(segmentation_node, finding_id: Optional[str]) -> None:
+    """Show the ROI and long axis of one finding and hide the others': a scan with many findings stays
+    readable (they used to be all shown, two per finding)."""
+    for i in range(segmentation_node.GetNumberOfNodeReferences(MARKUPS_ROLE)):
+        node = segmentation_node.GetNthNodeReference(MARKUPS_ROLE, i)
+        display = node.GetDisplayNode() if node is not None else None
+        if display is not None:
+            display.SetVisibility(node.GetAttribute(FINDING_TAG) == finding_id)
 
 
 def results_of(segmentation_node) -> Optional[dict]:

@@ -100,8 +100,11 @@ class ReportPanel:
         self.onFindingChanged()
 
     def onFindingChanged(self, index=None) -> None:
-        """Show the chosen finding and centre the slice views on it."""
+        """Show the chosen finding (its values, and only its ROI and long axis) and centre the views on it."""
         if self.showFinding():
+            from PASTASlicerLib.results_import import show_markups_of
+
+            show_markups_of(self.segmentation(), self.findingId())
             self.jumpToFinding(self.findingId())
 
     def showFinding(self) -> bool:
