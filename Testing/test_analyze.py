@@ -111,3 +111,22 @@ def test_analyze_explains_what_is_missing(lesion_model, tmp_path):
     result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(tmp_path / "c"))
     assert result.returncode == 2 and "never overwrites" in result.stderr
     assert (tmp_path / "c" / "report.json").read_text() == "{}"
+
+
+@pytest.mark.slow
+def test_an_organ_mask_limits_the_network_to_its_organs_and_whole_volume_lifts_it(lesion_model, tmp_path):
+    """A kidney-tumour model with the sample's organ mask runs on the kidneys + 20 mm; the findings
+    (all in the kidneys) are the same as from the whole-volume run."""
+    runs = {}
+    for name, extra in (("roi", []), ("whole", ["--whole-volume"])):
+        out = tmp_path / name
+        result = analyze("sample", "--model", str(lesion_model), "--lesion-type", "kidney_tumor", "-o", str(out),
+                         *extra)
+        assert result.returncode == 0, result.stderr
+        runs[name] = json.loads((out / "report.json").read_text())
+    notes = " ".join(runs["roi"]["provenance"]["notes"])
+    assert "The network ran on the kidney and 20 mm around them" in notes and "Region of interest:" in notes
+    assert "Region of interest" not in " ".join(runs["whole"]["provenance"]["notes"])
+    summary = [[(f["lesion_type"]["key"], f["location"]["side"], f["component"]["voxel_count"]) for f in r["findings"]]
+               for r in runs.values()]
+    assert summary[0] == summary[1] and summary[0]

@@ -211,3 +211,26 @@ def test_a_run_counts_its_passes_and_records_their_speed(tmp_path, monkeypatch, 
     assert rate is not None and rate > 0
     after = predictor.work(ct_volume)
     assert after.seconds == pytest.approx(after.forwards * rate) and "about" in after.text()
+
+
+def test_region_of_interest_runs_fewer_tiles_and_equals_the_whole_volume_inside(sample_paths):
+    """Only the tiles touching the region run (kidneys here); inside it every probability equals the
+    whole-volume run's, outside the answer is background."""
+    import dataclasses
+
+    from PASTALib.inference.predictor import Predictor
+
+    model = load_model(TINY)
+    model = dataclasses.replace(model, preprocessing=dataclasses.replace(model.preprocessing, patch_size=(32, 32, 32)))
+    ct = read_volume(sample_paths["sample"])
+    kidneys = np.isin(read_volume(sample_paths["sample-organs"]).array, [2, 3])
+    predictor = Predictor(model, device="cpu", tta=False)
+    whole = predictor.predict(ct, return_probabilities=True)
+    roi = predictor.predict(ct, return_probabilities=True, region=kidneys)
+    (note,) = [n for n in roi.notes if n.startswith("Region of interest")]
+    run, total = (int(v) for v in note.split(":")[1].split("tiles")[0].split(" of "))
+    assert run < 0.6 * total
+    assert np.array_equal(roi.probabilities[:, kidneys], whole.probabilities[:, kidneys])
+    assert np.array_equal(roi.labels.array[kidneys], whole.labels.array[kidneys])
+    assert not roi.labels.array[~kidneys].any() and np.all(roi.probabilities[0, ~kidneys] == 1.0)
+    assert (whole.labels.array[kidneys] > 0).mean() > 0.2  # a real segmentation there, not all background

@@ -58,6 +58,8 @@ class AnalysisOptions:
     dicom: bool = _option(False, RUN, "also write DICOM SEG and SR (DICOM input only)")
     force: bool = _option(False, RUN, "run even if the image does not look like CT in HU")
     overwrite: bool = _option(False, RUN, "replace the previous result in OUTDIR (all of it)")
+    whole_volume: bool = _option(False, RUN, "run a network over the whole scan even when an organ mask limits it "
+                                 "to the organs its lesion types live in (plus 20 mm)")
     head: List[str] = _option([], RUN, "a head from `pasta fit-head` (repeatable): adds its prediction, with "
                               "provenance, to each finding; it must have been trained on this model's "
                               "features", metavar="HEAD")

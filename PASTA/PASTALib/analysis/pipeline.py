@@ -49,6 +49,37 @@ def lesion_class_map(classes, lesion_type: str | None) -> dict[int, int]:
     return {index: chosen for index in lesion_classes}
 
 
+#: How far beyond its organs a network still looks: exophytic lesions and the context a tile needs.
+ROI_MARGIN_MM = 20.0
+
+
+def roi_region(organs, lesion_type_ids, image_shape) -> tuple[np.ndarray | None, list[str]]:
+    """The organs the model's lesion types live in, grown by :data:`ROI_MARGIN_MM`, on the image grid;
+    (None, reason) when the whole scan must run (no organ mask, or none of those organs in it)."""
+    from scipy import ndimage
+
+    from PASTALib.lesions import lesion_types
+    from PASTALib.lesions.anatomy import host_label_ids
+
+    if organs is None or organs.array.shape != tuple(image_shape):
+        return None, []
+    groups = sorted({lesion_types.BY_ID[int(t)].organ for t in lesion_type_ids})
+    labels = sorted({label for group in groups for label in host_label_ids(group)})
+    mask = np.isin(organs.array, labels)
+    if not mask.any():
+        return None, [f"None of the model's organs ({', '.join(groups)}) is in the organ mask: the whole scan was "
+                      "segmented."]
+    margin = np.ceil(ROI_MARGIN_MM / np.asarray(organs.spacing[::-1])).astype(int)
+    lo = np.maximum(np.argwhere(mask).min(axis=0) - margin, 0)
+    hi = np.minimum(np.argwhere(mask).max(axis=0) + margin + 1, mask.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    near = ndimage.distance_transform_edt(~mask[box], sampling=organs.spacing[::-1]) <= ROI_MARGIN_MM
+    region = np.zeros(mask.shape, bool)
+    region[box] = near
+    return region, [f"The network ran on the {', '.join(groups)} and {ROI_MARGIN_MM:g} mm around them (organ "
+                    "mask); --whole-volume runs it everywhere."]
+
+
 def finding_floor(requested: float | None, model_floor: float, default: float) -> float:
     """The smallest finding reported. The model's component floor also applies to each type's part of
     a component: a lesion painted in two types keeps its size for the floor, but a 1-voxel splash of a
@@ -108,10 +139,14 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
     predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
                           batch_size=options.batch_size, precision=options.precision, threads=options.threads,
                           progress=progress)
+    region, region_notes = ((None, []) if options.whole_volume
+                            else roi_region(organs, class_map.values(), image.array.shape))
     work = predictor.work(image)
-    log.info("Work: %s", work.text())
+    log.info("Work: %s", work.text() + (" at most (the region of interest runs fewer tiles)" if region is not None
+                                         else ""))
     progress.report("preprocessing", 0.0, work.text())
-    result = predictor.predict(image, return_probabilities=True)
+    result = predictor.predict(image, return_probabilities=True, region=region)
+    result.notes.extend(region_notes)
     lesion_labels = np.zeros(image.array.shape, np.uint8)
     for index, type_id in class_map.items():
         lesion_labels[result.labels.array == index] = type_id

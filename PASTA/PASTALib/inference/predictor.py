@@ -99,16 +99,22 @@ class Predictor:
         return torch.float16
 
     # ---------------------------------------------------------------------------------- public
-    def predict(self, volume: Volume, return_probabilities: bool = False) -> SegmentationResult:
+    def predict(self, volume: Volume, return_probabilities: bool = False,
+                region: np.ndarray | None = None) -> SegmentationResult:
         """Labels (and class probabilities) on ``volume``'s grid. A model whose card asks for PASTA's
         standardisation sees the volume in LPS voxel order at 1 mm, and its answer comes back to the
-        input grid (exactly when no resampling was needed)."""
+        input grid (exactly when no resampling was needed).
+
+        ``region`` (bool, on ``volume``'s grid): run only the tiles that touch it; inside it the answer
+        equals the whole-volume run, outside it is background.
+        """
         if self.model.preprocessing.standardise != "pasta":
-            return self._predict_as_stored(volume, return_probabilities)
+            return self._predict_as_stored(volume, return_probabilities, region)
         from .standardise import standardise
 
         standard = standardise(volume)
-        result = self._predict_as_stored(standard.volume, return_probabilities)
+        standard_region = standard.labels_forward(region.astype(np.uint8)) > 0 if region is not None else None
+        result = self._predict_as_stored(standard.volume, return_probabilities, standard_region)
         labels = volume.with_array(standard.labels_back(result.labels.array))
         probabilities = (standard.probabilities_back(result.probabilities)
                          if result.probabilities is not None else None)
@@ -117,7 +123,8 @@ class Predictor:
                                 f"voxel order at 1 mm; results mapped back to the input grid ({how})."]
         return SegmentationResult(labels, probabilities, result.class_names, result.device, notes, result.seconds)
 
-    def _predict_as_stored(self, volume: Volume, return_probabilities: bool = False) -> SegmentationResult:
+    def _predict_as_stored(self, volume: Volume, return_probabilities: bool = False,
+                           region: np.ndarray | None = None) -> SegmentationResult:
         prep = self.model.preprocessing
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -129,14 +136,30 @@ class Predictor:
         data = torch.from_numpy(prep.normalization.apply(cropped))[None]
         target_spacing = prep.spacing_zyx or spacing
         target_shape = new_shape(cropped.shape, spacing, target_spacing)
+        inside = None
+        self._region = None
+        if region is not None:
+            inside = np.transpose(np.asarray(region, bool), prep.transpose_forward)[box]
+            on_grid = resize(torch.from_numpy(inside[None].astype(np.float32)), target_shape, 1, spacing,
+                             target_spacing, prep.resampling, clip=False)[0]
+            self._region = on_grid > 0.01  # every network voxel the region reaches, at least partly
         logits = self._run_with_fallbacks(data, cropped.shape, spacing, target_spacing, target_shape, timings)
         self.progress.report("postprocessing", 0.95, "resampling to the input grid")
         t = time.perf_counter()
         probabilities = torch.softmax(logits, dim=0)
+        if inside is not None:  # outside the region of interest the answer is background
+            outside = torch.from_numpy(~inside).to(probabilities.device)
+            probabilities[:, outside] = 0.0
+            probabilities[0, outside] = 1.0
+            counts = self._tile_counts
+            region_note = (f"Region of interest: {counts.get('tiles')} of {counts.get('tiles_total')} tiles run; "
+                           "outside the region the answer is background.")
         rules = self.model.postprocessing
         labels = np.zeros(array.shape, np.uint8)
         labels[box], dropped = postprocess(rules, probabilities, spacing)
         notes = list(self.notes)  # the fallbacks so far, then this image's own
+        if inside is not None:
+            notes.append(region_note)
         if dropped:
             notes.append(f"{dropped} lesion component(s) under {rules.min_component_ml:g} mL were set to "
                           "background (the model card's postprocessing).")
@@ -162,7 +185,10 @@ class Predictor:
         t = time.perf_counter()
         settings = WindowSettings(prep.patch_size, self.overlap, self.model.mirror_axes if self.tta else (),
                                   self.batch_size, self._amp_dtype())
-        logits = predict_logits(self.networks, on_device, settings, self.device, results_device, self.progress)
+        self._tile_counts: dict = {}
+        region = self._region.to(results_device) if getattr(self, "_region", None) is not None else None
+        logits = predict_logits(self.networks, on_device, settings, self.device, results_device, self.progress,
+                                region, self._tile_counts)
         timings["network"] = time.perf_counter() - t
         self._record_speed(tuple(on_device.shape[-3:]), timings["network"])
         t = time.perf_counter()

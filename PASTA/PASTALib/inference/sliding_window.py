@@ -65,13 +65,26 @@ def pad_to_patch(data: torch.Tensor, patch: Sequence[int]) -> tuple[torch.Tensor
 
 def predict_logits(networks: Sequence[nn.Module], data: torch.Tensor, settings: WindowSettings,
                    device: torch.device, results_device: torch.device,
-                   progress: ProgressReporter | None = None) -> torch.Tensor:
-    """Logits (C, Z, Y, X) for ``data`` (C_in, Z, Y, X), averaged over networks (folds) and mirrors."""
+                   progress: ProgressReporter | None = None, region: torch.Tensor | None = None,
+                   counts: dict | None = None) -> torch.Tensor:
+    """Logits (C, Z, Y, X) for ``data`` (C_in, Z, Y, X), averaged over networks (folds) and mirrors.
+
+    With a ``region`` (bool, Z, Y, X), only the tiles that touch it run. Every tile that covers a region
+    voxel touches the region, so inside it the result equals the whole-volume run exactly; outside,
+    voxels no tile reached get logits 0 (the caller decides what they mean). ``counts`` receives
+    ``tiles`` (run) and ``tiles_total``.
+    """
     padded, crop = pad_to_patch(data, settings.patch_size)
     shape = padded.shape[1:]
     patch = settings.patch_size
     starts = [tile_starts(s, p, 1.0 - settings.overlap) for s, p in zip(shape, patch)]
     tiles = [tuple(slice(a, a + p) for a, p in zip(origin, patch)) for origin in itertools.product(*starts)]
+    total_tiles = len(tiles)
+    if region is not None:
+        inside = pad_to_patch(region[None].float(), patch)[0][0] > 0.5
+        tiles = [tile for tile in tiles if bool(inside[tile].any())]
+    if counts is not None:
+        counts.update(tiles=len(tiles), tiles_total=total_tiles)
     weights = torch.from_numpy(gaussian_weights(tuple(patch))).to(results_device)
     num_classes = networks[0].config.num_classes  # type: ignore[attr-defined]
     # Accumulators are plain tensors (not inference tensors) so callers may keep computing on them.
@@ -100,5 +113,5 @@ def predict_logits(networks: Sequence[nn.Module], data: torch.Tensor, settings: 
                 for index, tile in enumerate(batch):
                     logits[(slice(None), *tile)] += prediction[index] * weights
             done += 1
-    logits /= coverage * len(networks)
+    logits /= torch.where(coverage > 0, coverage, torch.ones_like(coverage)) * len(networks)
     return logits[(slice(None), *crop)]

@@ -39,6 +39,14 @@ class Standardised:
     def exact(self) -> bool:
         return self.order is not None
 
+    def labels_forward(self, labels: np.ndarray) -> np.ndarray:
+        """A label array on the input grid, on the standard grid (the way in, for masks)."""
+        if self.exact:
+            array = np.transpose(labels, self.order)
+            return np.ascontiguousarray(np.flip(array, axis=tuple(n for n in range(3) if self.flips[n])))
+        return resample_to_reference(self.source.with_array(labels), self.volume, Interpolation.NEAREST,
+                                     default_value=0).array.astype(labels.dtype)
+
     def labels_back(self, labels: np.ndarray) -> np.ndarray:
         """A label array on the standard grid, on the input grid."""
         if self.exact:
