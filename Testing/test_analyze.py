@@ -130,3 +130,39 @@ def test_an_organ_mask_limits_the_network_to_its_organs_and_whole_volume_lifts_i
     summary = [[(f["lesion_type"]["key"], f["location"]["side"], f["component"]["voxel_count"]) for f in r["findings"]]
                for r in runs.values()]
     assert summary[0] == summary[1] and summary[0]
+
+
+def test_a_folder_of_scans_is_analysed_case_by_case_with_one_model_load(tmp_path, sample_paths, monkeypatch,
+                                                                          capsys):
+    """`pasta analyze FOLDER`: one output folder per case, one model load, a bad case reported while the
+    others are written, and the organ masks matched to the cases by name."""
+    import shutil
+
+    import SimpleITK as sitk
+
+    from PASTALib.cli import main as cli
+    from PASTALib.detection import model_folder
+    from PASTALib.io import sample_data
+
+    scans, organs = tmp_path / "scans", tmp_path / "organs"
+    scans.mkdir()
+    organs.mkdir()
+    shutil.copy(sample_data.SAMPLES["sample-lesions"].path, scans / "lesions.nii.gz")
+    shutil.copy(sample_paths["sample"], scans / "healthy.nii.gz")
+    sitk.WriteImage(sitk.Image(8, 8, sitk.sitkInt16), str(scans / "flat.nii.gz"))  # 2D: refused
+    for case in ("lesions", "healthy"):
+        shutil.copy(sample_paths["sample-organs"], organs / f"{case}.nii.gz")
+    loads = []
+    real = model_folder.load_detector
+    monkeypatch.setattr(model_folder, "load_detector", lambda folder: loads.append(folder) or real(folder))
+    out = tmp_path / "out"
+    code = cli.main(["analyze", str(scans), "--organs", str(organs), "-o", str(out), "--progress", "none"])
+    captured = capsys.readouterr()
+    assert code == 2 and "1 of 3 case(s) failed: flat" in captured.err
+    assert len(loads) == 1  # the detector was read once for the whole folder
+    assert sorted(p.name for p in out.iterdir()) == ["batch.json", "healthy", "lesions"]
+    summary = {c["case"]: c for c in json.loads((out / "batch.json").read_text())["cases"]}
+    assert summary["lesions"]["findings"] == 3 and summary["healthy"]["findings"] == 0
+    assert "2D" in summary["flat"]["error"] and summary["flat"]["findings"] is None
+    report = json.loads((out / "lesions" / "report.json").read_text())
+    assert report["provenance"]["inputs"]["organs"].endswith("lesions.nii.gz")  # its own organ mask

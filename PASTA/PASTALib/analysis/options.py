@@ -33,8 +33,8 @@ def _option(default: Any, group: str, help: str, flag: Optional[str] = None, **a
 class AnalysisOptions:
     """One ``pasta analyze`` run. Positional ``image`` and ``output`` come first."""
 
-    image: str = _option("", RUN, "the CT: a file, a DICOM series folder, or a bundled sample name",
-                         flag="image")
+    image: str = _option("", RUN, "the CT: a file, a DICOM series folder, a bundled sample name, or a folder of "
+                         "scans (each analysed into OUTDIR/<case>/, the model loaded once)", flag="image")
     output: str = _option("", RUN, "output folder (created)", flag="-o", metavar="OUTDIR")
     model: str = _option("default", RUN, "a PASTA model folder, an nnU-Net v2 results folder of a fine-tuned "
                          "PASTA model, a checkpoint file, or 'default' (the bundled compact model; the default)")

@@ -87,17 +87,18 @@ def finding_floor(requested: float | None, model_floor: float, default: float) -
     return requested if requested is not None else max(default, model_floor)
 
 
-def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
+def run_analysis(options: AnalysisOptions, progress: ProgressReporter, loaded: dict | None = None):
     """Run one analysis and write its folder; returns the :class:`~PASTALib.report.findings.Analysis`.
 
     The output folder is claimed before any work (a second run into it is refused) and receives the
     whole result at the end or nothing (cancelled, failed): see :class:`PASTALib.result_folder.ResultFolder`.
+    ``loaded`` keeps the loaded model between calls (a batch loads it once).
     """
     from PASTALib.detection.model_folder import detector_folder
 
     started = time.perf_counter()
     with ResultFolder(Path(options.output), RESULT_NAMES, options.overwrite) as result:
-        analysis = _analyse(options, result.staging, progress)
+        analysis = _analyse(options, result.staging, progress, {} if loaded is None else loaded)
         result.commit()
     if detector_folder(options.model) is not None:
         _record_detector_speed(time.perf_counter() - started, analysis.shape)
@@ -105,7 +106,7 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter):
     return analysis
 
 
-def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
+def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter, loaded: dict):
     from PASTALib.detection.model_folder import detector_folder
     from PASTALib.heads.apply import apply_heads, check_heads, load_heads
     from PASTALib.heads.attribute_heads import head_for_model
@@ -130,15 +131,19 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter):
 
         dicom_folder(image)  # fail before the work, not after it
     if detector is not None:
-        return run_detector_analysis(options, detector, image, sample, out, progress)
+        return run_detector_analysis(options, detector, image, sample, out, progress, loaded)
     heads = load_heads(options.head) if options.head else []
-    model = load_model(options.model, options.folds, options.checkpoint, options.pasta_defaults)
+    if "model" not in loaded:
+        loaded["model"] = load_model(options.model, options.folds, options.checkpoint, options.pasta_defaults)
+    model = loaded["model"]
     check_heads(heads, model)  # refuse another model's heads before the segmentation runs
     class_map = lesion_class_map(model.classes, options.lesion_type)
     organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
-    predictor = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
-                          batch_size=options.batch_size, precision=options.precision, threads=options.threads,
-                          progress=progress)
+    if "predictor" not in loaded:
+        loaded["predictor"] = Predictor(model, device=options.device, tta=options.tta, overlap=options.overlap,
+                                        batch_size=options.batch_size, precision=options.precision,
+                                        threads=options.threads, progress=progress)
+    predictor = loaded["predictor"]
     region, region_notes = ((None, []) if options.whole_volume
                             else roi_region(organs, class_map.values(), image.array.shape))
     work = predictor.work(image)
@@ -183,7 +188,7 @@ def _record_detector_speed(seconds: float, shape_kji) -> None:
 
 
 def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample, out: Path,
-                          progress: ProgressReporter):
+                          progress: ProgressReporter, loaded: dict | None = None):
     """``pasta analyze`` with a detector model folder: organ-aware candidates, calibrated confidence,
     the chosen operating point; then the same report as for a network."""
     from PASTALib.detection.detector import detect
@@ -192,7 +197,10 @@ def run_detector_analysis(options: AnalysisOptions, folder: Path, image, sample,
     from PASTALib.report import DEFAULT_MIN_VOLUME_ML
     from PASTALib.report.findings import analyse_segmentation
 
-    scorer, card = load_detector(folder)
+    loaded = {} if loaded is None else loaded
+    if "detector" not in loaded:
+        loaded["detector"] = load_detector(folder)
+    scorer, card = loaded["detector"]
     organs_arg, organs, organ_notes = read_organs(options.organs, sample, image)
     work = detector_work(image.array.shape)
     log.info("Work: %s", work.text())
