@@ -57,8 +57,22 @@ def test_plan_refuses_to_touch_protected_packages():
 def test_constraints_pin_slicers_packages_to_their_installed_versions():
     from PASTASlicerLib.install import protected_constraints
 
-    text = protected_constraints(versions(numpy="1.26.4", simpleitk="2.4.0", requests="2.32.3"))
-    assert text.splitlines() == ["SimpleITK==2.4.0", "numpy==1.26.4", "requests==2.32.3"]
+    text = protected_constraints(versions(numpy="1.26.4", simpleitk="2.4.0", requests="2.32.3"), installed={})
+    assert text.splitlines() == ["numpy==1.26.4", "requests==2.32.3", "SimpleITK==2.4.0"]
+    # Slicer 5.10's own package set (a part): pydicom 2.4.4 must stay, so pip has to pick a highdicom for it
+    slicer_510 = {"pydicom": "2.4.4", "numpy": "1.26.4", "SimpleITK": "2.4.1", "requests": "2.32.3",
+                  "scipy": "1.14.1"}
+    pins = protected_constraints(versions(), installed=slicer_510).splitlines()
+    assert "pydicom==2.4.4" in pins and "scipy==1.14.1" in pins and len(pins) == 5
+
+
+def test_constraints_are_read_from_the_running_python_not_a_hand_list():
+    from PASTASlicerLib.install import installed_distributions, protected_constraints
+
+    installed = installed_distributions()
+    assert {"numpy", "simpleitk", "pydicom"} <= {n.lower() for n in installed}  # what this Python has
+    pins = set(protected_constraints().splitlines())
+    assert all(f"{name}=={version}" in pins for name, version in installed.items())
 
 
 def test_device_advice():

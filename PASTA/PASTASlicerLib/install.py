@@ -4,8 +4,9 @@
   that matches the GPU driver; never through pip here.
 * **Other packages** (``Resources/requirements.txt``) go through ``slicer.packaging.pip_ensure``
   on Slicer >= 5.12 and ``slicer.util.pip_install`` before that.
-* Slicer's own **SimpleITK, numpy and requests are never replaced**: the install runs under a
-  constraints file that pins them (and torch) to the installed versions.
+* **Nothing Slicer ships is replaced**: the install runs under a constraints file that pins every
+  distribution installed in the running Slicer's Python (read from it, not a hand list: Slicer 5.10's
+  pydicom 2.4 stays, and pip picks a highdicom that works with it) and torch to their versions.
 * Nothing is imported to check what is installed (``importlib.metadata`` only), and nothing
   happens at import time: only when the user presses Apply.
 
@@ -72,7 +73,7 @@ class InstallPlan:
         return ("PASTA needs these Python packages, which are not installed yet:\n\n  - "
                 + "\n  - ".join(items)
                 + "\n\nThey are downloaded from the Python Package Index and installed into Slicer's Python. "
-                  "Slicer's own SimpleITK, numpy and requests are left as they are. Install now?")
+                  "Every package already in Slicer's Python is left at its version. Install now?")
 
 
 def install_plan(requirements: list[str],
@@ -88,9 +89,26 @@ def install_plan(requirements: list[str],
     return InstallPlan(torch=not torch_ok, packages=[r for r in requirements if not is_satisfied(r, version_of)])
 
 
-def protected_constraints(version_of: Callable[[str], Optional[str]] = installed_version) -> str:
-    """pip constraints pinning every installed protected package to its current version."""
-    return "".join(f"{name}=={version}\n" for name in PROTECTED if (version := version_of(name)))
+def installed_distributions() -> dict[str, str]:
+    """Name -> version of every distribution installed in this Python (Slicer's own, when run in Slicer)."""
+    found: dict[str, str] = {}
+    for distribution in importlib.metadata.distributions():
+        name = distribution.metadata["Name"] if distribution.metadata else None
+        if name and distribution.version and name.lower() not in {n.lower() for n in found}:
+            found[name] = distribution.version
+    return found
+
+
+def protected_constraints(version_of: Callable[[str], Optional[str]] = installed_version,
+                          installed: Optional[dict[str, str]] = None) -> str:
+    """pip constraints pinning every installed distribution (and the always-protected packages) to its
+    current version: installing PASTA's packages may add, never replace."""
+    pins = dict(installed_distributions() if installed is None else installed)
+    for name in PROTECTED:
+        version = version_of(name)
+        if version and name.lower() not in {n.lower() for n in pins}:
+            pins[name] = version
+    return "".join(f"{name}=={version}\n" for name, version in sorted(pins.items(), key=lambda kv: kv[0].lower()))
 
 
 def ensure_dependencies(requirements_path: str | Path) -> bool:
@@ -149,7 +167,7 @@ def _install_packages(packages: list[str]) -> None:
         from packaging.requirements import Requirement
 
         wanted = {"constraints": str(constraints), "prompt_install": False, "requester": "PASTA",
-                  "skip_packages": list(PROTECTED)}
+                  "skip_packages": sorted(set(PROTECTED) | set(installed_distributions()))}
         accepted = inspect.signature(packaging.pip_ensure).parameters
         packaging.pip_ensure([Requirement(p) for p in packages], **{k: v for k, v in wanted.items() if k in accepted})
     else:  # Slicer 5.8 / 5.10
