@@ -14,7 +14,7 @@ EVERY_FIELD_CHANGED = AnalysisOptions(
     image="ct.nrrd", output="out dir", model="my model", no_attribute_heads=True, lesion_type="liver_tumor", sensitivity="high",
     organs="organs.nii.gz", min_volume=0.5, dicom=True, force=True, overwrite=True, head=["a.json", "b.json"],
     device="cpu", tta=True, overlap=0.25, batch_size=2, precision="bf16", threads=3, folds=[0, 2],
-    checkpoint="best", pasta_defaults=True)
+    checkpoint="best", pasta_defaults=True, whole_volume=True)
 
 
 def analyze_parser():
