@@ -131,3 +131,41 @@ def test_a_batch_that_made_nothing_does_not_exit_0(hosts, tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert code == 2 and "No case was made: 2 of 2 failed (first: simulated failure" in err
     assert json.loads((tmp_path / "d" / "dataset.json").read_text())["made"] == 0
+
+
+@linux_only
+def test_a_watched_child_ends_when_its_parent_is_killed(tmp_path):
+    """PASTALib.lifetime: what ends synth-batch's workers and Slicer's analysis child after kill -9."""
+    child_code = ("import os, sys, time\nfrom PASTALib.lifetime import watch_parent\n"
+                  f"watch_parent(os.getppid(), lambda: (open({str(tmp_path / 'ended')!r}, 'w').close(), os._exit(3)))\n"
+                  "print(os.getpid(), flush=True)\ntime.sleep(60)")
+    parent_code = ("import subprocess, sys, time\n"
+                   f"child = subprocess.Popen([sys.executable, '-c', {child_code!r}], stdout=subprocess.PIPE, text=True)\n"
+                   "print(child.stdout.readline().strip(), flush=True)\ntime.sleep(60)")
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True,
+                              cwd=REPO / "PASTA")
+    try:
+        child = int(parent.stdout.readline())
+        assert _running(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        assert _wait_gone({child}, 10) == set()
+        assert (tmp_path / "ended").exists()  # it ended through the watchdog, not by chance
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()
+
+
+def test_the_cli_watches_the_parent_the_environment_names(monkeypatch):
+    from PASTALib import lifetime
+    from PASTALib.cli import main as cli
+    from PASTALib.progress import CancelToken
+
+    watched = []
+    monkeypatch.setattr(lifetime, "watch_parent", lambda pid, on_death: watched.append(pid))
+    monkeypatch.setenv(lifetime.PARENT_PID_ENV, "4242")
+    cli._end_with_parent(CancelToken())
+    monkeypatch.delenv(lifetime.PARENT_PID_ENV)
+    cli._end_with_parent(CancelToken())
+    assert watched == [4242]

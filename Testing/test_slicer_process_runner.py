@@ -73,6 +73,7 @@ def test_command_and_environment():
     env = child_environment("/ext/PASTA", "cpu", base={"PYTHONPATH": "/a"})
     assert env["PYTHONPATH"].split(os.pathsep) == ["/ext/PASTA", "/a"] and env["CUDA_VISIBLE_DEVICES"] == "-1"
     assert "CUDA_VISIBLE_DEVICES" not in child_environment("/ext/PASTA", "auto", base={})
+    assert env["PASTA_EXIT_WITH_PARENT"] == str(os.getpid())  # the analysis ends if Slicer dies
 
 
 @pytest.mark.slow

@@ -101,6 +101,7 @@ def child_environment(module_dir: str | Path, device: str = "auto", base: Option
     paths = [str(module_dir)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
+    env["PASTA_EXIT_WITH_PARENT"] = str(os.getpid())  # the analysis ends if Slicer dies (PASTALib.lifetime)
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = "-1"
     return env

@@ -16,8 +16,6 @@ import logging
 import os
 import shutil
 import signal
-import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import closing
 from dataclasses import asdict, dataclass
@@ -28,6 +26,7 @@ from PASTALib import __version__
 from PASTALib.atomic import atomic_write, output_error
 from PASTALib.errors import PastaCancelled, PastaInputError
 from PASTALib.hashing import sha256_file
+from PASTALib.lifetime import POLL_S, watch_parent
 from PASTALib.io.volume_io import images_and_masks
 from PASTALib.progress import CancelToken, ProgressReporter
 from PASTALib.result_folder import FolderLock
@@ -233,10 +232,6 @@ def _run_locked(hosts, keys, jobs, skipped, out_dir: Path, per_type: int, seed: 
     return summary
 
 
-#: How often the parent looks up from waiting on workers to see whether it was cancelled.
-POLL_S = 0.25
-
-
 def _execute(jobs: list[Job], out_dir: str, workers: int, scheduler: Optional[str], cancel: CancelToken):
     """Yield (job, record, error message) as jobs finish, locally or on a Dask cluster."""
     if scheduler:
@@ -290,27 +285,7 @@ def worker_init(parent_pid: int) -> None:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    parent_alive = _parent_watch(parent_pid)
-
-    def watch() -> None:
-        while parent_alive():
-            time.sleep(POLL_S)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-
-
-def _parent_watch(pid: int):
-    """A function telling whether process ``pid`` (this worker's parent) still runs."""
-    if os.name == "posix":
-        return lambda: os.getppid() == pid  # re-parented (to init or a subreaper) once the parent is gone
-    import ctypes  # Windows: wait on a handle opened now, immune to the pid being reused later
-
-    kernel32 = ctypes.windll.kernel32
-    handle = kernel32.OpenProcess(0x00100000, False, pid)  # SYNCHRONIZE
-    if not handle:
-        return lambda: True
-    return lambda: kernel32.WaitForSingleObject(handle, 0) != 0  # 0 = WAIT_OBJECT_0: it has exited
+    watch_parent(parent_pid, lambda: os._exit(1))
 
 
 def _safe_case(job: Job, out_dir: str) -> tuple[Optional[dict], Optional[str]]:

@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args)
     cancel = CancelToken()
     cancel.install_signal_handlers()
+    _end_with_parent(cancel)
     progress = make_reporter("none" if args.quiet and args.progress == "bar" else args.progress, cancel)
     try:
         code = args._run(args, progress)
@@ -130,6 +131,31 @@ def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:
         log.error("internal error: %s: %s (run with --verbose for the traceback and please "
                   "report it)", type(exc).__name__, exc)
     return EXIT_INTERNAL_ERROR
+
+
+def _end_with_parent(cancel: CancelToken) -> None:
+    """When the parent asked for it (Slicer's runner sets PASTA_EXIT_WITH_PARENT to its pid), its death
+    cancels this run at the next progress report, and ends the process if that does not come soon."""
+    import os
+
+    from PASTALib.lifetime import PARENT_PID_ENV, watch_parent
+
+    value = os.environ.get(PARENT_PID_ENV, "")
+    if not value.isdigit():
+        return
+
+    def parent_gone() -> None:
+        cancel.cancel()
+        import time
+
+        time.sleep(GRACE_AFTER_PARENT_S)
+        os._exit(EXIT_CANCELLED)
+
+    watch_parent(int(value), parent_gone)
+
+
+#: Seconds a cancelled run whose parent died may take to stop cleanly before it is ended.
+GRACE_AFTER_PARENT_S = 10.0
 
 
 def _report_failure(args: argparse.Namespace, stage: str, message: str) -> None:
