@@ -160,9 +160,28 @@ def test_a_folder_of_scans_is_analysed_case_by_case_with_one_model_load(tmp_path
     captured = capsys.readouterr()
     assert code == 2 and "1 of 3 case(s) failed: flat" in captured.err
     assert len(loads) == 1  # the detector was read once for the whole folder
-    assert sorted(p.name for p in out.iterdir()) == ["batch.json", "healthy", "lesions"]
+    assert sorted(p.name for p in out.iterdir()) == ["batch.csv", "batch.json", "healthy", "lesions"]
     summary = {c["case"]: c for c in json.loads((out / "batch.json").read_text())["cases"]}
     assert summary["lesions"]["findings"] == 3 and summary["healthy"]["findings"] == 0
     assert "2D" in summary["flat"]["error"] and summary["flat"]["findings"] is None
     report = json.loads((out / "lesions" / "report.json").read_text())
     assert report["provenance"]["inputs"]["organs"].endswith("lesions.nii.gz")  # its own organ mask
+    assert (out / "batch.csv").read_text().splitlines()[0] == "case,image,status,findings,error"
+
+    # A rerun resumes: the complete cases are kept as they are, only the failed one is tried again.
+    before = (out / "lesions" / "report.json").read_bytes()
+    code = cli.main(["analyze", str(scans), "--organs", str(organs), "-o", str(out), "--progress", "none"])
+    assert code == 2 and "lesions" in capsys.readouterr().out
+    statuses = {c["case"]: c["status"] for c in json.loads((out / "batch.json").read_text())["cases"]}
+    assert statuses == {"healthy": "already done", "lesions": "already done", "flat": "failed"}
+    assert (out / "lesions" / "report.json").read_bytes() == before and len(loads) == 1
+
+    # Folders that are no batch say why.
+    only_masks = tmp_path / "masks"
+    only_masks.mkdir()
+    shutil.copy(sample_paths["sample-organs"], only_masks / "total.nii.gz")
+    assert cli.main(["analyze", str(only_masks), "-o", str(tmp_path / "m"), "--progress", "none"]) == 2
+    assert "only files named like masks" in capsys.readouterr().err
+    (scans / "stray.dcm").write_bytes(b"not a series")
+    assert cli.main(["analyze", str(scans), "-o", str(tmp_path / "x"), "--progress", "none"]) == 2
+    assert "mixes DICOM files with other scans" in capsys.readouterr().err

@@ -22,7 +22,8 @@ def run_analyze(args: argparse.Namespace, progress: ProgressReporter) -> int:
     if cases is not None:
         outcomes = run_batch(options, cases, progress)
         for o in outcomes:
-            print(f"{o.case:<30} " + (f"{o.findings} finding(s)" if o.error is None else f"FAILED: {o.error}"))
+            print(f"{o.case:<30} " + (f"FAILED: {o.error}" if o.error else f"{o.findings} finding(s)"
+                                      + (" (already done)" if o.status == "already done" else "")))
         failed = [o.case for o in outcomes if o.error is not None]
         if failed:
             raise PastaInputError(f"{len(failed)} of {len(outcomes)} case(s) failed: {', '.join(failed)}.",
