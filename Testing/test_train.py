@@ -95,6 +95,19 @@ def test_few_shot_on_labelled_pairs(tmp_path):
     assert [c["name"] for c in card["classes"]] == ["background", "class 1"]
 
 
+@pytest.mark.parametrize("recipe, lr, steps", [("pasta-ft", 1e-4, 125000), ("pasta-fewshot", 1e-3, 2000)])
+def test_the_authors_fine_tuning_recipes_are_presets(recipe, lr, steps):
+    """PASTATrainer_ft / PASTATrainer_fewshot (LWHYC/PASTA): nnU-Net's SGD with their learning rate and
+    epochs x iterations; `--recipe` is the preset's other name; the user's explicit options still win."""
+    from PASTALib.cli.main import build_parser
+    from PASTATrainLib.config import TrainConfig, with_preset
+
+    args = build_parser().parse_args(["train", "--data", "d", "-o", "m", "--recipe", recipe])
+    config = with_preset(TrainConfig(), args.preset)
+    assert (config.optimizer, config.learning_rate, config.steps) == ("sgd", lr, steps)
+    assert with_preset(TrainConfig(), recipe, {"steps": 10}).steps == 10
+
+
 def test_init_from_a_pasta_checkpoint_keeps_its_architecture(upper_host, tmp_path):
     config = UNetConfig(1, (8, 16, 32), 2, ((3, 3, 3),) * 3, ((2, 2, 2),) * 2, 3)
     pretrained = PastaUNet(config).state_dict()

@@ -18,6 +18,8 @@ from PASTALib.errors import PastaInputError
 from PASTALib.model.card import DECISION_RULES, read_card
 from PASTALib.progress import ProgressReporter
 
+from .config import PRESETS
+
 log = logging.getLogger(__name__)
 
 
@@ -57,8 +59,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--init", help="initialise from a PASTA checkpoint (e.g. PASTA_final.pth) or a PASTA "
                        "model folder (e.g. 'default' to continue the bundled model); the architecture then "
                        "comes from it")
-    model.add_argument("--preset", choices=("default", "few-shot", "smoke"), default="default",
+    model.add_argument("--preset", "--recipe", dest="preset", choices=tuple(PRESETS), default="default",
                        help="few-shot: short schedule and low learning rate for 1-16 labelled cases; "
+                       "pasta-ft / pasta-fewshot: the PASTA authors' fine-tuning recipes (PASTATrainer_ft: SGD, "
+                       "lr 1e-4, 500 x 250 iterations; PASTATrainer_fewshot: SGD, lr 1e-3, 10 x 200); "
                        "smoke: a few tiny steps to check a set-up")
     model.add_argument("--few-shot", dest="preset", action="store_const", const="few-shot",
                        help="same as --preset few-shot")

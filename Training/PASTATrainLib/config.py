@@ -72,9 +72,20 @@ class TrainConfig:
 #: from a pretrained encoder, large steps would erase what pretraining learned.
 FEW_SHOT = {"steps": 500, "learning_rate": 3e-4, "validate_every": 100}
 
+#: The PASTA authors' fine-tuning recipes (LWHYC/PASTA segmentation/nnunetv2/training/nnUNetTrainer/
+#: PASTATrainer.py, read for its numbers; MIT licence): nnU-Net's SGD (Nesterov, momentum 0.99, weight
+#: decay 3e-5, poly decay), PASTATrainer_ft with initial lr 1e-4 for 500 epochs of nnU-Net's 250
+#: iterations, PASTATrainer_fewshot with lr 1e-3 for 10 epochs of 200 iterations. One step here is one
+#: iteration; validation once per epoch. Patch, spacing and batch size come from the run (nnU-Net takes
+#: them from its plans), so compare with the paper at its 1 mm spacing.
+PASTA_FT = {"optimizer": "sgd", "learning_rate": 1e-4, "steps": 500 * 250, "validate_every": 250}
+PASTA_FEWSHOT = {"optimizer": "sgd", "learning_rate": 1e-3, "steps": 10 * 200, "validate_every": 200}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "few-shot": FEW_SHOT,
+    "pasta-ft": PASTA_FT,
+    "pasta-fewshot": PASTA_FEWSHOT,
     # the tiny end-to-end check CI runs: a few steps, no validation pass in between
     "smoke": {"steps": 4, "validate_every": 0, "checkpoint_every": 2, "patch_kji": (32, 32, 32),
               "stage_widths": (8, 16, 32)},
