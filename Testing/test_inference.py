@@ -234,3 +234,18 @@ def test_region_of_interest_runs_fewer_tiles_and_equals_the_whole_volume_inside(
     assert np.array_equal(roi.labels.array[kidneys], whole.labels.array[kidneys])
     assert not roi.labels.array[~kidneys].any() and np.all(roi.probabilities[0, ~kidneys] == 1.0)
     assert (whole.labels.array[kidneys] > 0).mean() > 0.2  # a real segmentation there, not all background
+
+
+def test_bf16_on_the_cpu_is_asked_for_and_agrees_with_fp32(sample_paths):
+    """--precision bf16 now runs bf16 autocast on the CPU too (2.2x faster per full-network tile on an
+    AVX-512 BF16 CPU, RESULTS.md); the default stays fp32 there. The trained tiny network agrees."""
+    import torch
+
+    from PASTALib.inference.predictor import Predictor
+
+    model = load_model(TINY)
+    fp32, bf16 = Predictor(model, device="cpu", tta=False), Predictor(model, device="cpu", tta=False, precision="bf16")
+    assert fp32._amp_dtype() is None and bf16._amp_dtype() == torch.bfloat16
+    ct = read_volume(sample_paths["sample"])
+    a, b = fp32.predict(ct).labels.array, bf16.predict(ct).labels.array
+    assert float(np.mean(a == b)) >= 0.999 and (a > 0).mean() > 0.01

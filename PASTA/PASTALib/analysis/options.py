@@ -70,8 +70,9 @@ class AnalysisOptions:
     overlap: float = _option(0.5, INFERENCE, "sliding-window overlap (default 0.5)", type=float)
     batch_size: Optional[int] = _option(None, INFERENCE, "tiles per forward pass (default: 4; 2 on CPU for "
                                         "tiles over 64^3)", type=int)
-    precision: str = _option("auto", INFERENCE, "GPU arithmetic (default fp16 autocast; the CPU always uses "
-                             "fp32)", choices=("auto", "fp32", "fp16", "bf16"))
+    precision: str = _option("auto", INFERENCE, "arithmetic: auto = fp16 autocast on a GPU, fp32 on the CPU; bf16 "
+                             "also works on the CPU (2.2x faster per tile on one with AVX-512 BF16)",
+                             choices=("auto", "fp32", "fp16", "bf16"))
     threads: Optional[int] = _option(None, INFERENCE, "CPU threads for PyTorch", type=int)
     folds: Optional[List[int]] = _option(None, MODEL, "nnU-Net results folder: folds to ensemble (default: "
                                          "all present)", type=int, nargs="+")

@@ -46,7 +46,7 @@ class WindowSettings:
     overlap: float = 0.5
     mirror_axes: tuple[int, ...] = ()
     batch_size: int = 1
-    amp_dtype: torch.dtype | None = None  # autocast dtype on GPU; None = full precision
+    amp_dtype: torch.dtype | None = None  # autocast dtype (fp16/bf16 on a GPU, bf16 on a CPU); None = fp32
 
 
 def pad_to_patch(data: torch.Tensor, patch: Sequence[int]) -> tuple[torch.Tensor, tuple[slice, ...]]:
@@ -96,7 +96,7 @@ def predict_logits(networks: Sequence[nn.Module], data: torch.Tensor, settings: 
     batches = [tiles[i:i + settings.batch_size] for i in range(0, len(tiles), settings.batch_size)]
     total = len(networks) * len(batches)
     autocast = (torch.autocast(device.type, dtype=settings.amp_dtype)
-                if settings.amp_dtype is not None and device.type == "cuda" else nullcontext())
+                if settings.amp_dtype is not None and device.type in ("cuda", "cpu") else nullcontext())
     done = 0
     for network in networks:
         for batch in batches:
