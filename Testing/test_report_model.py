@@ -212,3 +212,17 @@ def test_review_status_and_what_is_exported(report):
     with pytest.raises(ValueError):
         review.set_review(report, "F1", "maybe", "Dr A")
     assert Report.from_json(report.to_json()).finding("F2").review.status == "rejected"
+
+
+def test_a_reader_type_change_keeps_the_machine_type_and_refuses_an_impossible_one():
+    from PASTALib.report import review
+
+    report = Report.from_dict(json.loads((DATA / "report_schema_1.0.0.json").read_text()))
+    finding = report.findings[0]  # a liver tumour
+    assert [t.key for t in review.lesion_type_choices(finding)] == ["liver_tumor", "liver_cyst"]
+    with pytest.raises(ValueError, match="cannot lie in the liver"):
+        review.edit_lesion_type(report, finding.id, "lung_tumor", "Dr X")
+    review.edit_lesion_type(report, finding.id, "liver_cyst", "Dr X")
+    again = Report.from_json(report.to_json())  # survives the round trip through JSON and the schema
+    assert again.finding(finding.id).lesion_type.key == "liver_cyst"
+    assert review.machine_value(again, finding.id, "lesion_type")["key"] == "liver_tumor"

@@ -187,3 +187,28 @@ def test_the_reader_name_is_remembered_for_the_next_scene(panel):
     typed = types.SimpleNamespace(resultSegmentation=None, readerName="Dr Other")  # never overwrites a typed name
     ReportPanel(ui, lambda: typed).restoreReader()
     assert typed.readerName == "Dr Other"
+
+
+def test_the_reader_corrects_a_findings_type_among_those_its_organ_can_host(panel):
+    """Was: a type could only be rejected, not corrected. The choice is limited to the organ's types,
+    stored as a reader edit (machine type kept), and the segment, table and T category follow."""
+    from PASTASlicerLib import report_store
+    _, ui, results, parameters, log = panel
+    ui.findingComboBox.currentIndex = 0
+    assert [name for name, _ in ui.lesionTypeComboBox.items] == ["Kidney tumor", "Kidney cyst", "Kidney stone"]
+    assert ui.lesionTypeComboBox.currentData == "kidney_tumor" and "Kidney tumor" in ui.lesionTypeComboBox.toolTip
+    ui.lesionTypeComboBox.currentIndex = ui.lesionTypeComboBox.findData("kidney_cyst")
+    ui.lesionTypeComboBox.emit("activated(int)", ui.lesionTypeComboBox.currentIndex)
+    report = report_store.load_report(results.report)
+    assert report.finding("F1").lesion_type.key == "kidney_cyst"
+    (edit,) = [e for e in report.edits if e.field == "lesion_type"]
+    assert edit.editor == "Dr Reader" and edit.original["key"] == "kidney_tumor"
+    assert results.table.GetCellText(0, 2) == "Kidney cyst"
+    seg = results.segmentation.GetSegmentation()
+    names = [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
+    assert "Kidney cyst 1" in names and len(names) == 2  # the same segment, renamed
+    parameters.readerName = ""  # no name, no edit
+    ui.lesionTypeComboBox.currentIndex = ui.lesionTypeComboBox.findData("kidney_stone")
+    ui.lesionTypeComboBox.emit("activated(int)", ui.lesionTypeComboBox.currentIndex)
+    assert report_store.load_report(results.report).finding("F1").lesion_type.key == "kidney_cyst"
+    assert log["warnings"] and ui.lesionTypeComboBox.currentData == "kidney_cyst"  # shows the stored type again

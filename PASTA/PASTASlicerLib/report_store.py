@@ -62,6 +62,15 @@ def edit_measurement(node, finding_id: str, name: str, value: float, editor: str
     return record
 
 
+def edit_lesion_type(node, finding_id: str, type_key: str, editor: str,
+                     comment: Optional[str] = None) -> review.ReaderEdit:
+    """The reader's lesion type (one the finding's organ can host), keeping the machine's."""
+    report = load_report(node)
+    record = review.edit_lesion_type(report, finding_id, type_key, editor, comment=comment)
+    save_report(node, report)
+    return record
+
+
 def field_value(node, target: str, path: str) -> Any:
     """A report field as it is now (a finding id or "report", and a dotted path as in review)."""
     report = load_report(node)

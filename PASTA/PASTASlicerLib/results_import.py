@@ -373,6 +373,22 @@ def results_of(segmentation_node) -> Optional[dict]:
     return {"report": report, "table": segmentation_node.GetNodeReference(TABLE_ROLE), "markups": markups}
 
 
+def relabel_segment(segmentation_node, finding: Finding) -> None:
+    """After the reader changed a finding's type: its segment's name, colour and terminology follow
+    ("Kidney cyst 2", numbered after the other segments of that type); the voxels stay."""
+    segment_of = finding_segments(segmentation_node)
+    if finding.id not in segment_of:
+        return
+    seg = segmentation_node.GetSegmentation()
+    prefix = f"{finding.lesion_type.name} "
+    taken = {seg.GetSegment(sid).GetName() for fid, sid in segment_of.items() if fid != finding.id}
+    number = next(n for n in range(1, len(segment_of) + 2) if f"{prefix}{n}" not in taken)
+    segment = seg.GetSegment(segment_of[finding.id])
+    segment.SetName(segment_name(finding, number))
+    segment.SetColor(*segment_color(finding))
+    segment.SetTag(segment.GetTerminologyEntryTagName(), terminology_entry(finding))
+
+
 def refresh_table(segmentation_node) -> None:
     """Rewrite the findings table after a report edit (review status, T category...)."""
     nodes = results_of(segmentation_node)

@@ -39,6 +39,7 @@ class ReportPanel:
         for name, spinBox in self._measurementSpinBoxes().items():
             spinBox.connect("editingFinished()", lambda name=name: self.onMeasurementEdited(name))
         self.ui.tCategoryLineEdit.connect("editingFinished()", self.onTCategoryEdited)
+        self.ui.lesionTypeComboBox.connect("activated(int)", lambda index: self.onLesionTypeEdited())
         self.ui.saveImpressionButton.connect("clicked(bool)", self.onSaveImpression)
         self.ui.acceptFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("accepted"))
         self.ui.rejectFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("rejected"))
@@ -126,6 +127,7 @@ class ReportPanel:
             for name, spinBox in self._measurementSpinBoxes().items():
                 self._showMeasurement(node, findingId, name, spinBox)
             self.ui.tCategoryLineEdit.text = finding.staging.value or ""
+            self._showLesionType(node, finding)
             self.ui.reviewStatusLabel.text = _("Review: {s}").format(s=finding.review.status)
         finally:
             self._updating = False
@@ -191,6 +193,39 @@ class ReportPanel:
             finally:
                 refresh_table(self.segmentation())
                 self.showFinding()
+
+    def _showLesionType(self, node, finding) -> None:
+        """The types this finding's organ can host, the current one chosen; the machine's in the tooltip."""
+        from PASTALib.report.review import lesion_type_choices
+        from PASTASlicerLib import report_store
+
+        comboBox = self.ui.lesionTypeComboBox
+        comboBox.clear()
+        for lesionType in lesion_type_choices(finding):
+            comboBox.addItem(lesionType.name, lesionType.key)
+        comboBox.currentIndex = comboBox.findData(finding.lesion_type.key)
+        machine = report_store.machine_value(node, finding.id, "lesion_type")
+        machineName = machine["name"] if isinstance(machine, dict) else machine.name
+        comboBox.toolTip = _("Machine type: {t}").format(t=machineName)
+
+    def onLesionTypeEdited(self) -> None:
+        """Store the reader's type; the segment's name, colour and terminology follow."""
+        if self._updating:
+            return
+        from PASTASlicerLib import report_store
+        from PASTASlicerLib.results_import import relabel_segment
+
+        node, findingId = self.reportNode(), self.findingId()
+        key = self.ui.lesionTypeComboBox.currentData
+        if node is None or findingId is None or key is None \
+                or report_store.field_value(node, findingId, "lesion_type.key") == key:
+            return
+
+        def change(node, editor):
+            report_store.edit_lesion_type(node, findingId, key, editor)
+            relabel_segment(self.segmentation(), report_store.load_report(node).finding(findingId))
+
+        self._store(change)
 
     def _applyEdit(self, target: str, path: str, value) -> None:
         """Store one field, unless it already holds ``value`` (a widget only lost focus)."""

@@ -150,6 +150,36 @@ def restage_by_size(report: Report, finding_id: str, editor: str,
     return edit(report, finding_id, "staging", new, editor, comment=comment)
 
 
+def lesion_type_choices(finding: Finding) -> list:
+    """The lesion types a reader may give a finding: those its organ can host (every type when the
+    organ hosts none, e.g. a finding without an organ mask)."""
+    from PASTALib.lesions import lesion_types
+    from PASTALib.lesions.type_rules import hosted_types
+
+    return hosted_types(finding.location.organ) or list(lesion_types.LESION_TYPES)
+
+
+def edit_lesion_type(report: Report, finding_id: str, type_key: str, editor: str,
+                     when: Optional[str] = None, comment: Optional[str] = None) -> ReaderEdit:
+    """The reader's lesion type for a finding (only one its organ can host); the machine's type is kept
+    in the edit, and the size-based T category follows the new type unless a reader set it."""
+    from PASTALib.lesions import lesion_types
+
+    from .model import Code, LesionTypeRef
+
+    finding = report.finding(finding_id)
+    chosen = lesion_types.lookup(type_key)
+    allowed = lesion_type_choices(finding)
+    if chosen not in allowed:
+        raise ValueError(f"A {chosen.name.lower()} cannot lie in the {finding.location.organ_name or 'organ'}; "
+                         f"choose one of: {', '.join(t.name for t in allowed)}")
+    ref = LesionTypeRef(chosen.id, chosen.key, chosen.name, chosen.malignant,
+                        Code(chosen.code.value, chosen.code.scheme, chosen.code.meaning))
+    record = edit(report, finding_id, "lesion_type", ref, editor, when=when, comment=comment)
+    restage_by_size(report, finding_id, editor, comment="re-staged for the reader's lesion type")
+    return record
+
+
 def set_review(report: Report, finding_id: str, status: str, reviewer: str,
                when: Optional[str] = None, comment: Optional[str] = None) -> Finding:
     """Accept, reject or reset (pending) one finding."""
