@@ -138,11 +138,11 @@ def test_out_of_memory_falls_back_step_by_step(sample_paths, monkeypatch):
     real_forward = predictor._forward
     calls = []
 
-    def flaky_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings):
+    def flaky_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings, *region):
         calls.append((predictor.batch_size, results_device.type, predictor.device.type))
         if predictor.device.type == "cuda":
             raise torch.cuda.OutOfMemoryError("simulated")
-        return real_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings)
+        return real_forward(data, shape, spacing, target_spacing, target_shape, results_device, timings, *region)
 
     monkeypatch.setattr(predictor, "_forward", flaky_forward)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)

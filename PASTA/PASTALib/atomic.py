@@ -68,23 +68,18 @@ def output_error(path: Path, exc: OSError) -> PastaInputError:
                            "Check the output path and the disk it is on.")
 
 
-def fsync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles to sync)."""
-    if os.name != "posix":
-        return
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _fsync_file(path: str) -> None:
+def _fsync(path: str | Path) -> None:
     handle = os.open(path, os.O_RDONLY)
     try:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles to sync)."""
+    if os.name == "posix":
+        _fsync(folder)
 
 
 def _check_bytes(temporary: str, expected: bytes) -> None:
@@ -121,7 +116,7 @@ def atomic_write(path: Path, content: Union[str, bytes, Callable[[str], None]], 
             with open(temporary, "wb") as stream:
                 stream.write(data)
             verify = verify or (lambda written: _check_bytes(written, data))
-        _fsync_file(temporary)
+        _fsync(temporary)
         if os.path.getsize(temporary) == 0 and (callable(content) or len(content) > 0):
             raise OSError(errno.EIO, "the written file is empty")
         if verify is not None:

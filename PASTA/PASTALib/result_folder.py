@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .atomic import atomic_write, fsync_folder, output_error
+from .atomic import atomic_write, output_error
 from .errors import PastaInputError
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,8 @@ class ResultFolder:
             for name in names:
                 os.replace(self.staging / name, self.path / name)
                 moved_in.append(name)
+            # the manifest's own rename fsyncs this folder: every rename above is durable with it
             atomic_write(self.path / MANIFEST, json.dumps({"files": names}, indent=1) + "\n", overwrite=True)
-            fsync_folder(self.path)
         except BaseException as exc:  # put the previous result back as it was
             for name in moved_in:
                 os.replace(self.path / name, self.staging / name)

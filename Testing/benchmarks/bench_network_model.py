@@ -26,7 +26,7 @@ import torch
 
 
 def count_work(image: str, model_path: str) -> dict:
-    from PASTALib.inference.grid_resize import new_shape
+    from PASTALib.inference.work import new_shape
     from PASTALib.inference.sliding_window import tile_starts
     from PASTALib.io import sample_data
     from PASTALib.io.volume_io import read_volume

@@ -22,7 +22,8 @@ from scipy import ndimage
 from PASTALib.io import sample_data
 from PASTALib.model.card import ClassInfo
 from PASTALib.model.checkpoints import save_model_folder
-from PASTALib.inference.grid_resize import new_shape, resize
+from PASTALib.inference.grid_resize import resize
+from PASTALib.inference.work import new_shape
 from PASTALib.model.network import PastaUNet, UNetConfig
 from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.io.volume_io import read_volume

@@ -60,6 +60,7 @@ def roi_region(organs, lesion_type_ids, image_shape) -> tuple[np.ndarray | None,
 
     from PASTALib.lesions import lesion_types
     from PASTALib.lesions.anatomy import host_label_ids
+    from PASTALib.lesions.components import bounding_box, grow_box
 
     if organs is None or organs.array.shape != tuple(image_shape):
         return None, []
@@ -70,9 +71,7 @@ def roi_region(organs, lesion_type_ids, image_shape) -> tuple[np.ndarray | None,
         return None, [f"None of the model's organs ({', '.join(groups)}) is in the organ mask: the whole scan was "
                       "segmented."]
     margin = np.ceil(ROI_MARGIN_MM / np.asarray(organs.spacing[::-1])).astype(int)
-    lo = np.maximum(np.argwhere(mask).min(axis=0) - margin, 0)
-    hi = np.minimum(np.argwhere(mask).max(axis=0) + margin + 1, mask.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    box = grow_box(bounding_box(mask), mask.shape, margin)
     near = ndimage.distance_transform_edt(~mask[box], sampling=organs.spacing[::-1]) <= ROI_MARGIN_MM
     region = np.zeros(mask.shape, bool)
     region[box] = near
@@ -94,13 +93,12 @@ def run_analysis(options: AnalysisOptions, progress: ProgressReporter, loaded: d
     whole result at the end or nothing (cancelled, failed): see :class:`PASTALib.result_folder.ResultFolder`.
     ``loaded`` keeps the loaded model between calls (a batch loads it once).
     """
-    from PASTALib.detection.model_folder import detector_folder
-
+    loaded = {} if loaded is None else loaded
     started = time.perf_counter()
     with ResultFolder(Path(options.output), RESULT_NAMES, options.overwrite) as result:
-        analysis = _analyse(options, result.staging, progress, {} if loaded is None else loaded)
+        analysis = _analyse(options, result.staging, progress, loaded)
         result.commit()
-    if detector_folder(options.model) is not None:
+    if "detector" in loaded:  # the detector path keeps its model there
         _record_detector_speed(time.perf_counter() - started, analysis.shape)
     log.info("wrote %s", result.path)
     return analysis

@@ -99,19 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args._run(args, progress)
     except PastaInputError as exc:
-        _report_failure(args, "error", exc.problem + (f" {exc.hint}" if exc.hint else ""))
-        log.error("error: %s", exc.problem)
-        if exc.hint:
-            log.error("hint: %s", exc.hint)
-        return EXIT_BAD_INPUT
+        return _bad_input(args, exc)
     except OSError as exc:
         if exc.errno not in ENVIRONMENT_ERRNOS:
             return _internal_error(args, exc)
-        problem = output_error(Path(exc.filename or "."), exc)  # a refusal the user can fix, not a bug
-        _report_failure(args, "error", str(problem))
-        log.error("error: %s", problem.problem)
-        log.error("hint: %s", problem.hint)
-        return EXIT_BAD_INPUT
+        return _bad_input(args, output_error(Path(exc.filename or "."), exc))  # the user's to fix, not a bug
     except (PastaCancelled, KeyboardInterrupt) as exc:
         message = str(exc) if isinstance(exc, PastaCancelled) else PastaCancelled().args[0]
         _report_failure(args, "cancelled", message)
@@ -121,6 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(args, exc)
     progress.finish()
     return code if code is not None else EXIT_OK
+
+
+def _bad_input(args: argparse.Namespace, exc: PastaInputError) -> int:
+    _report_failure(args, "error", exc.problem + (f" {exc.hint}" if exc.hint else ""))
+    log.error("error: %s", exc.problem)
+    if exc.hint:
+        log.error("hint: %s", exc.hint)
+    return EXIT_BAD_INPUT
 
 
 def _internal_error(args: argparse.Namespace, exc: BaseException) -> int:

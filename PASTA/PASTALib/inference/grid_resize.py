@@ -86,8 +86,3 @@ def resize(tensor: torch.Tensor, shape_out: tuple[int, int, int], order: int, sp
             matrix = axis_matrix(shape_in[z_axis], int(shape_out[z_axis]), settings.order_z)
         out = _apply(out, matrix, z_axis)
     return out
-
-
-def new_shape(shape, spacing_from, spacing_to) -> tuple[int, int, int]:
-    """nnU-Net's ``compute_new_shape``: round(old * old_spacing / new_spacing)."""
-    return tuple(int(round(s * a / b)) for s, a, b in zip(shape, spacing_from, spacing_to))  # type: ignore[return-value]

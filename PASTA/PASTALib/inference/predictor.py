@@ -24,10 +24,10 @@ from PASTALib.model.checkpoints import LoadedModel
 from PASTALib.model.network import PastaUNet
 from PASTALib.progress import ProgressReporter
 
-from .grid_resize import new_shape, resize
+from .grid_resize import resize
 from .postprocessing import postprocess
 from .sliding_window import WindowSettings, predict_logits
-from .work import TimingLog, network_key, network_work, tile_count
+from .work import TimingLog, network_key, network_work, new_shape, tile_count
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,14 @@ class Predictor:
         data = torch.from_numpy(prep.normalization.apply(cropped))[None]
         target_spacing = prep.spacing_zyx or spacing
         target_shape = new_shape(cropped.shape, spacing, target_spacing)
-        inside = None
-        self._region = None
+        inside = on_grid = None
+        counts: dict = {}
         if region is not None:
             inside = np.transpose(np.asarray(region, bool), prep.transpose_forward)[box]
             on_grid = resize(torch.from_numpy(inside[None].astype(np.float32)), target_shape, 1, spacing,
-                             target_spacing, prep.resampling, clip=False)[0]
-            self._region = on_grid > 0.01  # every network voxel the region reaches, at least partly
-        logits = self._run_with_fallbacks(data, cropped.shape, spacing, target_spacing, target_shape, timings)
+                             target_spacing, prep.resampling, clip=False)[0] > 0.01  # every voxel it reaches
+        logits = self._run_with_fallbacks(data, cropped.shape, spacing, target_spacing, target_shape, timings,
+                                          on_grid, counts)
         self.progress.report("postprocessing", 0.95, "resampling to the input grid")
         t = time.perf_counter()
         probabilities = torch.softmax(logits, dim=0)
@@ -155,7 +155,6 @@ class Predictor:
             outside = torch.from_numpy(~inside).to(probabilities.device)
             probabilities[:, outside] = 0.0
             probabilities[0, outside] = 1.0
-            counts = self._tile_counts
             region_note = (f"Region of interest: {counts.get('tiles')} of {counts.get('tiles_total')} tiles run; "
                            "outside the region the answer is background.")
         rules = self.model.postprocessing
@@ -180,7 +179,8 @@ class Predictor:
                                   self.device.type, notes, timings)
 
     # ---------------------------------------------------------------------------------- internals
-    def _forward(self, data, shape, spacing, target_spacing, target_shape, results_device, timings):
+    def _forward(self, data, shape, spacing, target_spacing, target_shape, results_device, timings,
+                 region=None, counts=None):
         prep = self.model.preprocessing
         t = time.perf_counter()
         on_device = resize(data.to(results_device), target_shape, prep.resampling.order_data, spacing,
@@ -189,10 +189,8 @@ class Predictor:
         t = time.perf_counter()
         settings = WindowSettings(prep.patch_size, self.overlap, self.model.mirror_axes if self.tta else (),
                                   self.batch_size, self._amp_dtype())
-        self._tile_counts: dict = {}
-        region = self._region.to(results_device) if getattr(self, "_region", None) is not None else None
         logits = predict_logits(self.networks, on_device, settings, self.device, results_device, self.progress,
-                                region, self._tile_counts)
+                                region.to(results_device) if region is not None else None, counts)
         timings["network"] = time.perf_counter() - t
         self._record_speed(tuple(on_device.shape[-3:]), timings["network"])
         t = time.perf_counter()
@@ -201,11 +199,13 @@ class Predictor:
         timings["resample_out"] = time.perf_counter() - t
         return logits
 
-    def _run_with_fallbacks(self, data, shape, spacing, target_spacing, target_shape, timings) -> torch.Tensor:
+    def _run_with_fallbacks(self, data, shape, spacing, target_spacing, target_shape, timings,
+                            region=None, counts=None) -> torch.Tensor:
         results_device = self.device
         while True:
             try:
-                return self._forward(data, shape, spacing, target_spacing, target_shape, results_device, timings)
+                return self._forward(data, shape, spacing, target_spacing, target_shape, results_device, timings,
+                                     region, counts)
             except torch.cuda.OutOfMemoryError:
                 if self.device.type != "cuda":
                     raise
@@ -222,16 +222,19 @@ class Predictor:
                     results_device = self.device
                     self.networks = [n.to(self.device) for n in self.networks]
 
+    @property
+    def mirrorings(self) -> int:
+        """Forward passes per tile and fold: the tile itself and each test-time mirroring."""
+        return 2 ** len(self.model.mirror_axes) if self.tta else 1
+
     def work(self, volume: Volume):
         """The run's forward passes over ``volume`` and their time at this device's measured speed."""
-        mirrorings = 2 ** len(self.model.mirror_axes) if self.tta else 1
         return network_work(volume.array.shape, volume.spacing, self.model.preprocessing, self.overlap,
-                            mirrorings, len(self.networks), self.speed_key())
+                            self.mirrorings, len(self.networks), self.speed_key())
 
     def passes(self, grid_shape: tuple[int, ...]) -> int:
         """Forward passes of one patch over ``grid_shape``: tiles x mirrorings x folds."""
-        mirrorings = 2 ** len(self.model.mirror_axes) if self.tta else 1
-        return tile_count(grid_shape, self.model.preprocessing.patch_size, self.overlap) * mirrorings \
+        return tile_count(grid_shape, self.model.preprocessing.patch_size, self.overlap) * self.mirrorings \
             * len(self.networks)
 
     def speed_key(self) -> str:

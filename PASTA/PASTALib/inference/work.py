@@ -38,14 +38,18 @@ def tile_count(shape: Sequence[int], patch: Sequence[int], overlap: float) -> in
     return math.prod(len(tile_starts(int(s), int(p), 1.0 - overlap)) for s, p in zip(shape, patch))
 
 
+def new_shape(shape, spacing_from, spacing_to) -> tuple[int, int, int]:
+    """nnU-Net's ``compute_new_shape``: round(old * old_spacing / new_spacing)."""
+    return tuple(int(round(s * a / b)) for s, a, b in zip(shape, spacing_from, spacing_to))  # type: ignore[return-value]
+
+
 def network_grid(shape_kji: Sequence[int], spacing_xyz: Sequence[float], preprocessing) -> tuple[int, ...]:
     """The volume's size on the network's grid (after the model's transpose and resampling; the
     non-zero crop can only make it smaller)."""
     order = preprocessing.transpose_forward
     shape = [shape_kji[i] for i in order]
     spacing = [tuple(spacing_xyz)[::-1][i] for i in order]
-    target = preprocessing.spacing_zyx or spacing
-    return tuple(max(1, int(round(n * s / t))) for n, s, t in zip(shape, spacing, target))
+    return tuple(max(1, n) for n in new_shape(shape, spacing, preprocessing.spacing_zyx or spacing))
 
 
 @dataclass

@@ -119,7 +119,7 @@ def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optio
     for n_value, value in enumerate(values):
         # Label only within this value's bounding box, and size components box by box: the int32
         # component map (and no full-grid temporaries) is what this costs, not 20+ bytes per voxel.
-        where = _bounding_box(labels == value)
+        where = bounding_box(labels == value)
         components, count = ndimage.label(labels[where] == value, structure)
         boxes = [_offset(box, where) for box in ndimage.find_objects(components)]
         sizes = [np.count_nonzero(components[_offset(box, where, -1)] == index + 1)
@@ -141,7 +141,7 @@ def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optio
     return regions, dropped
 
 
-def _bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
     """The smallest box holding every True voxel (the whole grid's first voxel when there is none)."""
     box = []
     for axis in range(mask.ndim):

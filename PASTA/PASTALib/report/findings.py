@@ -132,7 +132,7 @@ def _location(region: Region, lesion_type, sites: dict) -> Location:
         return Location(organ=lesion_type.organ, organ_name=anatomy.group_name(lesion_type.organ),
                         site=None, organ_label_id=None, side=None, lobe=None, source=source,
                         organ_fractions=dict(region.group_fractions),
-                        code=_code(group.code) if group else None, matches_lesion_type=True)
+                        code=Code.of(group.code) if group else None, matches_lesion_type=True)
     site = sites.get(region.site_label) if region.site_label is not None else None
     code = site.code if site and site.code else (
         anatomy.ORGAN_GROUPS[region.group].code if region.group in anatomy.ORGAN_GROUPS else None)
@@ -140,12 +140,8 @@ def _location(region: Region, lesion_type, sites: dict) -> Location:
                     site=site.site if site else None, organ_label_id=region.site_label,
                     side=site.side if site else None, lobe=site.lobe if site else None,
                     source="organ mask", organ_fractions=dict(region.group_fractions),
-                    code=_code(code) if code else None,
+                    code=Code.of(code) if code else None,
                     matches_lesion_type=region.group == lesion_type.organ)
-
-
-def _code(concept) -> Code:
-    return Code(concept.value, concept.scheme, concept.meaning)
 
 
 def _confidence(probabilities: Optional[np.ndarray], mask: np.ndarray, type_id: int,
@@ -331,8 +327,7 @@ def _finding(number, region, image, all_lesions, probs, organ_array, organ_group
                      "organs; split by organ.")
     finding = Finding(
         id=f"F{number}",
-        lesion_type=LesionTypeRef(lesion_type.id, lesion_type.key, lesion_type.name,
-                                  lesion_type.malignant, _code(lesion_type.code)),
+        lesion_type=LesionTypeRef.of(lesion_type),
         location=location,
         component=Component(region.label_value, region.component, region.part, region.parts,
                             region.voxel_count),

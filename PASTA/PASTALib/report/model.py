@@ -57,6 +57,11 @@ class Code:
     scheme: str
     meaning: str
 
+    @classmethod
+    def of(cls, concept) -> "Code":
+        """A coded concept of the project's tables (lesion types, organ groups, sites) as a report code."""
+        return cls(concept.value, concept.scheme, concept.meaning)
+
 
 @dataclass
 class LesionTypeRef:
@@ -65,6 +70,12 @@ class LesionTypeRef:
     name: str
     malignant: bool
     code: Code
+
+    @classmethod
+    def of(cls, lesion_type) -> "LesionTypeRef":
+        """The report's reference to a row of :mod:`PASTALib.lesions.lesion_types`."""
+        return cls(lesion_type.id, lesion_type.key, lesion_type.name, lesion_type.malignant,
+                   Code.of(lesion_type.code))
 
 
 @dataclass

@@ -165,7 +165,7 @@ def edit_lesion_type(report: Report, finding_id: str, type_key: str, editor: str
     in the edit, and the size-based T category follows the new type unless a reader set it."""
     from PASTALib.lesions import lesion_types
 
-    from .model import Code, LesionTypeRef
+    from .model import LesionTypeRef
 
     finding = report.finding(finding_id)
     chosen = lesion_types.lookup(type_key)
@@ -173,9 +173,7 @@ def edit_lesion_type(report: Report, finding_id: str, type_key: str, editor: str
     if chosen not in allowed:
         raise ValueError(f"A {chosen.name.lower()} cannot lie in the {finding.location.organ_name or 'organ'}; "
                          f"choose one of: {', '.join(t.name for t in allowed)}")
-    ref = LesionTypeRef(chosen.id, chosen.key, chosen.name, chosen.malignant,
-                        Code(chosen.code.value, chosen.code.scheme, chosen.code.meaning))
-    record = edit(report, finding_id, "lesion_type", ref, editor, when=when, comment=comment)
+    record = edit(report, finding_id, "lesion_type", LesionTypeRef.of(chosen), editor, when=when, comment=comment)
     restage_by_size(report, finding_id, editor, comment="re-staged for the reader's lesion type")
     return record
 
