@@ -185,6 +185,16 @@ def widget_problems(uses: dict[str, set[str]], classes: dict[str, str], editable
 
 
 @pytest.mark.parametrize("module", MODULES)
+def test_every_widget_name_of_the_ui_is_unique(module):
+    """``self.ui.<name>`` reaches one widget only: with two of a name, Slicer binds one and the code drives
+    the wrong one (the report panel's type box once shared its name with the model's lesion-type box)."""
+    names = [w.get("name") for w in ui_root(module).iter("widget")]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    assert not duplicates, f"{module}.ui names these widgets twice: {duplicates}"
+    assert len(names) >= MIN_WIDGETS[module]
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_every_widget_the_module_uses_exists_with_a_fitting_class(module):
     uses = all_ui_uses(module)
     problems = widget_problems(uses, ui_classes(module), ui_flags(module, "editable"),

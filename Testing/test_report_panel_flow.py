@@ -195,10 +195,10 @@ def test_the_reader_corrects_a_findings_type_among_those_its_organ_can_host(pane
     from PASTASlicerLib import report_store
     _, ui, results, parameters, log = panel
     ui.findingComboBox.currentIndex = 0
-    assert [name for name, _ in ui.lesionTypeComboBox.items] == ["Kidney tumor", "Kidney cyst", "Kidney stone"]
-    assert ui.lesionTypeComboBox.currentData == "kidney_tumor" and "Kidney tumor" in ui.lesionTypeComboBox.toolTip
-    ui.lesionTypeComboBox.currentIndex = ui.lesionTypeComboBox.findData("kidney_cyst")
-    ui.lesionTypeComboBox.emit("activated(int)", ui.lesionTypeComboBox.currentIndex)
+    assert [name for name, _ in ui.findingTypeComboBox.items] == ["Kidney tumor", "Kidney cyst", "Kidney stone"]
+    assert ui.findingTypeComboBox.currentData == "kidney_tumor" and "Kidney tumor" in ui.findingTypeComboBox.toolTip
+    ui.findingTypeComboBox.currentIndex = ui.findingTypeComboBox.findData("kidney_cyst")
+    ui.findingTypeComboBox.emit("activated(int)", ui.findingTypeComboBox.currentIndex)
     report = report_store.load_report(results.report)
     assert report.finding("F1").lesion_type.key == "kidney_cyst"
     (edit,) = [e for e in report.edits if e.field == "lesion_type"]
@@ -208,7 +208,7 @@ def test_the_reader_corrects_a_findings_type_among_those_its_organ_can_host(pane
     names = [seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())]
     assert "Kidney cyst 1" in names and len(names) == 2  # the same segment, renamed
     parameters.readerName = ""  # no name, no edit
-    ui.lesionTypeComboBox.currentIndex = ui.lesionTypeComboBox.findData("kidney_stone")
-    ui.lesionTypeComboBox.emit("activated(int)", ui.lesionTypeComboBox.currentIndex)
+    ui.findingTypeComboBox.currentIndex = ui.findingTypeComboBox.findData("kidney_stone")
+    ui.findingTypeComboBox.emit("activated(int)", ui.findingTypeComboBox.currentIndex)
     assert report_store.load_report(results.report).finding("F1").lesion_type.key == "kidney_cyst"
-    assert log["warnings"] and ui.lesionTypeComboBox.currentData == "kidney_cyst"  # shows the stored type again
+    assert log["warnings"] and ui.findingTypeComboBox.currentData == "kidney_cyst"  # shows the stored type again

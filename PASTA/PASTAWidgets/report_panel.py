@@ -39,7 +39,7 @@ class ReportPanel:
         for name, spinBox in self._measurementSpinBoxes().items():
             spinBox.connect("editingFinished()", lambda name=name: self.onMeasurementEdited(name))
         self.ui.tCategoryLineEdit.connect("editingFinished()", self.onTCategoryEdited)
-        self.ui.lesionTypeComboBox.connect("activated(int)", lambda index: self.onLesionTypeEdited())
+        self.ui.findingTypeComboBox.connect("activated(int)", lambda index: self.onLesionTypeEdited())
         self.ui.saveImpressionButton.connect("clicked(bool)", self.onSaveImpression)
         self.ui.acceptFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("accepted"))
         self.ui.rejectFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("rejected"))
@@ -199,7 +199,7 @@ class ReportPanel:
         from PASTALib.report.review import lesion_type_choices
         from PASTASlicerLib import report_store
 
-        comboBox = self.ui.lesionTypeComboBox
+        comboBox = self.ui.findingTypeComboBox
         comboBox.clear()
         for lesionType in lesion_type_choices(finding):
             comboBox.addItem(lesionType.name, lesionType.key)
@@ -216,7 +216,7 @@ class ReportPanel:
         from PASTASlicerLib.results_import import relabel_segment
 
         node, findingId = self.reportNode(), self.findingId()
-        key = self.ui.lesionTypeComboBox.currentData
+        key = self.ui.findingTypeComboBox.currentData
         if node is None or findingId is None or key is None \
                 or report_store.field_value(node, findingId, "lesion_type.key") == key:
             return
