@@ -66,7 +66,8 @@ def qt_ui_text(module: str) -> bytes:
 
 def application():
     """The one QApplication of this process, offscreen."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if not os.environ.get("QT_QPA_PLATFORM"):  # no screen here, nor in CI
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication
 
     return QApplication.instance() or QApplication([])
@@ -93,3 +94,60 @@ def child(panel, name: str):
     if found is None:
         raise KeyError(f"{name} not in the panel")
     return found
+
+
+#: The longest texts code writes at run time, roughly: a model id with its kind, a finding with a long type,
+#: a status message. Combo boxes and labels get these before a panel is measured.
+LONG_ITEM = "F12: Hepatocellular carcinoma, segment VIII of the liver (pasta-default-v2, bundled)"
+LONG_MESSAGE = ("Segments recognised as organs: liver, spleen, left kidney, right kidney, pancreas, stomach; "
+                "ignored: L1 vertebra, superior lobe of left lung, tumour (drawn). ") * 2
+
+
+def collapsed_sections(module: str) -> set[str]:
+    """Names of the sections the .ui starts collapsed."""
+    return {w.get("name") for w in ET.parse(ui_path(module)).getroot().iter("widget")
+            if any(p.get("name") == "collapsed" and p.findtext("bool") == "true" for p in w.findall("property"))}
+
+
+def collapse(panel, module: str) -> None:
+    """Hide what the .ui's collapsed sections hold, as ctkCollapsibleButton does."""
+    from PySide6.QtWidgets import QWidget
+
+    for name in collapsed_sections(module):
+        for inner in child(panel, name).findChildren(QWidget, options=_direct_children()):
+            inner.hide()
+    for layout_owner in [panel, *panel.findChildren(QWidget)]:
+        if layout_owner.layout() is not None:
+            layout_owner.layout().invalidate()
+    application().processEvents()
+
+
+def _direct_children():
+    from PySide6.QtCore import Qt
+
+    return Qt.FindChildOption.FindDirectChildrenOnly
+
+
+def fill_with_long_text(panel) -> None:
+    """Give every combo box a long item and every word-wrapped label a long message."""
+    from PySide6.QtWidgets import QComboBox, QLabel
+
+    for combo in panel.findChildren(QComboBox):
+        combo.addItem(LONG_ITEM)
+        combo.setCurrentIndex(combo.count() - 1)
+    for label in panel.findChildren(QLabel):
+        if label.wordWrap():
+            label.setText(LONG_MESSAGE)
+
+
+def in_module_panel(panel, width: int, height: int):
+    """The panel in a resizable scroll area of ``width`` x ``height``, as Slicer's module panel holds it."""
+    from PySide6.QtWidgets import QScrollArea
+
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(panel)
+    area.resize(width, height)
+    area.show()
+    application().processEvents()
+    return area
