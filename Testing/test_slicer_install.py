@@ -47,6 +47,93 @@ def test_plan_lists_only_what_is_missing():
     assert install_plan(requirements, versions(torch="2.6", monai="1.4", safetensors="0.5", pillow="11")).empty
 
 
+class ExtensionsServer:
+    """What the test needs of Slicer's extensionsManagerModel(): installed names and server installs."""
+
+    def __init__(self, installed=(), server_works=True):
+        self.installed = set(installed)
+        self.server_works = server_works
+        self.requests: list[str] = []
+
+    def isExtensionInstalled(self, name):
+        return name in self.installed
+
+    def installExtensionFromServer(self, name):
+        self.requests.append(name)
+        if self.server_works:
+            self.installed.add(name)
+        return self.server_works
+
+
+class Dialogs:
+    """Answers questions in order and records what was asked, shown and restarted."""
+
+    def __init__(self, *answers):
+        self.answers, self.asked, self.errors, self.restarts = list(answers), [], [], 0
+
+    def ask(self, text, windowTitle=""):
+        self.asked.append(text)
+        return self.answers.pop(0)
+
+    def error(self, text, windowTitle=""):
+        self.errors.append(text)
+
+    def restart(self):
+        self.restarts += 1
+
+
+def test_the_pytorch_extension_is_needed_only_when_torch_is_missing_and_so_is_the_extension():
+    from PASTASlicerLib.install import install_plan
+
+    requirements = ["safetensors>=0.4"]
+    no_module = lambda name: False  # noqa: E731
+    has_utils = lambda name: name == "PyTorchUtils"  # noqa: E731
+    assert install_plan(requirements, versions(safetensors="0.5"), no_module).pytorch_extension_missing
+    assert not install_plan(requirements, versions(safetensors="0.5"), has_utils).pytorch_extension_missing
+    assert not install_plan(requirements, versions(torch="2.6", safetensors="0.5"), no_module).pytorch_extension_missing
+
+
+def test_installing_the_pytorch_extension_is_offered_then_a_restart():
+    from PASTASlicerLib.install import PYTORCH_EXTENSION, offer_pytorch_extension
+
+    server, dialogs = ExtensionsServer(), Dialogs(True, True)
+    assert offer_pytorch_extension(server, dialogs.ask, dialogs.error, dialogs.restart)
+    assert server.requests == [PYTORCH_EXTENSION] == ["PyTorch"]
+    assert "PyTorch extension" in dialogs.asked[0] and "Restart" in dialogs.asked[1] and dialogs.restarts == 1
+
+    server, dialogs = ExtensionsServer(), Dialogs(False)  # declined: nothing installed, nothing more asked
+    assert not offer_pytorch_extension(server, dialogs.ask, dialogs.error, dialogs.restart)
+    assert server.requests == [] and len(dialogs.asked) == 1 and dialogs.restarts == 0
+
+    server, dialogs = ExtensionsServer(server_works=False), Dialogs(True)  # the server fails: said, no restart
+    assert not offer_pytorch_extension(server, dialogs.ask, dialogs.error, dialogs.restart)
+    assert "Extensions Manager" in dialogs.errors[0] and dialogs.restarts == 0
+
+    server, dialogs = ExtensionsServer(installed={"PyTorch"}), Dialogs(False)  # installed, not yet restarted
+    assert offer_pytorch_extension(server, dialogs.ask, dialogs.error, dialogs.restart)
+    assert server.requests == [] and "Restart" in dialogs.asked[0] and dialogs.restarts == 0
+
+
+def test_the_extension_is_offered_before_any_package_question(monkeypatch, tmp_path):
+    """Without the PyTorch extension the first and only question is the extension's: no pip dialog, no pip."""
+    import types
+
+    import PASTASlicerLib.install as install
+
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("safetensors>=0.4\n")
+    dialogs, server = Dialogs(False), ExtensionsServer()
+    fake_util = types.SimpleNamespace(confirmOkCancelDisplay=dialogs.ask, errorDisplay=dialogs.error,
+                                      restart=dialogs.restart,
+                                      pip_install=lambda *a: pytest.fail("pip must not run before the restart"))
+    monkeypatch.setitem(__import__("sys").modules, "slicer", types.SimpleNamespace(
+        util=fake_util, app=types.SimpleNamespace(extensionsManagerModel=lambda: server)))
+    monkeypatch.setattr(install, "installed_version", versions())
+    monkeypatch.setattr(install, "module_available", lambda name: False)
+    assert install.ensure_dependencies(requirements) is False
+    assert len(dialogs.asked) == 1 and dialogs.asked[0] == install.PYTORCH_EXTENSION_QUESTION
+
+
 def test_plan_refuses_to_touch_protected_packages():
     from PASTASlicerLib.install import install_plan
 

@@ -1,7 +1,9 @@
 """Install what ``pasta analyze`` needs into Slicer's Python, after one confirmation.
 
 * **torch** comes only through the PyTorch extension (``PyTorchUtils``), which picks the build
-  that matches the GPU driver; never through pip here.
+  that matches the GPU driver; never through pip here. When that extension is missing, installing
+  it is offered first, before anything else is asked (as SlicerNNUnet does): Slicer must restart
+  before the extension's module can be used.
 * **Other packages** (``Resources/requirements.txt``) go through ``slicer.packaging.pip_ensure``
   on Slicer >= 5.12 and ``slicer.util.pip_install`` before that.
 * **Nothing Slicer ships is replaced**: the install runs under a constraints file that pins every
@@ -16,6 +18,7 @@ The planning part is plain Python (tested); :func:`ensure_dependencies` is the S
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import inspect
 import logging
 import tempfile
@@ -28,6 +31,13 @@ log = logging.getLogger(__name__)
 #: Packages Slicer ships and that must never be replaced (plus torch, owned by PyTorchUtils).
 PROTECTED = ("SimpleITK", "numpy", "requests", "torch")
 TORCH_REQUIREMENT = ">=2.1"
+#: The Slicer extension that installs torch, and the Python module it adds.
+PYTORCH_EXTENSION = "PyTorch"
+PYTORCH_MODULE = "PyTorchUtils"
+PYTORCH_EXTENSION_QUESTION = (
+    "PASTA runs on PyTorch, which Slicer installs through its PyTorch extension (it picks the build that "
+    "matches your GPU). That extension is not installed.\n\nInstall the PyTorch extension now? Slicer must "
+    "restart afterwards; then press Apply again.")
 
 
 def installed_version(name: str) -> Optional[str]:
@@ -47,6 +57,11 @@ def read_requirements(path: str | Path) -> list[str]:
     return lines
 
 
+def module_available(name: str) -> bool:
+    """Whether a Python module can be imported, without importing it."""
+    return importlib.util.find_spec(name) is not None
+
+
 def is_satisfied(requirement: str, version_of: Callable[[str], Optional[str]] = installed_version) -> bool:
     from packaging.requirements import Requirement
 
@@ -61,6 +76,8 @@ def is_satisfied(requirement: str, version_of: Callable[[str], Optional[str]] = 
 class InstallPlan:
     torch: bool  #: torch must be installed through the PyTorch extension
     packages: list = field(default_factory=list)  #: requirement strings for pip
+    #: torch is missing and so is the PyTorch extension that would install it: offered first, then a restart
+    pytorch_extension_missing: bool = False
 
     @property
     def empty(self) -> bool:
@@ -77,8 +94,11 @@ class InstallPlan:
 
 
 def install_plan(requirements: list[str],
-                 version_of: Callable[[str], Optional[str]] = installed_version) -> InstallPlan:
-    """What is missing, without importing anything."""
+                 version_of: Optional[Callable[[str], Optional[str]]] = None,
+                 has_module: Optional[Callable[[str], bool]] = None) -> InstallPlan:
+    """What is missing, without importing anything (by default: in this Python)."""
+    version_of = version_of or installed_version
+    has_module = has_module or module_available
     from packaging.requirements import Requirement
 
     names = {Requirement(r).name.lower() for r in requirements}
@@ -86,7 +106,8 @@ def install_plan(requirements: list[str],
     if protected:
         raise ValueError(f"requirements must not list Slicer's or PyTorchUtils' packages: {sorted(protected)}")
     torch_ok = is_satisfied(f"torch{TORCH_REQUIREMENT}", version_of)
-    return InstallPlan(torch=not torch_ok, packages=[r for r in requirements if not is_satisfied(r, version_of)])
+    return InstallPlan(torch=not torch_ok, packages=[r for r in requirements if not is_satisfied(r, version_of)],
+                       pytorch_extension_missing=not torch_ok and not has_module(PYTORCH_MODULE))
 
 
 def installed_distributions() -> dict[str, str]:
@@ -118,6 +139,10 @@ def ensure_dependencies(requirements_path: str | Path) -> bool:
     plan = install_plan(read_requirements(requirements_path))
     if plan.empty:
         return True
+    if plan.pytorch_extension_missing:
+        offer_pytorch_extension(slicer.app.extensionsManagerModel(), slicer.util.confirmOkCancelDisplay,
+                                slicer.util.errorDisplay, slicer.util.restart)
+        return False
     if not slicer.util.confirmOkCancelDisplay(plan.confirmation_text(), windowTitle="PASTA: install packages"):
         slicer.util.showStatusMessage("PASTA: packages not installed; press Apply again to install them.", 5000)
         return False
@@ -139,6 +164,28 @@ def ensure_dependencies(requirements_path: str | Path) -> bool:
                                  "Apply again.", windowTitle="PASTA: restart needed")
         return False
     return True
+
+
+def offer_pytorch_extension(extensions, ask: Callable[..., bool], show_error: Callable[..., None],
+                            restart: Callable[[], None]) -> bool:
+    """Ask to install the PyTorch extension from the extensions server, then offer the restart it needs.
+
+    ``extensions`` is Slicer's ``extensionsManagerModel()``; True when the extension was installed (or was
+    already, waiting for a restart). Nothing else is asked or installed before the restart."""
+    if extensions.isExtensionInstalled(PYTORCH_EXTENSION):
+        installed = True  # installed in this session: its module appears after a restart
+    else:
+        if not ask(PYTORCH_EXTENSION_QUESTION, windowTitle="PASTA: PyTorch extension"):
+            return False
+        installed = bool(extensions.installExtensionFromServer(PYTORCH_EXTENSION))
+        if not installed:
+            show_error("The PyTorch extension could not be installed from the extensions server. Install "
+                       "'PyTorch' from the Extensions Manager, restart Slicer, and press Apply again.",
+                       windowTitle="PASTA: PyTorch extension")
+            return False
+    if ask("The PyTorch extension is installed. Restart Slicer now to use it?", windowTitle="PASTA: restart"):
+        restart()
+    return installed
 
 
 def _install_torch() -> None:
