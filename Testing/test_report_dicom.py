@@ -159,3 +159,63 @@ def test_dicom_files_are_saved_with_the_keyword_this_pydicom_has(monkeypatch, ve
     save_dicom_file(Recording(), "x.dcm")
     expected = {"enforce_file_format": True} if keyword == "enforce_file_format" else {"write_like_original": False}
     assert calls == [("x.dcm", expected)]
+
+
+def observers(sr):
+    """(observer types, person observer names) of the SR's observation context, in document order."""
+    types = [item.ConceptCodeSequence[0].CodeMeaning for item in sr.ContentSequence
+             if item.ConceptNameCodeSequence[0].CodeValue == "121005"]
+    names = [str(item.PersonName) for item in sr.ContentSequence
+             if item.ConceptNameCodeSequence[0].CodeValue == "121008"]
+    return types, names
+
+
+def impressions(sr):
+    return [item.TextValue for item in sr.ContentSequence if item.ValueType == "TEXT"
+            and item.ConceptNameCodeSequence[0].CodeValue == codes.DCM.Impression.value]
+
+
+def test_an_unsigned_report_is_a_partial_unverified_draft_with_its_impression(exported):
+    report, analysis, image, written = exported
+    sr = pydicom.dcmread(written["sr"])
+    assert (sr.CompletionFlag, sr.VerificationFlag, sr.PreliminaryFlag) == ("PARTIAL", "UNVERIFIED", "PRELIMINARY")
+    assert "VerifyingObserverSequence" not in sr and "draft" in sr.SeriesDescription
+    assert observers(sr) == (["Device"], [])
+    assert impressions(sr) == [report.impression.strip()]
+
+
+def test_a_signed_report_is_complete_final_and_verified_by_its_reader(dicom_series, tmp_path):
+    """Sign report (issue 17): the reader is the person observer and the verifying observer; the SR holds
+    the impression as the reader edited it; an edit after signing makes it a draft again."""
+    image = read_volume(dicom_series)
+    analysis = analyse_segmentation(image, lesions(image))
+    report = analysis.report
+    with pytest.raises(ValueError, match="still pending: F1, F2, F3"):
+        review.sign_report(report, "Doe, Jane")
+    for finding in report.findings:
+        review.set_review(report, finding.id, "accepted", "Doe, Jane")
+    review.edit(report, "report", "impression", "Liver tumour, 28 mm. Reader's impression.", "Doe, Jane")
+    signature = review.sign_report(report, "Doe, Jane", organization="Example Hospital")
+    assert report.signature is signature and signature.reader == "Doe, Jane"
+    written = export_dicom(report, image, analysis.mask, tmp_path)
+    sr = pydicom.dcmread(written["sr"])
+    assert (sr.CompletionFlag, sr.VerificationFlag, sr.PreliminaryFlag) == ("COMPLETE", "VERIFIED", "FINAL")
+    (verifier,) = sr.VerifyingObserverSequence
+    assert str(verifier.VerifyingObserverName) == "Doe^Jane"
+    assert verifier.VerifyingOrganization == "Example Hospital"
+    assert observers(sr) == (["Person", "Device"], ["Doe^Jane"])
+    assert impressions(sr) == ["Liver tumour, 28 mm. Reader's impression."]
+
+    review.set_review(report, "F2", "rejected", "Doe, Jane")  # a later change voids the signature
+    assert report.signature is None
+    (tmp_path / "again").mkdir()
+    again = export_dicom(report, image, analysis.mask, tmp_path / "again")
+    assert pydicom.dcmread(again["sr"]).VerificationFlag == "UNVERIFIED"
+
+
+@pytest.mark.parametrize("typed, dicom", [("Doe^Jane", "Doe^Jane"), ("Doe, Jane", "Doe^Jane"),
+                                          ("Jane Doe", "Jane Doe^")])
+def test_reader_names_become_dicom_person_names_without_guessing(typed, dicom):
+    from PASTALib.report.dicom_export import person_name
+
+    assert person_name(typed) == dicom

@@ -123,7 +123,30 @@ def test_review_and_attribute_edits_reach_the_table(panel):
     assert report.finding("F1").attributes["Shape"].value == other
     assert report_store.machine_value(results.report, "F1", "attributes.Shape.value") == machine
     assert report.finding("F1").review.status == "rejected" and results.table.GetCellText(0, 9) == "rejected"
-    assert ui.reviewStatusLabel.text == "Review: rejected"
+    assert ui.reviewStatusLabel.text == "Review: rejected. Report not signed."
+
+
+def test_sign_report_saves_the_typed_impression_and_signs_once_every_finding_is_decided(panel):
+    """Sign report: refused (said) while a finding is pending; then the typed impression is saved and the
+    report signed by the reader; an edit after that removes the signature."""
+    from PASTASlicerLib import report_store
+
+    _, ui, results, _, log = panel
+    ui.signReportButton.emit("clicked(bool)")
+    assert report_store.load_report(results.report).signature is None
+    assert log["warnings"] and "still pending: F1, F2" in log["warnings"][-1]
+    for index in (0, 1):
+        ui.findingComboBox.currentIndex = index
+        ui.acceptFindingButton.emit("clicked(bool)")
+    ui.impressionTextEdit.setPlainText("Two lesions, both confirmed.")
+    ui.signReportButton.emit("clicked(bool)")
+    report = report_store.load_report(results.report)
+    assert report.impression == "Two lesions, both confirmed."
+    assert report.signature.reader == "Dr Reader"
+    assert "Report signed by Dr Reader" in ui.reviewStatusLabel.text
+    ui.rejectFindingButton.emit("clicked(bool)")
+    assert report_store.load_report(results.report).signature is None
+    assert ui.reviewStatusLabel.text.endswith("Report not signed.")
 
 
 def test_editing_a_segment_re_measures_it_once_the_edits_settle(panel, monkeypatch):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from PASTALib.report import review
-from PASTALib.report.model import Report
+from PASTALib.report.model import Report, Signature
 
 #: Node reference role from a PASTA segmentation node to its report text node.
 REPORT_ROLE = "PASTAReport"
@@ -90,6 +90,14 @@ def set_review(node, finding_id: str, status: str, reviewer: str, comment: Optio
     report = load_report(node)
     review.set_review(report, finding_id, status, reviewer, comment=comment)
     save_report(node, report)
+
+
+def sign_report(node, reader: str, organization: Optional[str] = None) -> Signature:
+    """Sign the stored report as ``reader`` (every finding accepted or rejected first)."""
+    report = load_report(node)
+    signature = review.sign_report(report, reader, organization=organization)
+    save_report(node, report)
+    return signature
 
 
 def machine_value(node, target: str, path: str) -> Any:

@@ -41,6 +41,7 @@ class ReportPanel:
         self.ui.tCategoryLineEdit.connect("editingFinished()", self.onTCategoryEdited)
         self.ui.findingTypeComboBox.connect("activated(int)", lambda index: self.onLesionTypeEdited())
         self.ui.saveImpressionButton.connect("clicked(bool)", self.onSaveImpression)
+        self.ui.signReportButton.connect("clicked(bool)", lambda checked=False: self.onSignReport())
         self.ui.acceptFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("accepted"))
         self.ui.rejectFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("rejected"))
         self.ui.resetReviewButton.connect("clicked(bool)", lambda checked=False: self.onReview("pending"))
@@ -116,7 +117,8 @@ class ReportPanel:
             return False
         from PASTASlicerLib import report_store
 
-        finding = report_store.load_report(node).finding(findingId)
+        report = report_store.load_report(node)
+        finding = report.finding(findingId)
         self._updating = True
         try:
             for name, comboBox in self._attributeComboBoxes().items():
@@ -128,7 +130,10 @@ class ReportPanel:
                 self._showMeasurement(node, findingId, name, spinBox)
             self.ui.tCategoryLineEdit.text = finding.staging.value or ""
             self._showLesionType(node, finding)
-            self.ui.reviewStatusLabel.text = _("Review: {s}").format(s=finding.review.status)
+            self.ui.reviewStatusLabel.text = _("Review: {s}").format(s=finding.review.status) + (
+                _(". Report signed by {reader} ({time}); any edit removes the signature.").format(
+                    reader=report.signature.reader, time=report.signature.time) if report.signature else
+                _(". Report not signed."))
         finally:
             self._updating = False
         return True
@@ -261,6 +266,23 @@ class ReportPanel:
 
     def onSaveImpression(self) -> None:
         self._applyEdit("report", "impression", self.ui.impressionTextEdit.toPlainText())
+
+    def onSignReport(self) -> None:
+        """Sign as the reader; the impression as typed is saved first, so the signature covers it."""
+        node = self.reportNode()
+        if node is None:
+            return
+        from PASTASlicerLib import report_store
+
+        pending = [f.id for f in report_store.load_report(node).findings if f.review.status == "pending"]
+        if pending:
+            slicer.util.warningDisplay(_("Accept or reject every finding before signing; still pending: {ids}.")
+                                       .format(ids=", ".join(pending)))
+            return
+        typed = self.ui.impressionTextEdit.toPlainText()
+        if typed != report_store.field_value(node, "report", "impression"):
+            self.onSaveImpression()
+        self._store(lambda node, editor: report_store.sign_report(node, editor))  # the status line shows it
 
     def onReview(self, status: str) -> None:
         findingId = self.findingId()

@@ -124,20 +124,54 @@ def _group(finding: Finding, number: int, seg: hd.seg.Segmentation) -> hd.sr.Vol
         measurements=measurements, qualitative_evaluations=evaluations or None)
 
 
-def build_sr(report: Report, findings: list[Finding], seg: hd.seg.Segmentation,
-             sources: list[pydicom.Dataset]) -> hd.sr.Comprehensive3DSR:
+def person_name(reader: str) -> str:
+    """The reader's name as a DICOM person name: "Family^Given" as typed, "Family, Given" converted, and
+    anything else kept whole as the family-name component (no guess at which word is the family name)."""
+    reader = reader.strip()
+    if "^" in reader:
+        return reader
+    if reader.count(",") == 1:
+        family, given = (part.strip() for part in reader.split(","))
+        return f"{family}^{given}"
+    return f"{reader}^"
+
+
+def _observation_context(report: Report) -> hd.sr.ObservationContext:
+    """PASTA as device observer always; the signing reader as person observer once the report is signed."""
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=generate_uid(), name="PASTA", manufacturer_name=MANUFACTURER, model_name=MODEL_NAME)
-    context = hd.sr.ObservationContext(observer_device_context=hd.sr.ObserverContext(
-        observer_type=dcm_codes.cid270.Device, observer_identifying_attributes=device))
+    person = None
+    if report.signature is not None:
+        person = hd.sr.ObserverContext(
+            observer_type=dcm_codes.cid270.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                name=person_name(report.signature.reader), organization_name=report.signature.organization))
+    return hd.sr.ObservationContext(
+        observer_person_context=person,
+        observer_device_context=hd.sr.ObserverContext(observer_type=dcm_codes.cid270.Device,
+                                                      observer_identifying_attributes=device))
+
+
+def build_sr(report: Report, findings: list[Finding], seg: hd.seg.Segmentation,
+             sources: list[pydicom.Dataset]) -> hd.sr.Comprehensive3DSR:
+    """TID 1500 measurements plus the report's impression (as edited) as a TEXT item. A signed report is
+    complete, final and verified by its reader; an unsigned one is a partial, unverified draft."""
     groups = [_group(f, n, seg) for n, f in enumerate(findings, start=1)]
-    content = hd.sr.MeasurementReport(observation_context=context, procedure_reported=CT_PROCEDURE,
-                                      imaging_measurements=groups)
+    content = hd.sr.MeasurementReport(observation_context=_observation_context(report),
+                                      procedure_reported=CT_PROCEDURE, imaging_measurements=groups)
+    if report.impression.strip():
+        content[0].ContentSequence.append(hd.sr.TextContentItem(
+            name=dcm_codes.DCM.Impression, value=report.impression.strip(),
+            relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+    signature = report.signature
+    signed = signature is not None
     return hd.sr.Comprehensive3DSR(
         evidence=[*sources, seg], content=content, series_instance_uid=generate_uid(),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
-        manufacturer=MANUFACTURER, is_complete=False, is_final=False, is_verified=False,
-        series_description="PASTA measurements (draft)")
+        manufacturer=MANUFACTURER, is_complete=signed, is_final=signed, is_verified=signed,
+        verifying_observer_name=person_name(signature.reader) if signed else None,
+        verifying_organization=(signature.organization or "") if signed else None,
+        series_description="PASTA measurements (signed)" if signed else "PASTA measurements (draft)")
 
 
 def _save(dataset: pydicom.Dataset, path: Path, overwrite: bool) -> Path:

@@ -301,6 +301,16 @@ class Dropped:
 
 
 @dataclass
+class Signature:
+    """The reader who signed the report and when. A signed report is final: its DICOM SR is written
+    complete and verified with the reader as person observer. Any later edit removes the signature."""
+
+    reader: str = constrained(minLength=1)
+    time: str
+    organization: Optional[str] = None  #: the reader's institution (the SR's verifying organisation)
+
+
+@dataclass
 class Report:
     schema: str = constrained(const=SCHEMA_NAME)
     schema_version: str = constrained(const=SCHEMA_VERSION)
@@ -313,6 +323,7 @@ class Report:
     impression: str
     edits: List[ReaderEdit]
     disclaimer: str = DISCLAIMER
+    signature: Optional[Signature] = None  #: None: a draft
 
     def finding(self, finding_id: str) -> Finding:
         for item in self.findings:

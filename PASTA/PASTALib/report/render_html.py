@@ -36,7 +36,7 @@ def render_html(report: Report, images: Optional[Mapping[str, bytes]] = None) ->
     images = images or {}
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>PASTA report {escape(report.report_id)}</title><style>{STYLE}</style></head><body>",
-             "<h1>PASTA structured report (draft)</h1>",
+             f"<h1>{escape(text.title(report))}</h1>",
              f"<p class='disclaimer'>{escape(report.disclaimer)}</p>",
              _table([(escape(k), escape(str(v))) for k, v in text.study_lines(report)]),
              "<h2>Impression</h2>", f"<pre>{escape(report.impression)}</pre>", "<h2>Findings</h2>"]

@@ -15,7 +15,7 @@ def _cell(value: str) -> str:
 def render_markdown(report: Report, images: Optional[Mapping[str, str]] = None) -> str:
     """Markdown text; ``images`` maps finding ids to key-image paths relative to the file."""
     images = images or {}
-    out = ["# PASTA structured report (draft)", "", f"> {report.disclaimer}", ""]
+    out = [f"# {text.title(report)}", "", f"> {report.disclaimer}", ""]
     out += ["| | |", "|---|---|"] + [f"| {k} | {_cell(v)} |" for k, v in text.study_lines(report)]
     out += ["", "## Impression", ""] + [line for line in report.impression.splitlines()] + [""]
     out += ["## Findings", ""]

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from .model import ATTRIBUTE_OPTIONS, REVIEW_STATUSES, Finding, ReaderEdit, Report, to_dict
+from .model import ATTRIBUTE_OPTIONS, REVIEW_STATUSES, Finding, ReaderEdit, Report, Signature, to_dict
 
 
 def _now() -> str:
@@ -111,6 +111,7 @@ def edit(report: Report, target: str, path: str, new_value: Any, editor: str,
                         previous=previous, new=copy.deepcopy(new_value), editor=editor,
                         time=when or _now(), comment=comment)
     report.edits.append(record)
+    report.signature = None  # what was signed is no longer what the report says
     return record
 
 
@@ -188,7 +189,22 @@ def set_review(report: Report, finding_id: str, status: str, reviewer: str,
     finding.review.reviewer = reviewer
     finding.review.time = when or _now()
     finding.review.comment = comment
+    report.signature = None  # a changed decision needs a new signature
     return finding
+
+
+def sign_report(report: Report, reader: str, when: Optional[str] = None,
+                organization: Optional[str] = None) -> Signature:
+    """Sign the report as ``reader``: it becomes final (its SR complete and verified). Every finding must
+    have been accepted or rejected first, because a signature vouches for each one."""
+    if not reader or not reader.strip():
+        raise ValueError("signing needs the reader's name")
+    pending = [f.id for f in report.findings if f.review.status == "pending"]
+    if pending:
+        raise ValueError(f"accept or reject every finding before signing; still pending: {', '.join(pending)}")
+    report.signature = Signature(reader=reader.strip(), time=when or _now(),
+                                 organization=(organization or "").strip() or None)
+    return report.signature
 
 
 def exported_findings(report: Report) -> list[Finding]:

@@ -7,6 +7,14 @@ from typing import Optional
 from .model import Attribute, Finding, HeadPrediction, Report
 
 
+def title(report: Report) -> str:
+    """The report's heading: a draft until a reader signs it."""
+    signature = report.signature
+    if signature is None:
+        return "PASTA structured report (draft)"
+    return f"PASTA structured report (signed by {signature.reader}, {signature.time})"
+
+
 def num(value: Optional[float], digits: int = 1, unit: str = "") -> str:
     if value is None:
         return "n/a"

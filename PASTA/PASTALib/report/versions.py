@@ -16,10 +16,16 @@ from PASTALib.errors import PastaInputError
 
 SCHEMA_NAME = "pasta-report"
 FINDINGS_SCHEMA_NAME = "pasta-findings"
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
-#: from-version -> (to-version, step). Empty while 1.0.0 is the only version there has been.
-UPGRADES: Dict[str, Tuple[str, Callable[[dict], dict]]] = {}
+
+def _unsigned(data: dict) -> dict:
+    """1.0.0 -> 1.1.0: reports gained a reader's signature; every earlier report is a draft."""
+    return {**data, "signature": None}
+
+
+#: from-version -> (to-version, step).
+UPGRADES: Dict[str, Tuple[str, Callable[[dict], dict]]] = {"1.0.0": ("1.1.0", _unsigned)}
 
 
 def _major(version: str) -> int:
