@@ -227,3 +227,28 @@ def test_a_reader_type_change_keeps_the_machine_type_and_refuses_an_impossible_o
     again = Report.from_json(report.to_json())  # survives the round trip through JSON and the schema
     assert again.finding(finding.id).lesion_type.key == "liver_cyst"
     assert review.machine_value(again, finding.id, "lesion_type")["key"] == "liver_tumor"
+
+
+def test_a_reader_location_change_offers_the_hosting_organs_sites_and_keeps_the_machine_location(validator):
+    from PASTALib.lesions import anatomy
+    from PASTALib.report import review
+
+    report = Report.from_dict(json.loads((DATA / "report_schema_1.0.0.json").read_text()))
+    bone = next(f for f in report.findings if f.lesion_type.key == "bone_metastasis")
+    choices = review.location_choices(bone)
+    assert {site.group for site in choices} == {"bone"} and len(choices) > 40  # vertebrae, ribs, pelvis...
+    ids = {v: k for k, v in anatomy.totalsegmentator_v2_names().items()}
+    with pytest.raises(ValueError, match="cannot lie in label"):
+        review.edit_location(report, bone.id, ids["liver"], "Dr X")
+    machine = review.machine_value(report, bone.id, "location")
+    review.edit_location(report, bone.id, ids["vertebrae_L3"], "Dr X")
+    again = Report.from_json(report.to_json())  # survives JSON and the schema
+    validator.validate(again.to_dict())
+    location = again.finding(bone.id).location
+    assert (location.site, location.organ, location.source, location.code.meaning) == (
+        "vertebra L3", "bone", "reader", "Vertebra")
+    assert review.machine_value(again, bone.id, "location") == machine
+    kidney = next(f for f in report.findings if f.lesion_type.key == "kidney_cyst")
+    review.edit_location(report, kidney.id, ids["kidney_left"], "Dr X")
+    assert report.finding(kidney.id).location.side == "left"
+    assert [s.site for s in review.location_choices(kidney)] == ["kidney right", "kidney left"]

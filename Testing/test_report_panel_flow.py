@@ -235,3 +235,35 @@ def test_the_reader_corrects_a_findings_type_among_those_its_organ_can_host(pane
     ui.findingTypeComboBox.emit("activated(int)", ui.findingTypeComboBox.currentIndex)
     assert report_store.load_report(results.report).finding("F1").lesion_type.key == "kidney_cyst"
     assert log["warnings"] and ui.findingTypeComboBox.currentData == "kidney_cyst"  # shows the stored type again
+
+
+def test_the_reader_corrects_a_findings_location_among_its_organs_sites(panel):
+    """Was: a location could only be rejected. The choice is limited to the sites of the organ that hosts the
+    finding's type, stored as a reader edit (machine location kept); the table and the segment follow."""
+    from PASTASlicerLib import report_store
+    _, ui, results, parameters, log = panel
+    ui.findingComboBox.currentIndex = 0
+    assert [name for name, _ in ui.findingLocationComboBox.items] == ["kidney right", "kidney left"]
+    machine = report_store.field_value(results.report, "F1", "location.site")
+    assert ui.findingLocationComboBox.currentText == machine and machine in ui.findingLocationComboBox.toolTip
+    other = next(name for name, _ in ui.findingLocationComboBox.items if name != machine)
+    ui.findingLocationComboBox.currentIndex = ui.findingLocationComboBox.findText(other)
+    ui.findingLocationComboBox.emit("activated(int)", ui.findingLocationComboBox.currentIndex)
+    report = report_store.load_report(results.report)
+    assert report.finding("F1").location.site == other and report.finding("F1").location.source == "reader"
+    (edit,) = [e for e in report.edits if e.field == "location"]
+    assert edit.editor == "Dr Reader" and edit.original["site"] == machine
+    assert results.table.GetCellText(0, 3) == other
+    from PASTALib.lesions.codes import LATERALITY
+    from PASTASlicerLib.results_import import finding_segments
+
+    segment = results.segmentation.GetSegmentation().GetSegment(finding_segments(results.segmentation)["F1"])
+    side = report.finding("F1").location.side
+    import vtk
+
+    terminology = vtk.mutable("")
+    assert segment.GetTag(segment.GetTerminologyEntryTagName(), terminology)
+    terminology = str(terminology)  # the anatomic modifier follows the side
+    assert terminology.endswith(f"^{LATERALITY[side].value}^{LATERALITY[side].meaning}")
+    ui.findingLocationComboBox.emit("activated(int)", ui.findingLocationComboBox.currentIndex)  # same: no edit
+    assert len([e for e in report_store.load_report(results.report).edits if e.field == "location"]) == 1

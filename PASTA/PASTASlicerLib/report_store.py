@@ -71,6 +71,15 @@ def edit_lesion_type(node, finding_id: str, type_key: str, editor: str,
     return record
 
 
+def edit_location(node, finding_id: str, label_id: int, editor: str,
+                  comment: Optional[str] = None) -> review.ReaderEdit:
+    """The reader's site for a finding (one of the sites of the organ hosting its type), keeping the machine's."""
+    report = load_report(node)
+    record = review.edit_location(report, finding_id, label_id, editor, comment=comment)
+    save_report(node, report)
+    return record
+
+
 def field_value(node, target: str, path: str) -> Any:
     """A report field as it is now (a finding id or "report", and a dotted path as in review)."""
     report = load_report(node)

@@ -40,6 +40,7 @@ class ReportPanel:
             spinBox.connect("editingFinished()", lambda name=name: self.onMeasurementEdited(name))
         self.ui.tCategoryLineEdit.connect("editingFinished()", self.onTCategoryEdited)
         self.ui.findingTypeComboBox.connect("activated(int)", lambda index: self.onLesionTypeEdited())
+        self.ui.findingLocationComboBox.connect("activated(int)", lambda index: self.onLocationEdited())
         self.ui.saveImpressionButton.connect("clicked(bool)", self.onSaveImpression)
         self.ui.signReportButton.connect("clicked(bool)", lambda checked=False: self.onSignReport())
         self.ui.acceptFindingButton.connect("clicked(bool)", lambda checked=False: self.onReview("accepted"))
@@ -130,6 +131,7 @@ class ReportPanel:
                 self._showMeasurement(node, findingId, name, spinBox)
             self.ui.tCategoryLineEdit.text = finding.staging.value or ""
             self._showLesionType(node, finding)
+            self._showLocation(node, finding)
             self.ui.reviewStatusLabel.text = _("Review: {s}").format(s=finding.review.status) + (
                 _(". Report signed by {reader} ({time}); any edit removes the signature.").format(
                     reader=report.signature.reader, time=report.signature.time) if report.signature else
@@ -228,6 +230,41 @@ class ReportPanel:
 
         def change(node, editor):
             report_store.edit_lesion_type(node, findingId, key, editor)
+            relabel_segment(self.segmentation(), report_store.load_report(node).finding(findingId))
+
+        self._store(change)
+
+    def _showLocation(self, node, finding) -> None:
+        """The sites of the organ that hosts the finding's type, the current one chosen (a finding found
+        without an organ mask has none chosen); the machine's location in the tooltip."""
+        from PASTALib.report.review import location_choices
+        from PASTASlicerLib import report_store
+
+        comboBox = self.ui.findingLocationComboBox
+        comboBox.clear()
+        for site in location_choices(finding):
+            comboBox.addItem(site.site, site.label_id)
+        current = finding.location.organ_label_id
+        comboBox.currentIndex = comboBox.findData(current) if current is not None else -1
+        machine = report_store.machine_value(node, finding.id, "location")
+        machineSite = machine.get("site") or machine.get("organ_name") if isinstance(machine, dict) else None
+        comboBox.toolTip = _("Machine location: {s}").format(s=machineSite or _("none"))
+
+    def onLocationEdited(self) -> None:
+        """Store the reader's site; the segment's terminology (anatomic region) follows."""
+        if self._updating:
+            return
+        from PASTASlicerLib import report_store
+        from PASTASlicerLib.results_import import relabel_segment
+
+        node, findingId = self.reportNode(), self.findingId()
+        labelId = self.ui.findingLocationComboBox.currentData
+        if node is None or findingId is None or labelId is None \
+                or report_store.field_value(node, findingId, "location.organ_label_id") == labelId:
+            return
+
+        def change(node, editor):
+            report_store.edit_location(node, findingId, int(labelId), editor)
             relabel_segment(self.segmentation(), report_store.load_report(node).finding(findingId))
 
         self._store(change)

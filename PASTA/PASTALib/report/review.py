@@ -179,6 +179,39 @@ def edit_lesion_type(report: Report, finding_id: str, type_key: str, editor: str
     return record
 
 
+def location_choices(finding: Finding) -> list:
+    """The organ sites a reader may give a finding (TotalSegmentator v2 classes, as ``OrganSite``): those of
+    the organ group that hosts its lesion type, e.g. the five lung lobes for a lung tumour."""
+    from PASTALib.lesions import anatomy, lesion_types
+
+    group = lesion_types.lookup(finding.lesion_type.key).organ
+    sites = anatomy.totalsegmentator_v2_sites()
+    # TotalSegmentator's kidney_cyst_* classes count as kidney for hosting, but they are lesions, not sites
+    return [sites[label] for label in anatomy.host_label_ids(group, sites) if "cyst" not in sites[label].label_name]
+
+
+def edit_location(report: Report, finding_id: str, label_id: int, editor: str,
+                  when: Optional[str] = None, comment: Optional[str] = None) -> ReaderEdit:
+    """The reader's site for a finding (one of :func:`location_choices`, by TotalSegmentator v2 label id);
+    organ, side, lobe and code follow, the machine's location is kept in the edit."""
+    from PASTALib.lesions import anatomy
+
+    from .model import Code, Location
+
+    finding = report.finding(finding_id)
+    allowed = {site.label_id: site for site in location_choices(finding)}
+    if label_id not in allowed:
+        raise ValueError(f"A {finding.lesion_type.name.lower()} cannot lie in label {label_id}; choose one of: "
+                         f"{', '.join(site.site for site in allowed.values())}")
+    site = allowed[label_id]
+    code = site.code or (anatomy.ORGAN_GROUPS[site.group].code if site.group in anatomy.ORGAN_GROUPS else None)
+    location = Location(organ=site.group, organ_name=anatomy.group_name(site.group), site=site.site,
+                        organ_label_id=label_id, side=site.side, lobe=site.lobe, source="reader",
+                        organ_fractions=dict(finding.location.organ_fractions),
+                        code=Code.of(code) if code else None, matches_lesion_type=True)
+    return edit(report, finding_id, "location", location, editor, when=when, comment=comment)
+
+
 def set_review(report: Report, finding_id: str, status: str, reviewer: str,
                when: Optional[str] = None, comment: Optional[str] = None) -> Finding:
     """Accept, reject or reset (pending) one finding."""
