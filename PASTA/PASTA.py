@@ -196,7 +196,7 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                  onStateChanged=self._checkCanApply)
         self.reportPanel = ReportPanel(self.ui, parameterNode)
         self.reportExport = ReportExport(self.ui, self.reportPanel, self.logic)
-        self.segmentWatcher = SegmentWatcher(parameterNode, onRemeasured=self.reportPanel.showFinding)
+        self.segmentWatcher = SegmentWatcher(parameterNode, onRemeasured=self.reportPanel.onReportChanged)
         for panel in (self.runPanel, self.reportPanel, self.reportExport, self.modelPanel):
             panel.setup()
 

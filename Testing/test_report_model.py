@@ -252,3 +252,17 @@ def test_a_reader_location_change_offers_the_hosting_organs_sites_and_keeps_the_
     review.edit_location(report, kidney.id, ids["kidney_left"], "Dr X")
     assert report.finding(kidney.id).location.side == "left"
     assert [s.site for s in review.location_choices(kidney)] == ["kidney right", "kidney left"]
+
+
+@pytest.mark.parametrize("name, code, key", [
+    ("Liver tumor 3", None, "liver_tumor"), ("kidney_cyst_2", None, "kidney_cyst"), ("Gallstone", None, "gallstone"),
+    ("Segment_1", None, None), ("Tumor", None, None), ("Segment_1", "DOES-NOT-EXIST", None)])
+def test_a_drawn_segment_names_its_lesion_type_by_name_or_unique_code(name, code, key):
+    from PASTALib.lesions.lesion_types import LESION_TYPES
+    from PASTALib.report.reader_findings import lesion_type_of_segment
+
+    found = lesion_type_of_segment(name, code)
+    assert (found.key if found else None) == key
+    unique = [t for t in LESION_TYPES if sum(u.code.value == t.code.value for u in LESION_TYPES) == 1]
+    assert unique, "some lesion type has a code of its own"
+    assert lesion_type_of_segment("Segment_1", unique[0].code.value) is unique[0]

@@ -194,6 +194,74 @@ def test_editing_a_segment_re_measures_it_once_the_edits_settle(panel, monkeypat
     watcher.stop()
 
 
+def test_a_segment_the_reader_draws_becomes_a_finding_measured_like_the_others(panel, monkeypatch):
+    """Was: a drawn lesion never became a finding. A segment named after a PASTA lesion type, drawn into the
+    shown result, is measured with the report's code once the strokes settle, listed, accepted by its reader
+    and tagged; a segment that names no type is left alone, with a status message saying how."""
+    import numpy as np
+    import vtk
+
+    import slicer
+    from slicer import vtkSlicerSegmentationsModuleLogic
+
+    from PASTALib.report.measurements import measure
+    from PASTASlicerLib import report_store
+    from PASTASlicerLib.remeasure import finding_of_segment
+    from PASTASlicerLib.results_import import INPUT_ROLE
+    from PASTASlicerLib.volume_nodes import node_to_volume, volume_to_node
+
+    report_panel, ui, results, parameters, _ = panel
+    timers, statuses = [], []
+    qt = types.ModuleType("qt")
+    qt.QTimer = types.SimpleNamespace(singleShot=lambda ms, slot: timers.append(slot))
+    monkeypatch.setitem(sys.modules, "qt", qt)
+    monkeypatch.setattr(slicer.util, "showStatusMessage", lambda text, *args: statuses.append(text))
+    for name in [n for n in sys.modules if n.startswith("PASTAWidgets.segment_watcher")]:
+        monkeypatch.delitem(sys.modules, name)
+    from PASTAWidgets.segment_watcher import SegmentWatcher
+
+    watcher = SegmentWatcher(lambda: parameters, onRemeasured=report_panel.onReportChanged)
+    watcher.watch(results.segmentation)
+    ct = results.segmentation.GetNodeReference(INPUT_ROLE)
+    image = node_to_volume(ct)
+    k, j, i = np.indices(image.array.shape)
+    centre = np.array(image.array.shape) // 2
+    drawn = ((k - centre[0]) ** 2 + (j - centre[1]) ** 2 + (i - centre[2]) ** 2 <= 5 ** 2).astype(np.uint8)
+
+    def draw(name):
+        seg = results.segmentation.GetSegmentation()
+        segment_id = seg.AddEmptySegment("", name)
+        labelmap = volume_to_node(image.with_array(drawn), results.segmentation.GetScene(), "stroke",
+                                  "vtkMRMLLabelMapVolumeNode")
+        ids = vtk.vtkStringArray()
+        ids.InsertNextValue(segment_id)
+        assert vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, results.segmentation, ids)
+        while timers:
+            timers.pop()()
+        return segment_id
+
+    untyped = draw("Segment_7")
+    assert finding_of_segment(results.segmentation, untyped) is None
+    assert [f.id for f in report_store.load_report(results.report).findings] == ["F1", "F2"]
+    assert any("Segment_7" in text and "lesion type" in text for text in statuses)
+
+    segment_id = draw("Liver tumor 3")
+    report = report_store.load_report(results.report)
+    assert [f.id for f in report.findings] == ["F1", "F2", "F3"]
+    added = report.finding("F3")
+    assert finding_of_segment(results.segmentation, segment_id) == "F3"
+    assert added.lesion_type.key == "liver_tumor" and added.review.status == "accepted"
+    assert added.review.reviewer == "Dr Reader" and added.confidence is None and "Drawn by the reader." in added.notes
+    expected = measure(slicer.util.arrayFromSegmentBinaryLabelmap(results.segmentation, segment_id, ct) > 0, image)
+    assert added.measurements.volume_ml == pytest.approx(expected.volume_ml)
+    assert added.measurements.volume_ml == pytest.approx(drawn.sum() * np.prod(image.spacing) / 1000, rel=1e-6)
+    assert report.edits[-1].target == "F3" and report.edits[-1].original is None
+    assert results.table.GetNumberOfRows() == 3 and results.table.GetCellText(2, 0) == "F3"
+    assert [data for _, data in ui.findingComboBox.items] == ["F1", "F2", "F3"]  # the panel lists it
+    assert results.segmentation.GetSegmentation().GetSegment(segment_id).GetName().startswith("Liver tumor")
+    watcher.stop()
+
+
 def test_the_reader_name_is_remembered_for_the_next_scene(panel):
     """Was: asked again in every scene (it lived only in the scene's parameter node)."""
     import slicer

@@ -1,4 +1,5 @@
-"""Re-measure a finding after its segment was edited (Segment Editor), keeping the machine values.
+"""Re-measure a finding after its segment was edited (Segment Editor), keeping the machine values; make a
+segment the reader drew into a new finding.
 
 The segment is exported onto the input volume's grid and measured with the same code as
 ``pasta report`` (:func:`PASTALib.report.measurements.measure`). The new measurements, and the
@@ -19,7 +20,7 @@ from PASTALib.report import review
 from PASTALib.report.model import to_dict
 
 from . import report_store
-from .results_import import FINDING_TAG, INPUT_ROLE, refresh_table, results_of
+from .results_import import FINDING_TAG, INPUT_ROLE, refresh_table, relabel_segment, results_of
 
 
 def finding_of_segment(segmentation_node, segment_id: str) -> Optional[str]:
@@ -74,3 +75,45 @@ def remeasure_segment(segmentation_node, segment_id: str, editor: str) -> bool:
     report_store.save_report(nodes["report"], report)
     refresh_table(segmentation_node)
     return True
+
+
+def drawn_segment_type(segmentation_node, segment_id: str):
+    """The PASTA lesion type a segment without a finding names (by terminology code, then name), or None."""
+    from PASTALib.report.reader_findings import lesion_type_of_segment
+
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        return None
+    entry = vtk.mutable("")
+    type_code = None
+    if segment.GetTag(segment.GetTerminologyEntryTagName(), entry):
+        parts = str(entry).split("~")  # context~category~type~modifier~...: scheme^value^meaning each
+        type_code = parts[2].split("^")[1] if len(parts) > 2 and parts[2].count("^") == 2 else None
+    return lesion_type_of_segment(segment.GetName(), type_code)
+
+
+def add_drawn_segment(segmentation_node, segment_id: str, editor: str) -> Optional[str]:
+    """Make a segment the reader added to a PASTA result into a new finding; its id, or None when the
+    segment already is a finding, names no PASTA lesion type, or is still empty."""
+    from PASTALib.report.reader_findings import drawn_finding
+
+    from .volume_nodes import node_to_volume
+
+    nodes = results_of(segmentation_node)
+    input_node = segmentation_node.GetNodeReference(INPUT_ROLE)
+    if not nodes or input_node is None or finding_of_segment(segmentation_node, segment_id) is not None:
+        return None
+    lesion_type = drawn_segment_type(segmentation_node, segment_id)
+    if lesion_type is None:
+        return None
+    mask = segment_mask(segmentation_node, segment_id, input_node)
+    if not mask.any():
+        return None
+    report = report_store.load_report(nodes["report"])
+    finding = drawn_finding(report, node_to_volume(input_node), mask, lesion_type, editor)
+    report_store.save_report(nodes["report"], report)
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    segment.SetTag(FINDING_TAG, finding.id)
+    relabel_segment(segmentation_node, finding)
+    refresh_table(segmentation_node)
+    return finding.id

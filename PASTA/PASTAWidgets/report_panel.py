@@ -102,6 +102,24 @@ class ReportPanel:
             self._updating = False
         self.onFindingChanged()
 
+    def onReportChanged(self) -> None:
+        """After the segment watcher re-measured or added findings: list them again, keep the chosen one."""
+        nodes = self.reportNode()
+        if nodes is None:
+            return
+        from PASTASlicerLib import report_store
+
+        chosen, comboBox = self.findingId(), self.ui.findingComboBox
+        comboBox.blockSignals(True)
+        try:
+            comboBox.clear()
+            for finding in report_store.load_report(nodes).findings:
+                comboBox.addItem(f"{finding.id}: {finding.lesion_type.name}", finding.id)
+            comboBox.currentIndex = max(comboBox.findData(chosen), 0) if chosen else 0
+        finally:
+            comboBox.blockSignals(False)
+        self.showFinding()
+
     def onFindingChanged(self, index=None) -> None:
         """Show the chosen finding (its values, and only its ROI and long axis) and centre the views on it."""
         if self.showFinding():

@@ -1,8 +1,9 @@
-"""Re-measure a finding when its segment is edited (e.g. with the Segment Editor).
+"""Re-measure a finding when its segment is edited (e.g. with the Segment Editor), and make a segment the
+reader draws, named after a PASTA lesion type, into a new finding.
 
 Segment Editor strokes fire many ``SegmentModified`` events; the watcher collects the segment ids
 and measures once, a second after the edits settle. The measuring is
-``PASTASlicerLib.remeasure.remeasure_segment`` (tested on slicer-core).
+``PASTASlicerLib.remeasure.remeasure_segment`` / ``add_drawn_segment`` (tested on slicer-core).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ class SegmentWatcher(VTKObservationMixin):
             self._pending.add(segmentId)
 
     def _remeasurePending(self) -> None:
-        from PASTASlicerLib.remeasure import remeasure_segment
+        from PASTASlicerLib.remeasure import add_drawn_segment, drawn_segment_type, finding_of_segment, \
+            remeasure_segment
 
         pending, self._pending = self._pending, set()
         parameterNode = self._parameterNode()
@@ -58,9 +60,19 @@ class SegmentWatcher(VTKObservationMixin):
         if node is None:
             return
         editor = (parameterNode.readerName or "").strip() or getpass.getuser()
+        drawn = {s for s in pending if node.GetSegmentation().GetSegment(s) is not None
+                 and finding_of_segment(node, s) is None}
         with slicer.util.tryWithErrorDisplay(_("Re-measuring the edited finding failed.")):
-            changed = [segmentId for segmentId in pending if remeasure_segment(node, segmentId, editor)]
-            if changed:
+            changed = [segmentId for segmentId in pending - drawn if remeasure_segment(node, segmentId, editor)]
+            added = [f for f in (add_drawn_segment(node, segmentId, editor) for segmentId in sorted(drawn)) if f]
+            untyped = [node.GetSegmentation().GetSegment(s).GetName() for s in sorted(drawn)
+                       if drawn_segment_type(node, s) is None]
+            if untyped:
                 slicer.util.showStatusMessage(
-                    _("PASTA re-measured {n} edited finding(s).").format(n=len(changed)), 5000)
+                    _("Name a segment after a PASTA lesion type (e.g. 'Liver tumor') to make it a finding: "
+                      "{names}").format(names=", ".join(untyped)), 10000)
+            if changed or added:
+                slicer.util.showStatusMessage(
+                    _("PASTA re-measured {n} edited finding(s) and added {a} drawn one(s).").format(
+                        n=len(changed), a=len(added)), 5000)
                 self._onRemeasured()

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from .model import ATTRIBUTE_OPTIONS, REVIEW_STATUSES, Finding, ReaderEdit, Report, Signature, to_dict
+from .model import ATTRIBUTE_OPTIONS, REVIEW_STATUSES, Finding, ReaderEdit, Report, Review, Signature, to_dict
 
 
 def _now() -> str:
@@ -223,6 +223,23 @@ def set_review(report: Report, finding_id: str, status: str, reviewer: str,
     finding.review.time = when or _now()
     finding.review.comment = comment
     report.signature = None  # a changed decision needs a new signature
+    return finding
+
+
+def add_finding(report: Report, finding: Finding, editor: str, when: Optional[str] = None,
+                comment: str = "drawn by the reader") -> Finding:
+    """Append a reader's own finding: the next free id, accepted by ``editor``, and an edit recording it
+    (no machine value: ``original`` is None)."""
+    if not editor or not editor.strip():
+        raise ValueError("a finding the reader adds needs the reader's name")
+    numbers = [int(f.id[1:]) for f in report.findings if f.id[1:].isdigit()]
+    finding.id = f"F{max(numbers, default=0) + 1}"
+    time = when or _now()
+    finding.review = Review(status="accepted", reviewer=editor, time=time, comment=comment)
+    report.findings.append(finding)
+    report.edits.append(ReaderEdit(target=finding.id, field="finding", original=None, previous=None,
+                                   new=to_dict(finding), editor=editor, time=time, comment=comment))
+    report.signature = None
     return finding
 
 
