@@ -206,6 +206,8 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.checkVolumeButton.connect("clicked(bool)", self.onCheckVolumeButton)
         self.ui.resultSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onResultChanged)
         self.ui.organSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._showOrganStatus)
+        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)",
+                                            lambda node: self._showOrganStatus())  # the grid note needs the CT
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -273,7 +275,8 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from PASTASlicerLib.analysis import organ_summary
 
         chosen = node if node is not None else (self._parameterNode.organSegmentation if self._parameterNode else None)
-        self.ui.organStatusLabel.text = organ_summary(chosen)
+        ct = self._parameterNode.inputVolume if self._parameterNode else None
+        self.ui.organStatusLabel.text = organ_summary(chosen, ct)
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         running = self.runPanel is not None and self.runPanel.running

@@ -40,6 +40,8 @@ class AnalysisJob:
     env: dict
     class_map: dict
     notes: list = field(default_factory=list)  #: e.g. organ segments that were not recognised
+    #: things to confirm before the run starts (e.g. none of the model's organs in the organ input)
+    warnings: list = field(default_factory=list)
     options: Optional[AnalysisOptions] = None  #: what the command runs
 
     @property
@@ -63,9 +65,12 @@ def organ_label_ids(segments: dict[int, tuple[str, Optional[str]]]) -> tuple[dic
 NO_ORGANS_TEXT = "No organ segmentation: only the lung (found by thresholding) is searched."
 
 
-def organ_summary(segmentation_node) -> str:
+def organ_summary(segmentation_node, input_node=None) -> str:
     """What the panel shows under the organ selector: the segments recognised as organs and the ones
-    that will be ignored, before anything runs (they used to reach only the log)."""
+    that will be ignored, and whether they will be resampled onto the CT, before anything runs (they used
+    to reach only the log)."""
+    from .organ_checks import grid_note
+
     from PASTALib.lesions.anatomy import totalsegmentator_v2_names
 
     from .volume_nodes import segment_terms
@@ -82,11 +87,13 @@ def organ_summary(segmentation_node) -> str:
             "will be searched.")
     if unknown:
         text += f" Not recognised, ignored: {', '.join(sorted(unknown))}."
-    return text
+    note = grid_note(segmentation_node, input_node)
+    return f"{text} {note}" if note else text
 
 
-def write_organs(organ_node, input_node, path: Path) -> list[str]:
-    """Write an organ segmentation or label map on the input's grid, as TotalSegmentator v2 ids."""
+def write_organs(organ_node, input_node, path: Path) -> tuple[list[str], list[int]]:
+    """Write an organ segmentation or label map on the input's grid, as TotalSegmentator v2 ids; (notes, the
+    organ ids present on the input's grid)."""
     import numpy as np
 
     from PASTALib.io.volume_io import write_volume
@@ -108,7 +115,8 @@ def write_organs(organ_node, input_node, path: Path) -> list[str]:
     else:
         volume, unknown = node_to_volume(organ_node), []
     write_volume(volume, path, overwrite=True, compress=False)
-    return [f"organ segment not recognised, ignored: {name}" for name in unknown]
+    present = [int(i) for i in np.unique(volume.array) if i > 0]
+    return [f"organ segment not recognised, ignored: {name}" for name in unknown], present
 
 
 def prepare_analysis(input_node, options: AnalysisOptions, work_dir: str | Path, module_dir: str | Path, *,
@@ -133,16 +141,22 @@ def prepare_analysis(input_node, options: AnalysisOptions, work_dir: str | Path,
     image_path = work_dir / INPUT_FILE
     write_volume(node_to_volume(input_node), image_path, overwrite=True, compress=False)
     notes: list[str] = []
+    warnings: list[str] = []
     organs_path = None
     if organ_node is not None:
+        from .organ_checks import grid_note, model_organs_note
+
         organs_path = work_dir / ORGANS_FILE
-        notes = write_organs(organ_node, input_node, organs_path)
+        notes, present = write_organs(organ_node, input_node, organs_path)
+        notes += [note for note in (grid_note(organ_node, input_node),) if note]
+        warnings += [note for note in (model_organs_note(class_map, present),) if note]
     out_dir = work_dir / OUTPUT_DIR
     options = dataclasses.replace(options, image=str(image_path), output=str(out_dir), model=str(model_path),
                                   organs=str(organs_path) if organs_path else options.organs)
     command = process_runner.analyze_command(python or process_runner.python_executable(), options)
     env = process_runner.child_environment(module_dir, options.device)
-    return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes, options)
+    return AnalysisJob(input_node.GetID(), work_dir, out_dir, command, env, class_map, notes=notes, warnings=warnings,
+                       options=options)
 
 
 def finish_analysis(scene, job: AnalysisJob, name: Optional[str] = None,

@@ -67,6 +67,12 @@ class RunPanel:
             model = self._models.verifiedModel()  # raises with a plain message when a file changed
             options = self._logic.analysisOptions(p, model.path, lowMemory, model.pasta_defaults)
             self._job = self._logic.prepareAnalysis(p.inputVolume, options, organNode=p.organSegmentation)
+            if self._job.warnings and not slicer.util.confirmOkCancelDisplay(
+                    "\n\n".join(self._job.warnings) + "\n\n" + _("Run the analysis anyway?"),
+                    windowTitle=_("PASTA: check the input")):
+                self._logic.cleanupAnalysis(self._job)
+                self._job = None
+                return
             self.ui.logTextEdit.setPlainText(" ".join(self._job.command) + "\n" + "\n".join(self._job.notes))
             self._runner = self._logic.startAnalysis(self._job)
             self.ui.progressBar.value = 0
