@@ -173,11 +173,13 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.reportPanel = None
         self.reportExport = None
         self.segmentWatcher = None
+        self.organPanel = None
 
     # ------------------------------------------------------------------ set-up
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
         from PASTAWidgets.model_panel import ModelPanel
+        from PASTAWidgets.organ_panel import OrganPanel
         from PASTAWidgets.report_export import ReportExport
         from PASTAWidgets.report_panel import ReportPanel
         from PASTAWidgets.run_panel import RunPanel
@@ -197,7 +199,8 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.reportPanel = ReportPanel(self.ui, parameterNode)
         self.reportExport = ReportExport(self.ui, self.reportPanel, self.logic)
         self.segmentWatcher = SegmentWatcher(parameterNode, onRemeasured=self.reportPanel.onReportChanged)
-        for panel in (self.runPanel, self.reportPanel, self.reportExport, self.modelPanel):
+        self.organPanel = OrganPanel(self.ui, parameterNode)
+        for panel in (self.runPanel, self.reportPanel, self.reportExport, self.modelPanel, self.organPanel):
             panel.setup()
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
@@ -205,9 +208,6 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.NodeAddedEvent, self.onNodeAdded)
         self.ui.checkVolumeButton.connect("clicked(bool)", self.onCheckVolumeButton)
         self.ui.resultSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onResultChanged)
-        self.ui.organSegmentationSelector.connect("currentNodeChanged(vtkMRMLNode*)", self._showOrganStatus)
-        self.ui.inputVolumeSelector.connect("currentNodeChanged(vtkMRMLNode*)",
-                                            lambda node: self._showOrganStatus())  # the grid note needs the CT
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
@@ -267,16 +267,8 @@ class PASTAWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
             self.modelPanel.restoreSelection()
             self.reportPanel.restoreReader()
-            self._showOrganStatus()
+            self.organPanel.showStatus()
         self._checkCanApply()
-
-    def _showOrganStatus(self, node=None) -> None:
-        """Under the organ selector: which segments are organs and which will be ignored."""
-        from PASTASlicerLib.analysis import organ_summary
-
-        chosen = node if node is not None else (self._parameterNode.organSegmentation if self._parameterNode else None)
-        ct = self._parameterNode.inputVolume if self._parameterNode else None
-        self.ui.organStatusLabel.text = organ_summary(chosen, ct)
 
     def _checkCanApply(self, caller=None, event=None) -> None:
         running = self.runPanel is not None and self.runPanel.running

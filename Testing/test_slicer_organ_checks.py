@@ -72,3 +72,73 @@ def test_a_model_of_the_lung_or_of_every_organ_is_never_out_of_view():
     assert model_organs_note({1: BY_KEY["lung_tumor"].id}, []) is None
     assert model_organs_note({t.id: t.id for t in LESION_TYPES}, []) is None
     assert "pancreas" in model_organs_note({1: BY_KEY["pancreas_tumor"].id}, [5])  # 5: the liver only
+
+
+class TotalSegmentatorLogic:
+    """The two calls PASTA makes on the TotalSegmentator extension's logic; process() writes the sample's
+    organ mask into the output segmentation, as the real one writes its result."""
+
+    def __init__(self, fail: bool = False, fast_parameter: bool = True):
+        self.calls, self.fail = [], fail
+        if not fast_parameter:  # newer extension versions: no `fast` argument
+            self.process = self._process_without_fast
+
+    def setupPythonRequirements(self):
+        self.calls.append("setup")
+
+    def process(self, inputVolume, outputSegmentation, fast=True, cpu=False, task=None, subset=None,
+                interactive=False, sequenceBrowserNode=None):
+        self._fill(inputVolume, outputSegmentation, fast=fast, task=task)
+
+    def _process_without_fast(self, inputVolume, outputSegmentation, cpu=False, task=None):
+        self._fill(inputVolume, outputSegmentation, task=task)
+
+    def _fill(self, inputVolume, outputSegmentation, **options):
+        from slicer import vtkSlicerSegmentationsModuleLogic
+
+        self.calls.append(("process", inputVolume.GetName(), options))
+        if self.fail:
+            raise RuntimeError("TotalSegmentator failed")
+        organs = load_organs_segmentation(inputVolume.GetScene())
+        segmentation = organs.GetSegmentation()
+        for index in range(segmentation.GetNumberOfSegments()):
+            outputSegmentation.GetSegmentation().CopySegmentFromSegmentation(
+                segmentation, segmentation.GetNthSegmentID(index))
+        inputVolume.GetScene().RemoveNode(organs)
+        assert vtkSlicerSegmentationsModuleLogic is not None
+
+
+def test_segment_organs_is_offered_only_without_organs_and_with_the_extension(mrml_scene):
+    from PASTASlicerLib.organ_segmentation import offer_segmentation
+
+    ct = load_ct(mrml_scene)
+    installed, missing = (lambda name: name == "TotalSegmentator"), (lambda name: False)
+    assert offer_segmentation(None, ct, installed)
+    assert not offer_segmentation(None, ct, missing)
+    assert not offer_segmentation(load_organs_segmentation(mrml_scene), ct, installed)
+    assert not offer_segmentation(None, None, installed)
+
+
+@pytest.mark.parametrize("fast_parameter", [True, False])
+def test_segment_organs_runs_the_extension_fast_and_its_result_is_a_recognised_organ_input(
+        mrml_scene, fast_parameter):
+    from PASTASlicerLib.analysis import organ_summary
+    from PASTASlicerLib.organ_segmentation import segment_organs
+
+    ct = load_ct(mrml_scene)
+    logic = TotalSegmentatorLogic(fast_parameter=fast_parameter)
+    organs = segment_organs(ct, logic)
+    expected = {"fast": True, "task": "total"} if fast_parameter else {"task": "total"}
+    assert logic.calls == ["setup", ("process", "Abdomen CT", expected)]
+    assert organs.GetName() == "Abdomen CT organs (TotalSegmentator)" and organs.GetScene() is mrml_scene
+    assert "recognised as organs" in organ_summary(organs, ct) and "voxel grid" not in organ_summary(organs, ct)
+
+
+def test_a_failed_totalsegmentator_run_leaves_the_scene_as_it_was(mrml_scene):
+    from PASTASlicerLib.organ_segmentation import segment_organs
+
+    ct = load_ct(mrml_scene)
+    before = mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
+    with pytest.raises(RuntimeError, match="failed"):
+        segment_organs(ct, TotalSegmentatorLogic(fail=True))
+    assert mrml_scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before
