@@ -40,6 +40,17 @@ def _pasta_home_of_the_test_run(tmp_path_factory):
         os.environ["PASTA_HOME"] = previous
 
 
+def pypi_reachable() -> bool:
+    """Whether the Python Package Index answers (tests that resolve or fetch packages need it)."""
+    import socket
+
+    try:
+        socket.create_connection(("pypi.org", 443), timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
 def rotation(ax: float, ay: float, az: float) -> np.ndarray:
     """A proper rotation from three angles in degrees (x, then y, then z)."""
     ax, ay, az = np.radians([ax, ay, az])

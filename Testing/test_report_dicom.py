@@ -18,7 +18,7 @@ from PASTALib.report.findings import analyse_segmentation
 from PASTALib.lesions.lesion_types import BY_KEY
 from PASTALib.io.volume_io import read_volume, write_volume
 
-from conftest import DATA
+from conftest import DATA, REPO, pypi_reachable
 
 def lesions(image):
     labels = np.zeros(image.array.shape, np.int16)
@@ -47,6 +47,16 @@ def exported_findings(report):
     return [f for f in report.findings if f.lesion_type.key != "kidney_cyst"]
 
 
+def segment_voxel_counts(seg) -> dict[int, int]:
+    """Segment number -> set voxels, from a binary SEG's frames and their per-frame segment numbers."""
+    frames = seg.pixel_array.reshape(int(seg.NumberOfFrames), seg.Rows, seg.Columns)
+    counts: dict[int, int] = {}
+    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        counts[number] = counts.get(number, 0) + int(frame.sum())
+    return counts
+
+
 def test_seg_holds_the_exported_findings_with_snomed_codes(exported):
     report, analysis, image, written = exported
     seg = hd.seg.segread(written["seg"])
@@ -67,9 +77,9 @@ def test_seg_holds_the_exported_findings_with_snomed_codes(exported):
     source_uids = [ds.SOPInstanceUID or ds.file_meta.MediaStorageSOPInstanceUID for ds in
                    sorted((pydicom.dcmread(p, stop_before_pixels=True) for p in Path(image.metadata["source"]).glob("*.dcm")),
                           key=lambda ds: -float(ds.ImagePositionPatient[2]))]
-    volume = seg.get_volume(combine_segments=False)
+    voxels = segment_voxel_counts(raw)  # read with pydicom alone: the same on every highdicom release
     for number, finding in ((1, f1), (2, f2)):
-        assert int(volume.array[..., number - 1].sum()) == finding.component.voxel_count
+        assert voxels[number] == finding.component.voxel_count
     referenced = {item.ReferencedSOPInstanceUID for item in raw.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert referenced == set(source_uids) and "" not in referenced
 
@@ -82,8 +92,10 @@ def test_seg_and_sr_reference_the_source_series(exported, dicom_series):
     assert seg.StudyInstanceUID == sr.StudyInstanceUID == source.StudyInstanceUID
     assert seg.FrameOfReferenceUID == source.FrameOfReferenceUID
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == source.SeriesInstanceUID
-    evidence = {item.SeriesInstanceUID for study in sr.CurrentRequestedProcedureEvidenceSequence
-                for item in study.ReferencedSeriesSequence}
+    # highdicom >= 0.23 lists the SEG as current evidence, 0.22 (for pydicom 2) as pertinent other evidence
+    evidence = {item.SeriesInstanceUID
+                for sequence in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence")
+                for study in sr.get(sequence, []) for item in study.ReferencedSeriesSequence}
     assert evidence == {source.SeriesInstanceUID, seg.SeriesInstanceUID}
     assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.34"  # Comprehensive 3D SR
 
@@ -219,3 +231,31 @@ def test_reader_names_become_dicom_person_names_without_guessing(typed, dicom):
     from PASTALib.report.dicom_export import person_name
 
     assert person_name(typed) == dicom
+
+
+#: What the install plan resolves to on Slicer 5.8 and 5.10, which ship pydicom 2.4.4 (test_slicer_install.py):
+#: the last highdicom for pydicom 2. Slicer 5.10 also ships NumPy 2, which that highdicom predates.
+OLD_DICOM_STACK = ("highdicom==0.22.0", "pydicom==2.4.4")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pypi_reachable(), reason="fetching the older packages needs the Python Package Index")
+def test_dicom_export_works_with_the_pydicom_2_stack_slicer_5_8_and_5_10_get(tmp_path):
+    """Issue 17 item 2, "test both": this file's tests again, in a subprocess whose pydicom and highdicom are
+    the ones Slicer 5.8/5.10 end up with (the rest, NumPy 2 included, as in this environment)."""
+    import subprocess
+    import sys
+
+    target = tmp_path / "old"
+    fetched = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+                              *OLD_DICOM_STACK], capture_output=True, text=True, timeout=600)
+    assert fetched.returncode == 0, fetched.stderr
+    env = {**__import__("os").environ, "PYTHONPATH": str(target)}
+    versions = subprocess.run([sys.executable, "-c", "import highdicom, pydicom; print(highdicom.__version__, "
+                               "pydicom.__version__)"], capture_output=True, text=True, env=env)
+    assert versions.stdout.split() == ["0.22.0", "2.4.4"]
+    inner = subprocess.run([sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider",
+                            "-k", "not pydicom_2_stack"], capture_output=True, text=True, env=env, cwd=REPO,
+                           timeout=900)
+    assert inner.returncode == 0, inner.stdout[-3000:]
+    assert " passed" in inner.stdout.splitlines()[-1] and "failed" not in inner.stdout.splitlines()[-1]

@@ -6,11 +6,15 @@ dialogs) cannot run here; the decisions they act on are tested.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, pypi_reachable
 
 REQUIREMENTS = REPO / "PASTA" / "Resources" / "requirements.txt"
 
@@ -222,3 +226,53 @@ def test_gpu_memory_reads_nvidia_smi(tmp_path, monkeypatch):
     assert devices.gpu_memory_gb() == pytest.approx(24.0)
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert devices.gpu_memory_gb() is None
+
+
+SLICER_PACKAGES = json.loads((REPO / "Testing" / "Data" / "slicer_python_packages.json").read_text())["releases"]
+
+
+def resolve(requirements: list[str], python: str, constraints: Path | None, folder: Path) -> dict[str, str]:
+    """What pip would install for ``python`` (a throwaway target, wheels only, nothing installed):
+    normalised name -> version."""
+    folder.mkdir(parents=True, exist_ok=True)
+    report = folder / "report.json"
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
+               "--report", str(report), "--python-version", python, "--only-binary=:all:",
+               "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--target", str(folder / "target"),
+               *(["-c", str(constraints)] if constraints else []), *requirements]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"pip could not resolve {requirements} for Python {python}:\n{result.stderr}"
+    return {canonical(item["metadata"]["name"]): item["metadata"]["version"]
+            for item in json.loads(report.read_text())["install"]}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not pypi_reachable(), reason="resolving needs the Python Package Index")
+@pytest.mark.parametrize("release", sorted(SLICER_PACKAGES))
+def test_the_install_plan_resolves_against_each_slicer_releases_own_packages_and_replaces_none(release, tmp_path):
+    """Issue 17: the first Apply on Slicer 5.10 would have replaced Slicer's pydicom 2.4.4 with 3.0.2. Resolve
+    what the plan installs, for that release's Python, under the constraints the install writes from the
+    release's own package set: it must resolve, and every package Slicer ships must stay at its version."""
+    from PASTASlicerLib.install import install_plan, protected_constraints, read_requirements
+
+    shipped = SLICER_PACKAGES[release]["packages"]
+    python = SLICER_PACKAGES[release]["python"]
+    by_name = {canonical(name): version for name, version in shipped.items()}
+    plan = install_plan(read_requirements(REQUIREMENTS), lambda name: by_name.get(canonical(name)),
+                        lambda name: False)
+    assert plan.torch and plan.pytorch_extension_missing  # a fresh Slicer has neither
+    assert plan.packages, "a fresh Slicer lacks at least safetensors"
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text(protected_constraints(lambda name: None, installed=shipped))
+    chosen = resolve(plan.packages, python, constraints, tmp_path)
+    replaced = {name: (by_name[name], version) for name, version in chosen.items()
+                if name in by_name and version != by_name[name]}
+    assert not replaced, f"Slicer {release}'s packages would change: {replaced}"
+    assert {canonical(re.split(r"[<>=!~ ]", p, maxsplit=1)[0]) for p in plan.packages} <= set(chosen)
+    if by_name.get("pydicom", "").startswith("2."):  # without the pins, pip would replace Slicer's pydicom
+        unpinned = resolve(plan.packages, python, None, tmp_path / "unpinned")
+        assert unpinned.get("pydicom", by_name["pydicom"]) != by_name["pydicom"]

@@ -12,6 +12,7 @@ reference the source series; the SR also references the SEG.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 from pathlib import Path
@@ -64,9 +65,30 @@ def _algorithm(report: Report) -> hd.AlgorithmIdentificationSequence:
         parameters={"model_id": report.provenance.model_id})
 
 
+@contextlib.contextmanager
+def _numpy_float_alias():
+    """highdicom 0.22, the last release for pydicom 2 (which Slicer 5.8 and 5.10 ship), reads ``np.float_``
+    for every segmentation, and NumPy 2 (Slicer 5.10) removed that name. For the SEG's construction only,
+    put the alias back (it always meant float64); nothing changes with a newer highdicom or NumPy 1."""
+    missing = "float_" not in np.__dict__
+    if missing:
+        np.float_ = np.float64
+    try:
+        yield
+    finally:
+        if missing:
+            del np.float_
+
+
 def build_seg(report: Report, findings: list[Finding], mask_of: Callable[[Finding], np.ndarray],
               sources: list[pydicom.Dataset]) -> hd.seg.Segmentation:
     """One segment per finding, frames in the order of ``sources`` (slice k)."""
+    with _numpy_float_alias():
+        return _build_seg(report, findings, mask_of, sources)
+
+
+def _build_seg(report: Report, findings: list[Finding], mask_of: Callable[[Finding], np.ndarray],
+               sources: list[pydicom.Dataset]) -> hd.seg.Segmentation:
     dtype = np.uint8 if len(findings) < 256 else np.uint16
     labelmap = np.zeros((len(sources), *mask_of(findings[0]).shape[1:]), dtype=dtype)
     descriptions = []
