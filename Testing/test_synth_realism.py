@@ -240,3 +240,82 @@ def test_kidney_lesions_leave_the_renal_sinus_alone(abdomen_host, key):
         sinus = renal_sinus(abdomen_host, result.lesions[0].label, whole)
         assert sinus.sum() > 100  # there is a sinus to spare
         assert not (result.lesion_mask & sinus).any(), seed
+
+
+# ----------------------------------------------------------------------------------- lung shape and anatomy
+def test_a_lung_lesion_never_grows_past_the_pleura_and_a_juxtapleural_one_lies_against_it(chest):
+    """Was: lesions grew up to a quarter radius beyond the lung label, into the chest wall. Now the lung
+    label is a wall: a lesion touching its surface (close-contact) flattens against it over a broad base."""
+    from scipy import ndimage
+
+    shares = []
+    for seed in range(6):
+        result = synthesize(chest, LesionRequest("lung_tumor", seed=seed,
+                                                 attributes={"relation": "close-contact", "shape": "round-like"}))
+        lung = chest.organs == result.lesions[0].label
+        mask = result.lesion_mask
+        assert not (mask & ~lung).any(), seed
+        surface = mask & ~ndimage.binary_erosion(mask)
+        shares.append((surface & ndimage.binary_dilation(~lung)).sum() / surface.sum())
+    assert min(shares) > 0.1 and np.median(shares) > 0.2, shares  # a base on the pleura, not a point
+
+
+def test_spicules_are_thin_strands_from_the_surface_that_end_where_the_lung_ends():
+    from PASTASynthLib.lung_shape import SPICULE_LENGTH, add_spicules
+
+    spacing = np.array([1.0, 1.0, 1.0])
+    k, j, i = np.indices((61, 61, 61))
+    distance = np.sqrt((k - 30) ** 2 + (j - 30) ** 2 + (i - 30) ** 2)
+    ball = distance <= 8
+    field = (1.0 - distance / 8.0).astype(np.float32)
+    seed, radii = np.array([30.0, 30.0, 30.0]), np.array([8.0, 8.0, 8.0])
+    mask = ball.copy()
+    drawn = add_spicules(mask, field, 0.0, np.ones(ball.shape, bool), seed, radii, spacing,
+                         np.random.default_rng(3))
+    strands = mask & ~ball
+    assert drawn >= 4 and strands.sum() >= drawn * 3
+    assert distance[strands].max() <= 8 + SPICULE_LENGTH[1] * 8 + 3  # no longer than drawn
+    assert distance[strands].max() >= 8 + SPICULE_LENGTH[0] * 8 - 2
+    assert np.all(field[strands] >= 0.0)  # strands are part of the lesion's occupancy
+    from scipy import ndimage
+
+    assert not (ndimage.binary_opening(strands) & strands).any()  # one voxel thin, not blobs
+    lung = distance <= 11  # the lung ends 3 mm past the lesion: strands stop there
+    mask = ball.copy()
+    add_spicules(mask, field.copy(), 0.0, lung, seed, radii, spacing, np.random.default_rng(3))
+    assert (mask & ~ball).any() and not (mask & ~lung).any()
+
+
+def test_spiculated_lung_lesions_get_spicules_and_round_ones_none(chest):
+    counts = [synthesize(chest, LesionRequest("lung_tumor", seed=seed, size_mm=[18.0],
+                                              attributes={"shape": "irregular"})).lesions[0].record["geometry"]
+              .get("spicules", 0) for seed in range(6)]
+    assert np.median(counts) >= 3, counts
+    round_one = synthesize(chest, LesionRequest("lung_tumor", seed=0, size_mm=[18.0],
+                                                attributes={"shape": "round-like"}))
+    assert "spicules" not in round_one.lesions[0].record["geometry"]
+    small = synthesize(chest, LesionRequest("lung_tumor", seed=0, size_mm=[6.0], attributes={"shape": "irregular"}))
+    assert small.lesions[0].record["geometry"].get("spicules") == 0  # strands of a 6 mm nodule: finer than a voxel
+
+
+def test_a_juxtavascular_nodule_abuts_a_vessel_and_leaves_it_whole(chest):
+    """Was: vessels ended at the lesion's edge wherever it happened to be. About half of the lung lesions
+    away from the pleura are placed against a vessel, which they touch but never replace."""
+    from scipy import ndimage
+
+    from PASTASynthLib.lung_shape import VESSEL_MIN_HU, vessels
+
+    placed = []
+    for seed in range(12):
+        result = synthesize(chest, LesionRequest("lung_tumor", seed=seed, attributes={"relation": "none"}))
+        lesion = result.lesions[0]
+        if not lesion.record["geometry"].get("juxtavascular"):
+            continue
+        box = lesion.box.slices
+        vessel = vessels(chest, lesion.label, box)
+        mask = result.lesion_mask[box]
+        assert not (mask & vessel).any(), seed  # the vessel is not cut
+        assert (ndimage.binary_dilation(mask) & vessel).any(), seed  # it touches the nodule
+        assert np.all(result.image.array[box][vessel] >= VESSEL_MIN_HU), seed  # and stays a vessel
+        placed.append(seed)
+    assert 3 <= len(placed) <= 9, placed  # about half

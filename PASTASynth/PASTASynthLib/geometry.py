@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from PASTALib.errors import PastaInputError
 
+from . import lung_shape
 from .catalog import SynthSpec
 from .host import Host
 
@@ -80,8 +81,9 @@ def smooth_noise(shape, sigma_vox, rng: np.random.Generator) -> np.ndarray:
 
 
 def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.ndarray, relation: str,
-                rng: np.random.Generator, seed_kji: Optional[np.ndarray]) -> tuple[np.ndarray, int]:
-    """A seed voxel inside one of ``labels``: given (checked) or sampled by depth for the relation."""
+                rng: np.random.Generator, seed_kji: Optional[np.ndarray]) -> tuple[np.ndarray, int, bool]:
+    """A seed voxel inside one of ``labels``: given (checked) or sampled by depth for the relation; and
+    whether it was placed against a lung vessel (:func:`.lung_shape.juxtavascular_candidates`)."""
     if seed_kji is not None:
         index = tuple(int(round(v)) for v in seed_kji)
         if not all(0 <= v < n for v, n in zip(index, host.organs.shape)):
@@ -94,7 +96,7 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
                 f"The seed point (voxel i,j,k = {index[::-1]}) lies in {where}, not in the host organ "
                 f"of {spec.key} ({', '.join(host.names.get(x, str(x)) for x in labels)}).",
                 "Move the seed into the organ, or leave it out to sample one.")
-        return np.asarray(index, np.float64), label
+        return np.asarray(index, np.float64), label, False
     label = int(rng.choice(labels, p=_volume_weights(host, labels)))
     box, depth = depth_map(host, label)
     r_min, r_max = float(radii_mm.min()), float(radii_mm.max())
@@ -115,9 +117,14 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
         candidates = (depth >= 0.45 * r_min) & (depth <= 0.8 * r_min + voxel)
         if not candidates.any():
             candidates = depth >= 0.95 * depth.max()
+    juxtavascular = False
+    if lung_shape.is_lung(spec.key) and relation == "none":
+        near = lung_shape.juxtavascular_candidates(host, label, box, candidates, radii_mm, rng)
+        if near is not None:
+            candidates, juxtavascular = near, True
     points = np.argwhere(candidates)
     pick = points[rng.integers(len(points))]
-    return pick + np.array([s.start for s in box], np.float64), label
+    return pick + np.array([s.start for s in box], np.float64), label, juxtavascular
 
 
 #: The renal sinus lies deeper than this inside the kidney label (the cortex is about 5-7 mm thick).
@@ -207,13 +214,16 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
     fitting = [x for x in labels if lesion_ml * share <= 0.6 * organ_ml(x)]
     if seed_kji is None and fitting:
         labels = fitting
-    seed, label = choose_seed(host, spec, labels, radii, attributes["relation"], rng, seed_kji)
+    seed, label, juxtavascular = choose_seed(host, spec, labels, radii, attributes["relation"], rng, seed_kji)
     if label not in fitting:
         raise PastaInputError(
             f"A {' x '.join(f'{s:g}' for s in size_mm)} mm {spec.key} ({lesion_ml:.1f} mL) cannot fit "
             f"in the {host.names.get(label, label)} of this scan ({organ_ml(label):.1f} mL).",
             "Request a smaller size.")
-    box = _box_around(seed, radii.max() * 1.6 + 4.0 * spacing, spacing, host.organs.shape)
+    lung = lung_shape.is_lung(spec.key)
+    spiculated = lung and attributes["shape"] == "irregular"
+    reach = lung_shape.SPICULATED_REACH if spiculated else 1.6
+    box = _box_around(seed, radii.max() * reach + 4.0 * spacing, spacing, host.organs.shape)
     field, params = shape_field(box, seed, radii, spacing, attributes["shape"], rng)
     organ = host.organs[box.slices] == label
     voxel_ml = float(np.prod(spacing)) / 1000.0
@@ -226,8 +236,11 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
         # the wall band within the ellipsoid's reach: target the band voxels the ellipsoid covers
         target = max(1, int(np.count_nonzero(allowed & (field > 0))))
         params["wall_thickness_mm"] = round(wall_mm, 2)
-    elif spec.kind in ("stone", "bone") or spec.min_inside >= 0.95:
-        allowed = organ
+    elif spec.kind in ("stone", "bone") or spec.min_inside >= 0.95 or lung:
+        allowed = organ  # a lung lesion flattens against the pleura, never grows into the chest wall
+        if juxtavascular:  # it abuts the vessel and leaves it whole
+            allowed = allowed & ~lung_shape.vessels(host, label, box.slices)
+            params["juxtavascular"] = True
     elif spec.exophytic and attributes["relation"] == "close-contact":
         # bulging out into the surrounding fat (background label), never into another organ
         reach = ndimage.distance_transform_edt(~organ, sampling=spacing) <= float(radii.max())
@@ -248,6 +261,9 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
     threshold = float(np.partition(values, values.size - target)[values.size - target])
     mask = allowed & (field >= threshold)
     mask = _component_at(mask, field)
+    if spiculated:
+        params["spicules"] = lung_shape.add_spicules(mask, field, threshold, organ, seed - box.lo, radii, spacing,
+                                                     rng)
     inside = float(np.count_nonzero(mask & organ)) / max(1, int(mask.sum()))
     params.update(seed_kji=seed.tolist(), box_lo_kji=box.lo.tolist(), box_hi_kji=box.hi.tolist())
     return LesionGeometry(box, mask, field, threshold, seed, label, inside, params)

@@ -20,6 +20,11 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
   to a published series of real lesions, listed under the table), or "none found".
 
 The edge column compares with the host itself, the one edge reference this project can measure.
+
+A second table covers lung lesions on the chest hosts (``--per-type`` lesions each, default attributes):
+share touching the lung label's surface (pleura or fissure), share placed against a vessel
+(juxtavascular), and spicules per irregular lesion. No published shares were collected for these, so
+none are printed beside them.
 Prints Markdown.
 """
 
@@ -77,6 +82,28 @@ def measure(host, result) -> dict:
             "core_hu": float(np.median(image[core if core.any() else mask]))}
 
 
+def lung_anatomy(all_hosts: dict, per_host: int) -> None:
+    """Where lung lesions sit and how spiculated ones look (geometry records plus the mask)."""
+    print("\n| lung host | n | touching the pleura or a fissure | juxtavascular | irregular: with spicules | "
+          "spicules per irregular lesion |\n|---|---:|---:|---:|---:|---:|")
+    for name, host in all_hosts.items():
+        if not name.startswith("chest"):
+            continue
+        touching, juxta, spicules = [], [], []
+        for seed in range(per_host):
+            result = synthesize(host, LesionRequest("lung_tumor", seed=seed))
+            lesion = result.lesions[0]
+            mask, lung = result.lesion_mask, host.organs == lesion.label
+            surface = mask & ~ndimage.binary_erosion(mask)
+            touching.append(bool((surface & ndimage.binary_dilation(~lung)).any()))
+            juxta.append(bool(lesion.record["geometry"].get("juxtavascular")))
+            if lesion.attributes["shape"] == "irregular":
+                spicules.append(int(lesion.record["geometry"].get("spicules", 0)))
+        spiculated = f"{np.mean([s > 0 for s in spicules]):.0%}" if spicules else "n/a"
+        per_lesion = f"{np.mean(spicules):.1f}" if spicules else "n/a"
+        print(f"| {name} | {per_host} | {np.mean(touching):.0%} | {np.mean(juxta):.0%} | {spiculated} | {per_lesion} |")
+
+
 def published(key: str) -> str:
     prior = SIZE_PRIORS.get(key)
     if prior is None:
@@ -114,6 +141,7 @@ def main() -> None:
                   f"{published(lesion_type.key)} | {np.mean([r['outside'] for r in rows]):.0%} | "
                   f"{f'{np.median(edges):.1f}' if edges else 'n/a'} | "
                   f"{np.median([r['contrast'] for r in rows]):.0f} | {np.median([r['core_hu'] for r in rows]):.0f} |")
+    lung_anatomy(all_hosts, args.per_type)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
 
