@@ -160,7 +160,10 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"isodense": 0.8, "hypodense": 0.2},
                "heterogeneity": {"homogeneous": 0.6, "heterogeneous": 0.3, "calcified": 0.1},
                "margin": _MARGIN_SOFT, "relation": _REL},
-              {"isodense": DensityHU("absolute", (25.0, 55.0), (40.0, 90.0)),
+              # isodense to soft tissue (40 HU, the report's lung reference) in both phases: an "enhanced"
+              # 40-90 HU range put most contrast-phase nodules outside the isodense band the report and
+              # the quality gate use, so they were redrawn or failed
+              {"isodense": DensityHU("absolute", (28.0, 52.0), (28.0, 52.0)),
                "hypodense": DensityHU("absolute", (-650.0, -350.0), (-650.0, -350.0))},
               min_inside=0.85, min_hu=-700.0, notes=("hypodense = ground-glass opacity",)),
     SynthSpec("liver_tumor", "solid", ("liver",), (5.0, 120.0), (12.0, 50.0),

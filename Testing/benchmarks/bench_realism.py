@@ -21,7 +21,7 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
 
 The edge column compares with the host itself, the one edge reference this project can measure.
 
-A second table covers lung lesions on the chest hosts (``--per-type`` lesions each, default attributes):
+A second table covers lung lesions on the chest hosts (``--lung-lesions`` each, default attributes):
 share touching the lung label's surface (pleura or fissure), share placed against a vessel
 (juxtavascular), and spicules per irregular lesion. No published shares were collected for these, so
 none are printed beside them.
@@ -114,6 +114,7 @@ def published(key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-type", type=int, default=6)
+    parser.add_argument("--lung-lesions", type=int, default=24, help="lung lesions per chest host for the anatomy table")
     args = parser.parse_args()
     print(f"# Synthesis realism ({datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
           f"{args.per_type} lesions per type and host, default sizes and attributes)\n")
@@ -141,7 +142,7 @@ def main() -> None:
                   f"{published(lesion_type.key)} | {np.mean([r['outside'] for r in rows]):.0%} | "
                   f"{f'{np.median(edges):.1f}' if edges else 'n/a'} | "
                   f"{np.median([r['contrast'] for r in rows]):.0f} | {np.median([r['core_hu'] for r in rows]):.0f} |")
-    lung_anatomy(all_hosts, args.per_type)
+    lung_anatomy(all_hosts, args.lung_lesions)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
 
