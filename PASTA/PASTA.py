@@ -132,7 +132,7 @@ class PASTAParameterNode:
     organSegmentation - optional TotalSegmentator organ segmentation (locations and invasion).
     forceNonCT - analyse the volume even if its intensities do not look like CT in HU.
     lesionType - the lesion type of a model whose classes do not name it ("from model" otherwise).
-    sensitivity - the detector's operating point: strict, balanced (at most one false finding per healthy
+    sensitivity - the detector's operating point: strict, balanced (about one false finding per healthy
         scan it was chosen on) or high.
     device - auto, cuda (GPU) or cpu.
     tta - always use test-time mirroring (by default only on a GPU).

@@ -3,5 +3,6 @@ card share (plain Python, so the Slicer module can read it at file scope)."""
 
 #: ``--sensitivity`` choices, from fewest to most findings.
 SENSITIVITIES = ("strict", "balanced", "high")
-#: the default: at most one false finding on any healthy scan the operating points were chosen on
+#: the default: about one false finding per healthy scan the operating points were chosen on (on average; at
+#: most two on any one)
 DEFAULT_SENSITIVITY = "balanced"
