@@ -243,9 +243,29 @@ def test_bf16_on_the_cpu_is_asked_for_and_agrees_with_fp32(sample_paths):
 
     from PASTALib.inference.predictor import Predictor
 
+    from PASTALib.inference.predictor import cpu_bf16_is_fast
+
+    if not cpu_bf16_is_fast():
+        pytest.skip("this CPU has no native bf16 (the fp32 fallback is tested below)")
     model = load_model(TINY)
     fp32, bf16 = Predictor(model, device="cpu", tta=False), Predictor(model, device="cpu", tta=False, precision="bf16")
     assert fp32._amp_dtype() is None and bf16._amp_dtype() == torch.bfloat16
     ct = read_volume(sample_paths["sample"])
     a, b = fp32.predict(ct).labels.array, bf16.predict(ct).labels.array
     assert float(np.mean(a == b)) >= 0.999 and (a > 0).mean() > 0.01
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(native, monkeypatch):
+    """An AVX2-only CPU emulates bf16 (the tiny network's sample took minutes, against seconds in fp32):
+    asked for bf16 there, the predictor runs fp32 and its notes say why."""
+    import torch
+
+    import PASTALib.inference.predictor as predictor
+
+    monkeypatch.setattr(predictor, "cpu_bf16_is_fast", lambda: native)
+    chosen = predictor.Predictor(load_model(TINY), device="cpu", tta=False, precision="bf16")
+    if native:
+        assert chosen._amp_dtype() == torch.bfloat16 and not chosen.notes
+    else:
+        assert chosen._amp_dtype() is None and "running fp32" in chosen.notes[0]

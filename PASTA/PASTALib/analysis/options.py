@@ -71,7 +71,8 @@ class AnalysisOptions:
     batch_size: Optional[int] = _option(None, INFERENCE, "tiles per forward pass (default: 4; 2 on CPU for "
                                         "tiles over 64^3)", type=int)
     precision: str = _option("auto", INFERENCE, "arithmetic: auto = fp16 autocast on a GPU, fp32 on the CPU; bf16 "
-                             "also works on the CPU (2.2x faster per tile on one with AVX-512 BF16)",
+                             "also works on the CPU (2.2x faster per tile on one with AVX-512 BF16; fp32, "
+                             "said, on a CPU without native bf16)",
                              choices=("auto", "fp32", "fp16", "bf16"))
     threads: Optional[int] = _option(None, INFERENCE, "CPU threads for PyTorch", type=int)
     folds: Optional[List[int]] = _option(None, MODEL, "nnU-Net results folder: folds to ensemble (default: "
