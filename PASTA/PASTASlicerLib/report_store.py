@@ -10,7 +10,7 @@ MRML only (no Qt).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from PASTALib.report import review
 from PASTALib.report.model import Report, Signature
@@ -44,40 +44,39 @@ def save_report(node, report: Report) -> None:
     node.SetText(report.to_json())
 
 
+def _changed(node, change: Callable[[Report], Any]) -> Any:
+    """Load the stored report, apply one ``review`` change, store it again; the change's result."""
+    report = load_report(node)
+    result = change(report)
+    save_report(node, report)
+    return result
+
+
 def edit_field(node, target: str, path: str, value: Any, editor: str,
                comment: Optional[str] = None) -> review.ReaderEdit:
     """Change one report field as the reader ``editor``; the machine value is kept in the edit log."""
-    report = load_report(node)
-    record = review.edit(report, target, path, value, editor, comment=comment)
-    save_report(node, report)
-    return record
+    return _changed(node, lambda report: review.edit(report, target, path, value, editor, comment=comment))
 
 
 def edit_measurement(node, finding_id: str, name: str, value: float, editor: str,
                      comment: Optional[str] = None) -> review.ReaderEdit:
     """Store a measurement the reader typed (``review.MEASUREMENT_FIELDS``), keeping the machine's."""
-    report = load_report(node)
-    record = review.edit_measurement(report, finding_id, name, value, editor, comment=comment)
-    save_report(node, report)
-    return record
+    return _changed(node, lambda report: review.edit_measurement(report, finding_id, name, value, editor,
+                                                                 comment=comment))
 
 
 def edit_lesion_type(node, finding_id: str, type_key: str, editor: str,
                      comment: Optional[str] = None) -> review.ReaderEdit:
     """The reader's lesion type (one the finding's organ can host), keeping the machine's."""
-    report = load_report(node)
-    record = review.edit_lesion_type(report, finding_id, type_key, editor, comment=comment)
-    save_report(node, report)
-    return record
+    return _changed(node, lambda report: review.edit_lesion_type(report, finding_id, type_key, editor,
+                                                                 comment=comment))
 
 
 def edit_location(node, finding_id: str, label_id: int, editor: str,
                   comment: Optional[str] = None) -> review.ReaderEdit:
     """The reader's site for a finding (one of the sites of the organ hosting its type), keeping the machine's."""
-    report = load_report(node)
-    record = review.edit_location(report, finding_id, label_id, editor, comment=comment)
-    save_report(node, report)
-    return record
+    return _changed(node, lambda report: review.edit_location(report, finding_id, label_id, editor,
+                                                              comment=comment))
 
 
 def field_value(node, target: str, path: str) -> Any:
@@ -96,17 +95,12 @@ def measurement_value(node, finding_id: str, name: str) -> float:
 
 def set_review(node, finding_id: str, status: str, reviewer: str, comment: Optional[str] = None) -> None:
     """Accept, reject or reset a finding."""
-    report = load_report(node)
-    review.set_review(report, finding_id, status, reviewer, comment=comment)
-    save_report(node, report)
+    _changed(node, lambda report: review.set_review(report, finding_id, status, reviewer, comment=comment))
 
 
 def sign_report(node, reader: str, organization: Optional[str] = None) -> Signature:
     """Sign the stored report as ``reader`` (every finding accepted or rejected first)."""
-    report = load_report(node)
-    signature = review.sign_report(report, reader, organization=organization)
-    save_report(node, report)
-    return signature
+    return _changed(node, lambda report: review.sign_report(report, reader, organization=organization))
 
 
 def machine_value(node, target: str, path: str) -> Any:

@@ -235,19 +235,26 @@ class ReportPanel:
 
     def onLesionTypeEdited(self) -> None:
         """Store the reader's type; the segment's name, colour and terminology follow."""
+        from PASTASlicerLib import report_store
+
+        self._storeChoice(self.ui.findingTypeComboBox, "lesion_type.key", report_store.edit_lesion_type)
+
+    def _storeChoice(self, comboBox, path: str, edit: Callable) -> None:
+        """Store the choice in ``comboBox`` (its item data) as the reader's value of the finding's ``path``
+        through ``edit(node, findingId, value, editor)``; the segment follows. Nothing when unchanged."""
         if self._updating:
             return
         from PASTASlicerLib import report_store
         from PASTASlicerLib.results_import import relabel_segment
 
-        node, findingId = self.reportNode(), self.findingId()
-        key = self.ui.findingTypeComboBox.currentData
-        if node is None or findingId is None or key is None \
-                or report_store.field_value(node, findingId, "lesion_type.key") == key:
+        node, findingId, value = self.reportNode(), self.findingId(), comboBox.currentData
+        if node is None or findingId is None or value is None:
+            return
+        if report_store.field_value(node, findingId, path) == value:  # re-chosen, not changed
             return
 
         def change(node, editor):
-            report_store.edit_lesion_type(node, findingId, key, editor)
+            edit(node, findingId, value, editor)
             relabel_segment(self.segmentation(), report_store.load_report(node).finding(findingId))
 
         self._store(change)
@@ -270,22 +277,11 @@ class ReportPanel:
 
     def onLocationEdited(self) -> None:
         """Store the reader's site; the segment's terminology (anatomic region) follows."""
-        if self._updating:
-            return
         from PASTASlicerLib import report_store
-        from PASTASlicerLib.results_import import relabel_segment
 
-        node, findingId = self.reportNode(), self.findingId()
-        labelId = self.ui.findingLocationComboBox.currentData
-        if node is None or findingId is None or labelId is None \
-                or report_store.field_value(node, findingId, "location.organ_label_id") == labelId:
-            return
-
-        def change(node, editor):
-            report_store.edit_location(node, findingId, int(labelId), editor)
-            relabel_segment(self.segmentation(), report_store.load_report(node).finding(findingId))
-
-        self._store(change)
+        self._storeChoice(self.ui.findingLocationComboBox, "location.organ_label_id",
+                          lambda node, findingId, labelId, editor: report_store.edit_location(
+                              node, findingId, int(labelId), editor))
 
     def _applyEdit(self, target: str, path: str, value) -> None:
         """Store one field, unless it already holds ``value`` (a widget only lost focus)."""

@@ -114,7 +114,8 @@ def published(key: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-type", type=int, default=6)
-    parser.add_argument("--lung-lesions", type=int, default=24, help="lung lesions per chest host for the anatomy table")
+    parser.add_argument("--lung-lesions", type=int, default=24,
+                        help="lung lesions per chest host for the anatomy table")
     args = parser.parse_args()
     print(f"# Synthesis realism ({datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
           f"{args.per_type} lesions per type and host, default sizes and attributes)\n")

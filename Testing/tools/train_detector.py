@@ -415,8 +415,8 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
             "real_lesions": "LIDC-IDRI-0001's real, unlabelled lung mass is kept out of the tissue examples",
             "examples": list(scorer.examples), "held_out_cases_per_type": HELD_OUT_PER_TYPE,
             "operating_points": "from out-of-bag confidences of every healthy scan: balanced (default): lowest "
-                                "confidence with at most one false finding per scan on average and two on any one; strict: none on any "
-                                "scan; high: two per scan on average"},
+                                "confidence with at most one false finding per scan on average and two on any "
+                                "one; strict: none on any scan; high: two per scan on average"},
         "validation": {
             "what": "leave one patient out: each patient's lesions and healthy scan scored by a detector fitted, "
                     "calibrated and given its operating points without that patient",
