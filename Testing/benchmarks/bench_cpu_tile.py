@@ -2,11 +2,13 @@
 
 Counts the multiply-adds of every convolution in one forward pass (hooks on the real modules), then
 times one forward pass per setting: fp32 (PyTorch's default oneDNN path), fp32 with channels-last 3D
-memory, and bf16 autocast (where the CPU has AVX-512 BF16 or AMX), each after a warm-up pass on a
-small input. Random weights (no fine-tuned PASTA weights ship); the bf16 row also says how far its
-logits and argmax are from fp32 on the same tile.
+memory, bf16 autocast (where the CPU has AVX-512 BF16 or AMX) and ``torch.compile`` (TorchInductor),
+each after a warm-up pass (on a small input; compile's at the tile's size, as it compiles per shape).
+Random weights (no fine-tuned PASTA weights ship); the later rows also say how far their logits and
+argmax are from fp32 on the same tile.
 
-    python Testing/benchmarks/bench_cpu_tile.py [--threads 2] [--patch 128] [--settings fp32,channels_last,bf16]
+    python Testing/benchmarks/bench_cpu_tile.py [--threads 2] [--patch 128]
+        [--settings fp32,channels_last,bf16,compile]
 
 Minutes per setting on a 2-core machine: run it alone. Prints a Markdown table for RESULTS.md.
 """
@@ -50,9 +52,15 @@ def timed_forward(network, x, setting: str) -> tuple[float, torch.Tensor]:
     if setting == "channels_last":
         network = network.to(memory_format=torch.channels_last_3d)
         x = x.to(memory_format=torch.channels_last_3d)
+    if setting == "compile":  # TorchInductor; the warm-up below compiles for the tile's own shape
+        network = torch.compile(network)
     context = torch.autocast("cpu", dtype=torch.bfloat16) if setting == "bf16" else nullcontext()
     with torch.inference_mode(), context:
-        network(x[:, :, :64, :64, :64])  # warm-up: oneDNN picks its kernels
+        compiling = time.perf_counter()
+        network(x if setting == "compile" else x[:, :, :64, :64, :64])  # warm-up: kernels chosen (or compiled)
+        if setting == "compile":
+            print(f"(torch.compile: first call {time.perf_counter() - compiling:.0f} s, compiling included)",
+                  flush=True)
         start = time.perf_counter()
         out = network(x)
         seconds = time.perf_counter() - start
