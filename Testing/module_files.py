@@ -10,6 +10,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def ui_path(module: str) -> Path:
+    return ROOT / module / "Resources" / "UI" / f"{module}.ui"
+
+
+def ui_root(module: str) -> ET.Element:
+    return ET.parse(ui_path(module)).getroot()
+
+
+def ui_flags(module: str, flag: str) -> set[str]:
+    """Names of the widgets whose boolean property ``flag`` (``editable``, ``checkable``, ``collapsed``) is true."""
+    return {w.get("name") for w in ui_root(module).iter("widget")
+            if any(p.get("name") == flag and p.findtext("bool") == "true" for p in w.findall("property"))}
+
+
 def parse_module(module: str) -> ast.Module:
     path = ROOT / module / f"{module}.py"
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))

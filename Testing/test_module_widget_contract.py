@@ -18,13 +18,12 @@ import ast
 import importlib
 import importlib.util
 import re
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 
-from module_files import ROOT, parameter_bindings, parameter_fields, parse_module
+from module_files import ROOT, parameter_bindings, parameter_fields, parse_module, ui_flags, ui_root
 
 MODULES = ("PASTA", "PASTASynth")
 #: The module whose specific checks (lesion-type choices, report panel) follow the generic ones.
@@ -112,18 +111,8 @@ def all_ui_uses(module: str = MODULE) -> dict[str, set[str]]:
     return uses
 
 
-def ui_root(module: str = MODULE) -> ET.Element:
-    return ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui").getroot()
-
-
 def ui_classes(module: str = MODULE) -> dict[str, str]:
     return {w.get("name"): w.get("class") for w in ui_root(module).iter("widget")}
-
-
-def ui_flags(module: str, flag: str) -> set[str]:
-    """Names of the widgets whose boolean property ``flag`` (``editable``, ``checkable``) is true."""
-    return {w.get("name") for w in ui_root(module).iter("widget")
-            if any(p.get("name") == flag and p.findtext("bool") == "true" for p in w.findall("property"))}
 
 
 def ui_uses(tree: ast.Module) -> dict[str, set[str]]:

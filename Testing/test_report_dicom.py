@@ -243,6 +243,7 @@ OLD_DICOM_STACK = ("highdicom==0.22.0", "pydicom==2.4.4")
 def test_dicom_export_works_with_the_pydicom_2_stack_slicer_5_8_and_5_10_get(tmp_path):
     """Issue 17 item 2, "test both": this file's tests again, in a subprocess whose pydicom and highdicom are
     the ones Slicer 5.8/5.10 end up with (the rest, NumPy 2 included, as in this environment)."""
+    import os
     import subprocess
     import sys
 
@@ -250,7 +251,7 @@ def test_dicom_export_works_with_the_pydicom_2_stack_slicer_5_8_and_5_10_get(tmp
     fetched = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
                               *OLD_DICOM_STACK], capture_output=True, text=True, timeout=600)
     assert fetched.returncode == 0, fetched.stderr
-    env = {**__import__("os").environ, "PYTHONPATH": str(target)}
+    env = {**os.environ, "PYTHONPATH": str(target)}
     versions = subprocess.run([sys.executable, "-c", "import highdicom, pydicom; print(highdicom.__version__, "
                                "pydicom.__version__)"], capture_output=True, text=True, env=env)
     assert versions.stdout.split() == ["0.22.0", "2.4.4"]

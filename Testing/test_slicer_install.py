@@ -130,7 +130,7 @@ def test_the_extension_is_offered_before_any_package_question(monkeypatch, tmp_p
     fake_util = types.SimpleNamespace(confirmOkCancelDisplay=dialogs.ask, errorDisplay=dialogs.error,
                                       restart=dialogs.restart,
                                       pip_install=lambda *a: pytest.fail("pip must not run before the restart"))
-    monkeypatch.setitem(__import__("sys").modules, "slicer", types.SimpleNamespace(
+    monkeypatch.setitem(sys.modules, "slicer", types.SimpleNamespace(
         util=fake_util, app=types.SimpleNamespace(extensionsManagerModel=lambda: server)))
     monkeypatch.setattr(install, "installed_version", versions())
     monkeypatch.setattr(install, "module_available", lambda name: False)

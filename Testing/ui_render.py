@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-from module_files import ROOT
+from module_files import ui_flags, ui_path
 
 #: CTK/MRML class in the .ui -> (Qt class it is loaded as, property renames for that class).
 QT_STAND_INS: dict[str, tuple[str, dict[str, str]]] = {
@@ -34,10 +33,6 @@ CTK_ONLY_PROPERTIES = {"collapsed", "collapsedHeight", "contentsFrameShape", "no
                        "noneEnabled", "addEnabled", "removeEnabled", "renameEnabled", "editEnabled",
                        "showHidden", "selectNodeUponCreation", "noneDisplay", "SlicerParameterName",
                        "hideChildNodeTypes", "interactionNodeSingletonTag", "baseName"}
-
-
-def ui_path(module: str) -> Path:
-    return ROOT / module / "Resources" / "UI" / f"{module}.ui"
 
 
 def qt_ui_text(module: str) -> bytes:
@@ -105,8 +100,7 @@ LONG_MESSAGE = ("Segments recognised as organs: liver, spleen, left kidney, righ
 
 def collapsed_sections(module: str) -> set[str]:
     """Names of the sections the .ui starts collapsed."""
-    return {w.get("name") for w in ET.parse(ui_path(module)).getroot().iter("widget")
-            if any(p.get("name") == "collapsed" and p.findtext("bool") == "true" for p in w.findall("property"))}
+    return ui_flags(module, "collapsed")
 
 
 def collapse(panel, module: str) -> None:

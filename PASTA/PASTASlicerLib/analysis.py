@@ -69,10 +69,9 @@ def organ_summary(segmentation_node, input_node=None) -> str:
     """What the panel shows under the organ selector: the segments recognised as organs and the ones
     that will be ignored, and whether they will be resampled onto the CT, before anything runs (they used
     to reach only the log)."""
-    from .organ_checks import grid_note
-
     from PASTALib.lesions.anatomy import totalsegmentator_v2_names
 
+    from .organ_checks import grid_note
     from .volume_nodes import segment_terms
 
     if segmentation_node is None:
@@ -148,8 +147,9 @@ def prepare_analysis(input_node, options: AnalysisOptions, work_dir: str | Path,
 
         organs_path = work_dir / ORGANS_FILE
         notes, present = write_organs(organ_node, input_node, organs_path)
-        notes += [note for note in (grid_note(organ_node, input_node),) if note]
-        warnings += [note for note in (model_organs_note(class_map, present),) if note]
+        resampled, out_of_view = grid_note(organ_node, input_node), model_organs_note(class_map, present)
+        notes += [resampled] if resampled else []
+        warnings += [out_of_view] if out_of_view else []
     out_dir = work_dir / OUTPUT_DIR
     options = dataclasses.replace(options, image=str(image_path), output=str(out_dir), model=str(model_path),
                                   organs=str(organs_path) if organs_path else options.organs)

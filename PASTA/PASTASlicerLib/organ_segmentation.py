@@ -7,9 +7,10 @@ package and weights and asks its own questions. MRML only (no Qt); tested on sli
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 from typing import Callable, Optional
+
+from .install import module_available
 
 #: The Python module the TotalSegmentator Slicer extension adds.
 TOTALSEGMENTATOR_MODULE = "TotalSegmentator"
@@ -19,8 +20,7 @@ PROCESS_OPTIONS = {"fast": True, "task": "total"}
 
 def extension_installed(has_module: Optional[Callable[[str], bool]] = None) -> bool:
     """Whether the TotalSegmentator extension's module can be imported (nothing is imported to know)."""
-    has_module = has_module or (lambda name: importlib.util.find_spec(name) is not None)
-    return has_module(TOTALSEGMENTATOR_MODULE)
+    return (has_module or module_available)(TOTALSEGMENTATOR_MODULE)
 
 
 def offer_segmentation(organ_node, input_node, has_module: Optional[Callable[[str], bool]] = None) -> bool:

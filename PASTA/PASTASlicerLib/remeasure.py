@@ -79,17 +79,16 @@ def remeasure_segment(segmentation_node, segment_id: str, editor: str) -> bool:
 
 def drawn_segment_type(segmentation_node, segment_id: str):
     """The PASTA lesion type a segment without a finding names (by terminology code, then name), or None."""
+    from PASTALib.lesions.organ_terms import terminology_codes
     from PASTALib.report.reader_findings import lesion_type_of_segment
 
     segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
     if segment is None:
         return None
     entry = vtk.mutable("")
-    type_code = None
-    if segment.GetTag(segment.GetTerminologyEntryTagName(), entry):
-        parts = str(entry).split("~")  # context~category~type~modifier~...: scheme^value^meaning each
-        type_code = parts[2].split("^")[1] if len(parts) > 2 and parts[2].count("^") == 2 else None
-    return lesion_type_of_segment(segment.GetName(), type_code)
+    found = segment.GetTag(segment.GetTerminologyEntryTagName(), entry)
+    codes = terminology_codes(str(entry)) if found else None
+    return lesion_type_of_segment(segment.GetName(), codes[0] if codes else None)
 
 
 def add_drawn_segment(segmentation_node, segment_id: str, editor: str) -> Optional[str]:

@@ -95,12 +95,15 @@ class ReportPanel:
                 from PASTASlicerLib import report_store
 
                 report = report_store.load_report(nodes["report"])
-                for finding in report.findings:
-                    self.ui.findingComboBox.addItem(f"{finding.id}: {finding.lesion_type.name}", finding.id)
+                self._listFindings(report)
                 self.ui.impressionTextEdit.setPlainText(report.impression)
         finally:
             self._updating = False
         self.onFindingChanged()
+
+    def _listFindings(self, report) -> None:
+        for finding in report.findings:
+            self.ui.findingComboBox.addItem(f"{finding.id}: {finding.lesion_type.name}", finding.id)
 
     def onReportChanged(self) -> None:
         """After the segment watcher re-measured or added findings: list them again, keep the chosen one."""
@@ -113,8 +116,7 @@ class ReportPanel:
         comboBox.blockSignals(True)
         try:
             comboBox.clear()
-            for finding in report_store.load_report(nodes).findings:
-                comboBox.addItem(f"{finding.id}: {finding.lesion_type.name}", finding.id)
+            self._listFindings(report_store.load_report(nodes))
             comboBox.currentIndex = max(comboBox.findData(chosen), 0) if chosen else 0
         finally:
             comboBox.blockSignals(False)
@@ -323,16 +325,15 @@ class ReportPanel:
         node = self.reportNode()
         if node is None:
             return
+        from PASTALib.report.review import pending_findings
         from PASTASlicerLib import report_store
 
-        pending = [f.id for f in report_store.load_report(node).findings if f.review.status == "pending"]
+        pending = pending_findings(report_store.load_report(node))
         if pending:
             slicer.util.warningDisplay(_("Accept or reject every finding before signing; still pending: {ids}.")
                                        .format(ids=", ".join(pending)))
             return
-        typed = self.ui.impressionTextEdit.toPlainText()
-        if typed != report_store.field_value(node, "report", "impression"):
-            self.onSaveImpression()
+        self.onSaveImpression()  # stores the typed impression only when it differs
         self._store(lambda node, editor: report_store.sign_report(node, editor))  # the status line shows it
 
     def onReview(self, status: str) -> None:

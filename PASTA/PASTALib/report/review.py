@@ -243,13 +243,18 @@ def add_finding(report: Report, finding: Finding, editor: str, when: Optional[st
     return finding
 
 
+def pending_findings(report: Report) -> list[str]:
+    """Ids of the findings no reader has accepted or rejected yet (a report with any cannot be signed)."""
+    return [f.id for f in report.findings if f.review.status == "pending"]
+
+
 def sign_report(report: Report, reader: str, when: Optional[str] = None,
                 organization: Optional[str] = None) -> Signature:
     """Sign the report as ``reader``: it becomes final (its SR complete and verified). Every finding must
     have been accepted or rejected first, because a signature vouches for each one."""
     if not reader or not reader.strip():
         raise ValueError("signing needs the reader's name")
-    pending = [f.id for f in report.findings if f.review.status == "pending"]
+    pending = pending_findings(report)
     if pending:
         raise ValueError(f"accept or reject every finding before signing; still pending: {', '.join(pending)}")
     report.signature = Signature(reader=reader.strip(), time=when or _now(),
