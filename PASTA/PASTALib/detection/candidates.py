@@ -43,15 +43,18 @@ class SearchRule:
     #: the parenchyma's quantile among those voxels: the median, except where the mask holds much
     #: that is not parenchyma (a kidney mask holds its sinus fat and collecting system: the upper quartile)
     reference_quantile: float = 0.5
+    #: split candidates at their peaks (:func:`_peak_regions`); bone is not split: its marrow is patchy
+    #: (fat, red marrow, trabeculae), so splitting cut a fatty sacrum into many small "lytic" regions
+    split_at_peaks: bool = True
 
 
 SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
     SearchRule("liver", 4.0, 12.0, 18.0, -60.0, (-30.0, 250.0)),
     SearchRule("pancreas", 2.0, 12.0, None, -60.0, (-30.0, 250.0)),
-    SearchRule("kidney", 2.0, 12.0, 18.0, -40.0, (0.0, 300.0), 0.75),
+    SearchRule("kidney", 2.0, 12.0, 18.0, -40.0, (0.0, 300.0), 0.75, split_at_peaks=False),
     SearchRule("gallbladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0)),
     SearchRule("urinary_bladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0)),
-    SearchRule("bone", 3.0, 70.0, 200.0, -200.0, (50.0, 700.0)),
+    SearchRule("bone", 3.0, 70.0, 200.0, 0.0, (50.0, 700.0), split_at_peaks=False),
 )}
 #: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
 LUNG_BLOB_HU = -600.0
@@ -142,16 +145,85 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
                 continue
             threshold = max(floor, 2.0 * texture)
             seeds = search & (polarity * deviation >= threshold)
-            components, count = ndimage.label(seeds, np.ones((3, 3, 3), bool))
-            for index, sub in enumerate(ndimage.find_objects(components), start=1):
-                seed = components[sub] == index
-                if seed.sum() < min_voxels:
-                    continue
-                for mask, where in _half_contrast(seed, sub, polarity * deviation, organ & (hu >= rule.floor_hu),
-                                                  min_voxels):
-                    candidates.append(Candidate(group, label, _within(box, where), mask, polarity, reference,
-                                                texture, organ_ml))
+            split_voxels = int(np.ceil(PLATEAU_MIN_ML * 1000.0 / voxel_mm3)) if rule.split_at_peaks else None
+            for mask, where in _seed_regions(seeds, polarity * deviation, organ & (hu >= rule.floor_hu), min_voxels,
+                                             split_voxels):
+                candidates.append(Candidate(group, label, _within(box, where), mask, polarity, reference,
+                                            texture, organ_ml))
     return candidates
+
+
+#: A seed region at least this large (mL) is larger than any lesion searched for (a 50 mm ball): a
+#: plateau just off the organ's reference (an enhancement gradient, partial volume), split at its peaks.
+PLATEAU_MIN_ML = 65.0
+#: A region found after (weaker than) a region it touches joins it unless it is more than this many
+#: times larger: the rim of a tumour with a necrotic core joins its core (the sample's liver tumour was
+#: reported as a tumour and a cyst), while a faint, extensive region stays apart from the cyst in it.
+MERGE_RATIO = 3.0
+
+
+def _peak_regions(seed: np.ndarray, sub: tuple[slice, ...], contrast: np.ndarray, allowed: np.ndarray,
+                  min_voxels: int) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
+    """A seed region larger than any lesion, split at its peaks, strongest first: a peak claims the
+    voxels around it whose contrast reaches half of its own (within the seed grown by one voxel), the
+    border of a blurred lesion whatever its contrast; what is left is searched for the next peak. A cyst inside a faint, extensive
+    region off the organ's reference (an enhancement gradient, partial volume) is its own region rather
+    than a small part of the faint one, which used to swallow it; a weaker region joins a stronger one
+    it touches unless it is much larger (:data:`MERGE_RATIO`). Regions are disjoint."""
+    out: list[tuple[np.ndarray, tuple[slice, ...]]] = []
+    where = grow_box(sub, contrast.shape, (2, 2, 2))
+    inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
+    pending = np.zeros(contrast[where].shape, bool)
+    pending[inner] = seed
+    local = contrast[where]
+    open_ = ndimage.binary_dilation(pending, np.ones((3, 3, 3), bool)) & allowed[where]
+    owner = np.zeros(local.shape, np.int32)  # region number per voxel, 0: none
+    sizes = [0]
+    while pending.any():
+        flat = np.where(pending, local, -np.inf)
+        peak_at = np.unravel_index(int(np.argmax(flat)), flat.shape)
+        reach = open_ & (local >= 0.5 * local[peak_at])
+        labels, _ = ndimage.label(reach, np.ones((3, 3, 3), bool))
+        region = labels == labels[peak_at]
+        region[peak_at] = True
+        pending &= ~region
+        open_ &= ~region
+        size = int(region.sum())
+        near = grow_box(ndimage.find_objects(region.astype(np.int8))[0], region.shape, (1, 1, 1))
+        rim = ndimage.binary_dilation(region[near], np.ones((3, 3, 3), bool))  # only around the region: fast
+        touching = np.unique(owner[near][rim & (owner[near] > 0)])
+        joinable = [int(t) for t in touching if size <= MERGE_RATIO * sizes[t]]
+        if joinable:
+            target = max(joinable, key=lambda t: sizes[t])
+            sizes[target] += size
+        else:
+            sizes.append(size)
+            target = len(sizes) - 1
+        owner[region] = target
+    for number, size in enumerate(sizes[1:], start=1):
+        if size >= min_voxels:
+            region = owner == number
+            part_box = ndimage.find_objects(region.astype(np.int8))[0]
+            out.append((region[part_box], _within(where, part_box)))
+    return out
+
+
+def _seed_regions(seeds: np.ndarray, contrast: np.ndarray, allowed: np.ndarray, min_voxels: int,
+                  split_voxels: Optional[int] = None) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
+    """Each seed region cut at half its own contrast (:func:`_half_contrast`); a seed of at least
+    ``split_voxels`` (larger than any lesion searched for) is split at its peaks first."""
+    out: list[tuple[np.ndarray, tuple[slice, ...]]] = []
+    components, _ = ndimage.label(seeds, np.ones((3, 3, 3), bool))
+    for index, sub in enumerate(ndimage.find_objects(components), start=1):
+        seed = components[sub] == index
+        size = int(seed.sum())
+        if size < min_voxels:
+            continue
+        if split_voxels is not None and size >= split_voxels:
+            out += _peak_regions(seed, sub, contrast, allowed, min_voxels)
+        else:
+            out += _half_contrast(seed, sub, contrast, allowed, min_voxels)
+    return out
 
 
 def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndarray, min_voxels: int

@@ -5,7 +5,8 @@ The forest is fitted on synthetic lesions and healthy tissue of the training pat
 (``Testing/tools/train_detector.py``, scikit-learn); a Platt calibration on held-out patients'
 synthetic lesions turns its vote into a confidence that means "this share of findings like it were
 lesions"; each operating point (``--sensitivity``) is a confidence threshold chosen on healthy scans
-of the training patients, from out-of-bag votes (trees that never saw the scan's example).
+of the training patients, each scored by a forest fitted without that patient (a new patient's false
+findings, not a familiar one's).
 """
 
 from __future__ import annotations

@@ -42,11 +42,18 @@ def content_of(mean_hu: float) -> str:
     return "solid"
 
 
+#: A core holding less than this share of its lesion is too small a sample of it: the whole lesion is used.
+MIN_CORE_SHARE = 0.1
+
+
 def core_density(image: np.ndarray, mask: np.ndarray) -> float:
-    """Median HU of a lesion's core (its voxels one voxel away from its border; all of them for a
-    lesion too thin to have a core): the border shares its voxels with the surroundings."""
+    """Median HU of a lesion's core (its voxels one voxel away from its border): the border shares its
+    voxels with the surroundings. A lesion too thin or ragged to have a core of at least
+    :data:`MIN_CORE_SHARE` of its voxels is judged on all of them: a 12 mL necrotic liver tumour on a
+    3 mm grid kept 4 core voxels, all in its water-like centre, and was called a cyst."""
     core = ndimage.binary_erosion(mask, np.ones((3, 3, 3), bool))
-    return float(np.median(image[core if core.sum() >= 4 else mask]))
+    enough = core.sum() >= max(4, MIN_CORE_SHARE * mask.sum())
+    return float(np.median(image[core if enough else mask]))
 
 
 def hosted_types(group: Optional[str]) -> list[lesion_types.LesionType]:
