@@ -449,7 +449,8 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
         "weights": ["detector.json"], "sha256": {"detector.json": sha256_file(out / "detector.json")},
         "detector": {"file": "detector.json", "searched_organs": searched, "working_grid_min_mm": 2.0,
                      "method": "candidates that differ from their own organ's parenchyma (per-organ reference and "
-                               "texture), cut at half their contrast; a random forest over 25 features scores "
+                               "texture), cut at half their contrast (regions larger than any lesion split at "
+                               "their peaks first); a random forest over 25 features scores "
                                "them; Platt-calibrated on out-of-bag votes; operating points chosen on healthy "
                                "scans, each scored by a forest fitted without its patient"},
         "classes": [{"id": 0, "name": "background", "lesion_type": None}]

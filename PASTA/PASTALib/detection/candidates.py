@@ -5,7 +5,8 @@ brighter than *this* kidney, a nodule because it is a soft-tissue blob in air. S
 gets its own reference (the median HU of its eroded parenchyma, robust to lesions) and its own
 texture level; voxels that differ by more than the group's contrast floor, or twice the texture,
 form candidates. Each candidate is then cut at half its own contrast (the edge a blurred lesion
-shows), which is where the lesion border lies whatever its contrast. The learned scorer
+shows), which is where the lesion border lies whatever its contrast; a region larger than any lesion
+(a faint plateau that would swallow the cyst inside it) is first split at its peaks. The learned scorer
 (:mod:`.scorer`) decides which candidates are lesions; everything here is deterministic and
 independent of where any tile falls.
 
@@ -43,8 +44,10 @@ class SearchRule:
     #: the parenchyma's quantile among those voxels: the median, except where the mask holds much
     #: that is not parenchyma (a kidney mask holds its sinus fat and collecting system: the upper quartile)
     reference_quantile: float = 0.5
-    #: split candidates at their peaks (:func:`_peak_regions`); bone is not split: its marrow is patchy
-    #: (fat, red marrow, trabeculae), so splitting cut a fatty sacrum into many small "lytic" regions
+    #: split seeds larger than any lesion at their peaks (:func:`_peak_regions`). Not in patchy organs,
+    #: where splitting made new patients' normal anatomy look like lesions (leave-one-patient-out): bone
+    #: (a fatty sacrum became many small "lytic" regions) and the kidney (the medullary pyramids of an
+    #: enhancing kidney became round "tumours")
     split_at_peaks: bool = True
 
 
@@ -166,10 +169,11 @@ def _peak_regions(seed: np.ndarray, sub: tuple[slice, ...], contrast: np.ndarray
                   min_voxels: int) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
     """A seed region larger than any lesion, split at its peaks, strongest first: a peak claims the
     voxels around it whose contrast reaches half of its own (within the seed grown by one voxel), the
-    border of a blurred lesion whatever its contrast; what is left is searched for the next peak. A cyst inside a faint, extensive
-    region off the organ's reference (an enhancement gradient, partial volume) is its own region rather
-    than a small part of the faint one, which used to swallow it; a weaker region joins a stronger one
-    it touches unless it is much larger (:data:`MERGE_RATIO`). Regions are disjoint."""
+    border of a blurred lesion whatever its contrast; what is left is searched for the next peak. A
+    cyst inside a faint, extensive region off the organ's reference (an enhancement gradient, partial
+    volume) is its own region rather than a small part of the faint one, which used to swallow it; a
+    weaker region joins a stronger one it touches unless it is much larger (:data:`MERGE_RATIO`).
+    Regions are disjoint."""
     out: list[tuple[np.ndarray, tuple[slice, ...]]] = []
     where = grow_box(sub, contrast.shape, (2, 2, 2))
     inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
