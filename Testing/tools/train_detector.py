@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 from PASTALib.detection.features import FEATURE_NAMES, candidate_features  # noqa: E402
 from PASTALib.detection.candidates import find_candidates  # noqa: E402
 from PASTALib.detection.organ_context import build_context  # noqa: E402
-from PASTALib.detection.scorer import Forest, Scorer, sigmoid  # noqa: E402
+from PASTALib.detection.scorer import Forest, Scorer, logit, sigmoid  # noqa: E402
 from PASTALib.detection.sensitivity import SENSITIVITIES  # noqa: E402
 from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
@@ -192,18 +192,13 @@ def _forest(x: np.ndarray, y: np.ndarray, oob: bool = False):
                                   oob_score=oob, random_state=0, n_jobs=1).fit(x, y)
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-3, 1 - 1e-3)
-    return np.log(p / (1 - p))
-
-
 def fit_scorer(hosts: dict) -> Scorer:
     """Fit on ``hosts``; calibrate on out-of-bag votes; choose the operating points on healthy scans
     each scored by a forest fitted without that scan's patient (:func:`patient_held_out_healthy`)."""
     x, y, scans = training_matrix(hosts)
     model = _forest(x, y, oob=True)
     scorer = Scorer(FEATURE_NAMES, forest_arrays(model))
-    oob_logit = _logit(model.oob_decision_function_[:, 1])
+    oob_logit = logit(model.oob_decision_function_[:, 1])
     scorer.calibration = fit_platt(oob_logit, y)
     a, b = scorer.calibration
     confidence = sigmoid(a * oob_logit + b)
@@ -231,7 +226,7 @@ def patient_held_out_healthy(hosts: dict, calibration: tuple[float, float]) -> d
         for name, host in hosts.items():
             if host["patient"] == patient and host["healthy"]:
                 p = model.predict_proba(np.array(host["healthy"]))[:, 1]
-                out[name] = sigmoid(a * _logit(p) + b)
+                out[name] = sigmoid(a * logit(p) + b)
     return out
 
 
@@ -252,9 +247,9 @@ OPERATING_RULES = {"strict": (0.0, 0), "balanced": (1.0, 2), "high": (2.0, None)
 
 
 def choose_operating_points(healthy_confidences: dict[str, np.ndarray]) -> dict[str, float]:
-    """Thresholds from the (patient-held-out, calibrated) confidences of healthy scans' candidates: each the
-    lowest confidence whose false findings stay within :data:`OPERATING_RULES`: ``strict`` none on any
-    scan; ``balanced`` (the default) at most one per scan on average and two on any one; ``high`` two per
+    """Thresholds from the (patient-held-out, calibrated) confidences of healthy scans' candidates:
+    each the lowest confidence whose false findings stay within :data:`OPERATING_RULES`: ``strict`` none
+    on any scan; ``balanced`` (the default) at most one per scan on average and two on any one; ``high`` two per
     scan on average. (``balanced`` used to allow one on every scan, so the second candidate of a single scan
     set it; an average moves less with one scan's outlier.)"""
     scans = [np.sort(np.asarray(v, float))[::-1] for v in healthy_confidences.values()]
@@ -469,7 +464,8 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
             "real_lesions": "LIDC-IDRI-0001's real, unlabelled lung mass is kept out of the tissue examples",
             "examples": list(scorer.examples), "held_out_cases_per_type": HELD_OUT_PER_TYPE,
             "operating_points": "from the confidences of every healthy scan, each scored by a forest "
-                                "fitted without its patient: balanced (default): lowest confidence with at most one false finding per scan on average and two on any "
+                                "fitted without its patient: balanced (default): lowest confidence with at most "
+                                "one false finding per scan on average and two on any "
                                 "one; strict: none on any scan; high: two per scan on average"},
         "validation": {
             "what": "leave one patient out: each patient's lesions and healthy scan scored by a detector fitted, "

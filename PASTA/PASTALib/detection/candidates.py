@@ -117,6 +117,7 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
     spacing = context.spacing_kji
     voxel_mm3 = float(np.prod(spacing))
     min_voxels = max(3, int(np.ceil(MIN_CANDIDATE_MM3 / voxel_mm3)))
+    plateau_voxels = int(np.ceil(PLATEAU_MIN_ML * 1000.0 / voxel_mm3))
     margin = _voxels(3.0 * SMOOTHING_MM + 4.0, spacing)
     candidates: list[Candidate] = []
     objects = ndimage.find_objects(context.labels)  # index label - 1; only host labels are looked up
@@ -148,9 +149,8 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
                 continue
             threshold = max(floor, 2.0 * texture)
             seeds = search & (polarity * deviation >= threshold)
-            split_voxels = int(np.ceil(PLATEAU_MIN_ML * 1000.0 / voxel_mm3)) if rule.split_at_peaks else None
             for mask, where in _seed_regions(seeds, polarity * deviation, organ & (hu >= rule.floor_hu), min_voxels,
-                                             split_voxels):
+                                             plateau_voxels if rule.split_at_peaks else None):
                 candidates.append(Candidate(group, label, _within(box, where), mask, polarity, reference,
                                             texture, organ_ml))
     return candidates
@@ -175,10 +175,7 @@ def _peak_regions(seed: np.ndarray, sub: tuple[slice, ...], contrast: np.ndarray
     weaker region joins a stronger one it touches unless it is much larger (:data:`MERGE_RATIO`).
     Regions are disjoint."""
     out: list[tuple[np.ndarray, tuple[slice, ...]]] = []
-    where = grow_box(sub, contrast.shape, (2, 2, 2))
-    inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
-    pending = np.zeros(contrast[where].shape, bool)
-    pending[inner] = seed
+    where, pending = _seed_with_margin(seed, sub, contrast.shape)
     local = contrast[where]
     open_ = ndimage.binary_dilation(pending, np.ones((3, 3, 3), bool)) & allowed[where]
     owner = np.zeros(local.shape, np.int32)  # region number per voxel, 0: none
@@ -230,16 +227,21 @@ def _seed_regions(seeds: np.ndarray, contrast: np.ndarray, allowed: np.ndarray, 
     return out
 
 
+def _seed_with_margin(seed: np.ndarray, sub: tuple[slice, ...], shape) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The seed's box grown by two voxels (room to grow it by one) and the seed placed in that box."""
+    where = grow_box(sub, shape, (2, 2, 2))
+    placed = np.zeros(tuple(w.stop - w.start for w in where), bool)
+    placed[tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))] = seed
+    return where, placed
+
+
 def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndarray, min_voxels: int
                    ) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
     """The seed region cut at half its own contrast (grown by at most one voxel): the border of a
     blurred lesion, whatever its contrast. Seeds joined by a faint bridge fall apart into several
     regions here; each is a candidate of its own."""
-    where = grow_box(sub, contrast.shape, (2, 2, 2))
+    where, seed_local = _seed_with_margin(seed, sub, contrast.shape)
     local = contrast[where]
-    seed_local = np.zeros(local.shape, bool)
-    inner = tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))
-    seed_local[inner] = seed
     peak = float(np.percentile(local[seed_local], 80))
     reach = ndimage.binary_dilation(seed_local, np.ones((3, 3, 3), bool))
     mask = reach & allowed[where] & (local >= 0.5 * peak)

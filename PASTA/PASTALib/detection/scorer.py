@@ -81,8 +81,7 @@ class Scorer:
     operating_points: dict[str, float] = field(default_factory=dict)  #: sensitivity -> confidence threshold
 
     def logit(self, x: np.ndarray) -> np.ndarray:
-        p = np.clip(self.forest.probability(x), 1e-3, 1 - 1e-3)
-        return np.log(p / (1 - p))
+        return logit(self.forest.probability(x))
 
     def confidence(self, x: np.ndarray) -> np.ndarray:
         a, b = self.calibration
@@ -123,3 +122,10 @@ class Scorer:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0)))
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """The forest's vote as a logit, clipped to 0.001-0.999 (a unanimous vote is not certainty); the
+    calibration is fitted and applied on this same scale."""
+    p = np.clip(p, 1e-3, 1 - 1e-3)
+    return np.log(p / (1 - p))
