@@ -125,6 +125,52 @@ def collect(splits=("train", "heldout"), only: set[str] | None = None):
     return hosts
 
 
+def _collection_key() -> str:
+    """What the collected candidates depend on: the detection code and the case files."""
+    import hashlib
+
+    from PASTALib.hashing import sha256_file
+
+    detection = ROOT / "PASTA" / "PASTALib" / "detection"
+    parts = [sha256_file(p) for p in sorted(detection.glob("*.py"))]
+    parts += [sha256_file(ROOT / "PASTA" / "PASTALib" / "lesions" / "type_rules.py")]
+    parts += [f"{p.relative_to(CASES)}:{p.stat().st_size}" for p in sorted(CASES.rglob("*.npz"))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def collect_cached(path: Path) -> dict:
+    """:func:`collect`, or its earlier result from ``path`` when the code and cases are unchanged."""
+    key = _collection_key()
+    if path.is_file():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            print(f"candidates read from {path}", flush=True)
+            return _hosts_from_json(stored["hosts"])
+        print(f"{path} was collected from other code or cases: collecting again", flush=True)
+    hosts = collect()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "hosts": _hosts_to_json(hosts)}), encoding="utf-8")
+    return hosts
+
+
+def _hosts_to_json(hosts: dict) -> dict:
+    def row(r):
+        return [np.asarray(r[0]).tolist(), *[float(v) if isinstance(v, (float, np.floating)) else v for v in r[1:]]]
+
+    return {name: {**host, "healthy": [np.asarray(f).tolist() for f in host["healthy"]],
+                   "real": [[np.asarray(r[0]).tolist()] for r in host["real"]],
+                   "cases": [{**case, "rows": [row(r) for r in case["rows"]]} for case in host["cases"]]}
+            for name, host in hosts.items()}
+
+
+def _hosts_from_json(hosts: dict) -> dict:
+    return {name: {**host, "healthy": [np.asarray(f) for f in host["healthy"]],
+                   "real": [(np.asarray(r[0]),) for r in host["real"]],
+                   "cases": [{**case, "rows": [(np.asarray(r[0]), *r[1:]) for r in case["rows"]]}
+                             for case in host["cases"]]}
+            for name, host in hosts.items()}
+
+
 def split_real_lesions(name: str, image: Volume, rows: list) -> tuple[list, list]:
     """(candidates of a lesion-free scan, candidates on the scan's known real lesions)."""
     from detector_data import REAL_LESION_RADIUS_MM, REAL_LESIONS_LPS
@@ -391,8 +437,11 @@ def forest_arrays(model) -> Forest:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUTPUT)
+    parser.add_argument("--candidates", type=Path, default=None,
+                        help="JSON file of the collected candidates: read when it matches the current search "
+                             "code and cases, else collected and written (scorer experiments skip the search)")
     args = parser.parse_args()
-    hosts = collect()
+    hosts = collect_cached(args.candidates) if args.candidates else collect()
     print("\ncandidate ceiling (a perfect scorer on these candidates):")
     for key, row in candidate_ceiling(hosts).items():
         print(f"    {key:20} {row}")
@@ -423,8 +472,8 @@ LIMITS = [
     "Gallbladder and bladder cancers were synthesised in one patient only (the others' organ masks show no "
     "gallbladder or bladder): held out, no detector had seen one, so their held-out figures (4 %, 0 %) say it "
     "cannot learn them from other patients; the shipped detector was fitted on them.",
-    "Fitted on synthetic lesions (this project's synthesis) in four real patients (two abdomens, two chests); "
-    "real lesions differ.",
+    "Fitted on synthetic lesions (this project's synthesis) in eight real patients (two abdomens, two chests, "
+    "four low-resolution whole-body scans that add lungs only); real lesions differ.",
     "Needs organ masks for everything but the lung (TotalSegmentator's classes: pass --organs); without a "
     "mask only the lung, found by thresholding, is searched.",
     "Research use only; not a medical device; never use it for diagnosis.",
@@ -448,7 +497,7 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
         "detector": {"file": "detector.json", "searched_organs": searched, "working_grid_min_mm": 2.0,
                      "method": "candidates that differ from their own organ's parenchyma (per-organ reference and "
                                "texture), cut at half their contrast (regions larger than any lesion split at "
-                               "their peaks first); a random forest over 25 features scores "
+                               "their peaks first); a random forest over {len(FEATURE_NAMES)} features scores "
                                "them; Platt-calibrated on out-of-bag votes; operating points chosen on healthy "
                                "scans, each scored by a forest fitted without its patient"},
         "classes": [{"id": 0, "name": "background", "lesion_type": None}]
@@ -459,8 +508,8 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "patients": patients,
             "data": "synthetic lesions (10-50 mm, all types each scan's organs can take) in every scan of "
-                    "../shared/data with organs the detector searches; TCGA-HNSC scans gave no lung by "
-                    "thresholding and contributed nothing",
+                    "../shared/data with organs the detector searches; the TCGA-HNSC whole-body scans (no "
+                    "organ masks, 3.9 x 3.9 x 3-7.5 mm) add their thresholded lungs only",
             "real_lesions": "LIDC-IDRI-0001's real, unlabelled lung mass is kept out of the tissue examples",
             "examples": list(scorer.examples), "held_out_cases_per_type": HELD_OUT_PER_TYPE,
             "operating_points": "from the confidences of every healthy scan, each scored by a forest "
