@@ -69,3 +69,63 @@ def test_patchy_organs_are_not_split_at_their_peaks(group):
     leave-one-patient-out showed as false findings on the patient whose scan had them (RESULTS.md)."""
     assert SEARCH_RULES[group].split_at_peaks is False
     assert SEARCH_RULES["liver"].split_at_peaks is True
+
+
+def _chest_phantom(slice_mm: float, airway_open: bool, nodule_mm: float = 20.0, seed: int = 0):
+    """A body (40 HU) in air holding two lungs (-850 HU) joined by main bronchi; optionally a trachea
+    that runs out of the body at the top (a head-to-pelvis scan: the airway joins the lungs to the air
+    outside); a soft-tissue nodule in the right lung."""
+    in_plane = 4.0
+    shape = (int(round(240 / slice_mm)), 100, 100)
+    k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    z = (k + 0.5) * slice_mm
+    image = np.full(shape, -1000.0, np.float32)
+    body = ((j - 50) ** 2 / 40 ** 2 + (i - 50) ** 2 / 45 ** 2 <= 1) & (z >= 0)
+    image[np.broadcast_to(body, shape)] = 40.0
+    lungs = (z > 40) & (z < 200) & (((j - 50) ** 2 + (i - 28) ** 2 <= 15 ** 2) | ((j - 50) ** 2 + (i - 72) ** 2 <= 15 ** 2))
+    image[lungs] = -850.0
+    image[(z >= 150) & (z < 170) & (abs(j - 50) <= 1) & (i > 28) & (i < 72)] = -950.0  # main bronchi
+    if airway_open:  # a trachea from the bronchi up, and a mouth that opens it to the air in front
+        image[(z >= 150) & (z < 230) & (abs(j - 50) <= 1) & (abs(i - 50) <= 1)] = -950.0
+        image[(z >= 220) & (z < 230) & (j <= 50) & (abs(i - 50) <= 1)] = -950.0
+    centre_i = 28 * in_plane  # the right lung (low i = patient's right with this identity direction)
+    nodule = ((z - 120) ** 2 + ((j - 50) * in_plane) ** 2 + ((i + 0.5) * in_plane - centre_i) ** 2) <= (nodule_mm / 2) ** 2
+    image[nodule] = 30.0
+    image += np.random.default_rng(seed).normal(0.0, 10.0, shape).astype(np.float32)
+    volume = Volume(image, (in_plane, in_plane, slice_mm), (0.0, 0.0, 0.0), np.eye(3))
+    return volume, lungs, nodule
+
+
+@pytest.mark.parametrize("airway_open", [False, True])
+def test_the_lung_is_found_by_thresholding_even_when_the_airway_opens_to_the_air_outside(airway_open):
+    from PASTALib.lesions.lung_threshold import threshold_lung
+
+    volume, lungs, nodule = _chest_phantom(3.0, airway_open)
+    found = threshold_lung(volume) > 0
+    truth = lungs | nodule
+    dice = 2 * (found & truth).sum() / (found.sum() + truth.sum())
+    assert dice >= 0.9
+    assert not (found & (volume.array < -900) & ~truth).sum() > 0.02 * truth.sum()  # not the air outside
+
+
+@pytest.mark.parametrize("slice_mm", [3.0, 7.5])
+def test_a_20_mm_nodule_is_a_candidate_on_thin_and_thick_slices(slice_mm):
+    volume, _, nodule = _chest_phantom(slice_mm, airway_open=True)
+    context = build_context(volume, None)
+    candidates = find_candidates(volume.array, context, groups=["lung"])
+    dice = [2 * (c.full_mask(nodule.shape) & nodule).sum() / (c.mask.sum() + nodule.sum()) for c in candidates]
+    assert dice and max(dice) >= 0.5  # on 7.5 mm slices the lung opening used to need 3 slices (22 mm)
+
+
+def test_a_thresholded_lung_is_the_lung_base_of_an_abdomen_and_never_its_bowel_gas():
+    """The fallback for enclosed air finds the upper abdomen's lung base (its TotalSegmentator mask says
+    right lower lobe) and nothing in the sample abdomen, whose enclosed air is bowel gas."""
+    from synth_hosts import sample_pair, upper_abdomen_pair
+
+    from PASTALib.lesions.lung_threshold import threshold_lung
+
+    ct, organs = upper_abdomen_pair()
+    found = threshold_lung(ct) > 0
+    assert found.sum() > 1000 and (found & np.isin(organs.array, range(10, 15))).sum() >= 0.95 * found.sum()
+    sample_ct, _ = sample_pair()
+    assert not (threshold_lung(sample_ct) > 0).any()

@@ -12,7 +12,9 @@ independent of where any tile falls.
 
 The search rules are one table, :data:`SEARCH_RULES`; groups without a rule (the hollow viscera
 stomach, colon and esophagus, whose cancers are wall thickenings) are not searched, and the
-model card says so.
+model card says so. (Soft tissue denser than what the viscus holds was tried: it found 7-9 % of
+held-out gastric and colorectal cancers but called the enhancing mucosa of a healthy contrast-phase
+stomach gastric cancer twice; see RESULTS.md, 2026-12-03 afternoon.)
 """
 
 from __future__ import annotations
@@ -280,9 +282,10 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
     reference = float(np.median(hu[aerated])) if aerated.any() else -850.0
     texture = float(1.4826 * np.median(np.abs(hu[aerated] - reference))) if aerated.any() else 50.0
     dense = filled & (smooth > LUNG_BLOB_HU)
-    # never thinner than the 6-neighbour cross: on a 3 mm grid a 2.5 mm ball is one voxel and opens
-    # nothing, so a nodule stayed joined to every vessel it touched
-    radius_mm = max(LUNG_OPENING_MM, 1.01 * max(spacing))
+    # never thinner than the in-plane neighbours: on a 3 mm grid a 2.5 mm ball is one voxel and opens
+    # nothing, so a nodule stayed joined to every vessel it touched. Not stretched to thick slices:
+    # on 7.5 mm slices a ball reaching the next slice kept only blobs three slices (22 mm) tall
+    radius_mm = max(LUNG_OPENING_MM, 1.01 * max(spacing[1:]))
     ball = _ellipsoid(_voxels(radius_mm, spacing), spacing, radius_mm)
     opened = ndimage.binary_opening(dense, ball)
     components, count = ndimage.label(opened, np.ones((3, 3, 3), bool))
