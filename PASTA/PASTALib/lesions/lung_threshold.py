@@ -25,7 +25,8 @@ LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL = 10, 12
 def threshold_lung(image: Volume) -> np.ndarray:
     """A crude lung mask for hosts without an organ mask: air-like voxels not touching the border.
 
-    It is a threshold at -400 HU, the largest components kept, holes (vessels) filled per slice, then
+    It is a threshold at -400 HU, the largest components kept (when the airway joins them to the air
+    outside, the air each axial slice's body encloses), holes (vessels) filled per slice, then
     split into the patient's left (:data:`LUNG_LEFT_LABEL`) and right (:data:`LUNG_RIGHT_LABEL`) at the
     body's midline: the median LPS x of body voxels (L is +x). Lobes are not separated.
     """
