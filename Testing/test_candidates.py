@@ -80,8 +80,7 @@ def _chest_phantom(slice_mm: float, airway_open: bool, nodule_mm: float = 20.0, 
     k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
     z = (k + 0.5) * slice_mm
     image = np.full(shape, -1000.0, np.float32)
-    body = ((j - 50) ** 2 / 40 ** 2 + (i - 50) ** 2 / 45 ** 2 <= 1) & (z >= 0)
-    image[np.broadcast_to(body, shape)] = 40.0
+    image[np.broadcast_to((j - 50) ** 2 / 40 ** 2 + (i - 50) ** 2 / 45 ** 2 <= 1, shape)] = 40.0
     lungs = (z > 40) & (z < 200) & (((j - 50) ** 2 + (i - 28) ** 2 <= 15 ** 2) | ((j - 50) ** 2 + (i - 72) ** 2 <= 15 ** 2))
     image[lungs] = -850.0
     image[(z >= 150) & (z < 170) & (abs(j - 50) <= 1) & (i > 28) & (i < 72)] = -950.0  # main bronchi

@@ -126,15 +126,15 @@ def collect(splits=("train", "heldout"), only: set[str] | None = None):
 
 
 def _collection_key() -> str:
-    """What the collected candidates depend on: the detection code and the case files."""
+    """What the collected candidates depend on: the library's code and the case files (by content: a
+    regenerated case has the same size)."""
     import hashlib
 
     from PASTALib.hashing import sha256_file
 
-    detection = ROOT / "PASTA" / "PASTALib" / "detection"
-    parts = [sha256_file(p) for p in sorted(detection.glob("*.py"))]
-    parts += [sha256_file(ROOT / "PASTA" / "PASTALib" / "lesions" / "type_rules.py")]
-    parts += [f"{p.relative_to(CASES)}:{p.stat().st_size}" for p in sorted(CASES.rglob("*.npz"))]
+    library = ROOT / "PASTA" / "PASTALib"  # the search reads more than detection/ (lung threshold, boxes, I/O)
+    parts = [f"{p.relative_to(library)}:{sha256_file(p)}" for p in sorted(library.rglob("*.py"))]
+    parts += [f"{p.relative_to(CASES)}:{sha256_file(p)}" for p in sorted(CASES.rglob("*.npz"))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -438,7 +438,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUTPUT)
     parser.add_argument("--candidates", type=Path, default=None,
-                        help="JSON file of the collected candidates: read when it matches the current search "
+                        help="JSON file of the collected candidates: read when it matches the current library "
                              "code and cases, else collected and written (scorer experiments skip the search)")
     args = parser.parse_args()
     hosts = collect_cached(args.candidates) if args.candidates else collect()
@@ -497,7 +497,7 @@ def write_model_folder(out: Path, scorer: Scorer, lopo: dict, shipped: dict) -> 
         "detector": {"file": "detector.json", "searched_organs": searched, "working_grid_min_mm": 2.0,
                      "method": "candidates that differ from their own organ's parenchyma (per-organ reference and "
                                "texture), cut at half their contrast (regions larger than any lesion split at "
-                               "their peaks first); a random forest over {len(FEATURE_NAMES)} features scores "
+                               f"their peaks first); a random forest over {len(FEATURE_NAMES)} features scores "
                                "them; Platt-calibrated on out-of-bag votes; operating points chosen on healthy "
                                "scans, each scored by a forest fitted without its patient"},
         "classes": [{"id": 0, "name": "background", "lesion_type": None}]
