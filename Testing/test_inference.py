@@ -269,3 +269,18 @@ def test_bf16_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(native, monkeyp
         assert chosen._amp_dtype() == torch.bfloat16 and not chosen.notes
     else:
         assert chosen._amp_dtype() is None and "running fp32" in chosen.notes[0]
+
+
+@pytest.mark.parametrize("native,precision,forwards,told", [
+    (True, "auto", 46, True), (False, "auto", 46, False), (True, "fp32", 46, False), (True, "auto", 2, False)])
+def test_a_long_cpu_run_is_told_about_bf16_only_where_the_cpu_has_it(native, precision, forwards, told, monkeypatch):
+    """bf16 halves a full-network CPU run on an AVX-512 BF16 CPU but stays opt-in: the reader is told, only
+    where it would help (native bf16, default precision, a run long enough to matter)."""
+    import PASTALib.inference.predictor as predictor
+
+    monkeypatch.setattr(predictor, "cpu_bf16_is_fast", lambda: native)
+    chosen = predictor.Predictor(load_model(TINY), device="cpu", tta=False, precision=precision)
+    hint = chosen.precision_hint(forwards)
+    assert (hint is not None) == told
+    if told:
+        assert "--precision bf16" in hint and chosen._amp_dtype() is None

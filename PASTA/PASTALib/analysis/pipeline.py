@@ -147,6 +147,9 @@ def _analyse(options: AnalysisOptions, out: Path, progress: ProgressReporter, lo
     work = predictor.work(image)
     log.info("Work: %s", work.text() + (" at most (the region of interest runs fewer tiles)" if region is not None
                                          else ""))
+    hint = predictor.precision_hint(work.forwards)
+    if hint:
+        log.info("%s", hint)
     progress.report("preprocessing", 0.0, work.text())
     result = predictor.predict(image, return_probabilities=True, region=region)
     result.notes.extend(region_notes)
