@@ -128,3 +128,36 @@ def test_a_thresholded_lung_is_the_lung_base_of_an_abdomen_and_never_its_bowel_g
     assert found.sum() > 1000 and (found & np.isin(organs.array, range(10, 15))).sum() >= 0.95 * found.sum()
     sample_ct, _ = sample_pair()
     assert not (threshold_lung(sample_ct) > 0).any()
+
+
+def _patterned_organ(lesion_hu: float, spacing_mm: float = 2.0):
+    """An organ whose parenchyma is a pattern of +-25 HU blocks (8 mm; texture about 37 HU, as trabecular
+    bone or a lobulated pancreas) holding a 20 mm lesion ``lesion_hu`` from the organ's mean."""
+    shape = (40, 60, 60)
+    k, j, i = np.indices(shape)
+    organ = np.zeros(shape, np.int16)
+    organ[4:36, 6:54, 6:54] = LIVER
+    image = np.full(shape, -100.0, np.float32)
+    blocks = np.where(((k // 4) + (j // 4) + (i // 4)) % 2 == 0, 25.0, -25.0)
+    image[organ == LIVER] = (95.0 + blocks)[organ == LIVER]
+    lesion = ((k - 20) ** 2 + (j - 30) ** 2 + (i - 30) ** 2) * spacing_mm ** 2 <= 10.0 ** 2
+    image[lesion] = 95.0 + lesion_hu
+    image += np.random.default_rng(0).normal(0.0, 3.0, shape).astype(np.float32)
+    volume = Volume(image, (spacing_mm,) * 3, (0.0, 0.0, 0.0), np.eye(3))
+    return image, build_context(volume, volume.with_array(organ)), lesion
+
+
+@pytest.mark.parametrize("factors,found", [((2.0, 2.0), False), ((1.0, 1.0), True)])
+def test_a_lesion_within_twice_the_texture_is_found_only_where_the_rule_searches_at_one_texture_level(
+        factors, found, monkeypatch):
+    """The rule's texture multiple decides what is searched: patchy organs (bone, pancreas) have a texture
+    level near a lesion's contrast, and at two levels most held-out bone metastases and pancreatic lesions
+    had no candidate at all (RESULTS.md, 2026-12-03 evening)."""
+    import dataclasses
+
+    monkeypatch.setitem(SEARCH_RULES, "liver", dataclasses.replace(SEARCH_RULES["liver"], texture_factor=factors))
+    image, context, lesion = _patterned_organ(-55.0)
+    dice = [2 * (c.full_mask(image.shape) & lesion).sum() / (c.mask.sum() + lesion.sum())
+            for c in find_candidates(image, context, groups=["liver"])]
+    assert (max(dice, default=0.0) >= 0.6) == found
+
