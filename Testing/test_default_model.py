@@ -229,7 +229,8 @@ def test_the_card_reports_leave_one_patient_out_figures_and_the_misses():
 
 def test_the_balanced_point_allows_one_false_finding_per_healthy_scan_on_average():
     """Was: one on every scan, so one scan's second candidate set the default (0.95 in one refit, which
-    dropped the sample's bone metastasis). Now: at most one per scan on average and two on any one."""
+    dropped the sample's bone metastasis); then also two at most on any one scan, which the scan with the
+    most candidates set (held out: 0.1 false findings per scan on average). Now: one per scan on average."""
     sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
     from train_detector import choose_operating_points
 
@@ -237,10 +238,10 @@ def test_the_balanced_point_allows_one_false_finding_per_healthy_scan_on_average
                "d": np.array([])}
     points = choose_operating_points(healthy)
     assert points["strict"] == pytest.approx(0.97, abs=1e-5)  # nothing on any scan
-    assert points["balanced"] == pytest.approx(0.30, abs=1e-5)  # a: 2, c: 1 -> 0.75 per scan; lower: a has 3
+    assert points["balanced"] == pytest.approx(0.20, abs=1e-5)  # a: 3, c: 1 -> 1.0 per scan; lower: b adds 1
     assert points["high"] == pytest.approx(0.05)  # 1.5 per scan at the floor
     counts = [int(np.count_nonzero(v >= points["balanced"])) for v in healthy.values()]
-    assert np.mean(counts) <= 1 and max(counts) <= 2
-    # the two-per-scan cap binds: the mean alone (3 over 4 scans) would allow every candidate of scan a
+    assert np.mean(counts) <= 1 and max(counts) == 3
+    # no cap per scan: one crowded scan among quiet ones may hold all of its candidates
     crowded = {"a": np.array([0.9, 0.8, 0.7]), "b": np.array([]), "c": np.array([]), "d": np.array([])}
-    assert choose_operating_points(crowded)["balanced"] == pytest.approx(0.7, abs=1e-5)
+    assert choose_operating_points(crowded)["balanced"] == pytest.approx(0.05)

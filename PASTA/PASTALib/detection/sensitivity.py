@@ -3,6 +3,5 @@ card share (plain Python, so the Slicer module can read it at file scope)."""
 
 #: ``--sensitivity`` choices, from fewest to most findings.
 SENSITIVITIES = ("strict", "balanced", "high")
-#: the default: about one false finding per healthy scan the operating points were chosen on (on average; at
-#: most two on any one)
+#: the default: at most one false finding per healthy scan the operating points were chosen on, on average
 DEFAULT_SENSITIVITY = "balanced"
