@@ -448,10 +448,10 @@ def against_false_findings(scorers: dict, hosts: dict) -> list[dict]:
                 for c, inside, voxels, truth in cases]
         return float(np.mean(hits)) if hits else 0.0
 
+    above = np.sort(pooled)[::-1]
     out = []
     for budget in FALSE_BUDGETS:
         # the lowest threshold with at most `budget` healthy candidates at or above it
-        above = np.sort(pooled)[::-1]
         threshold = float(above[budget] + 1e-9) if len(above) > budget else 0.0
         out.append({"false_findings_total": budget, "healthy_scans": len(healthy),
                     "detected": round(detected(threshold), 3), "threshold": round(threshold, 3)})

@@ -4,11 +4,12 @@ A reader finds a liver metastasis because it is darker than *this* liver, a ston
 brighter than *this* kidney, a nodule because it is a soft-tissue blob in air. So each organ label
 gets its own reference (the median HU of its eroded parenchyma, robust to lesions) and its own
 texture level; voxels that differ by more than the group's contrast floor, or two texture levels
-(one in patchy organs, bone and pancreas, whose texture is near a lesion's contrast), form candidates. Each candidate is then cut at half its own contrast (the edge a blurred lesion
-shows), which is where the lesion border lies whatever its contrast; a region larger than any lesion
-(a faint plateau that would swallow the cyst inside it) is first split at its peaks. The learned scorer
-(:mod:`.scorer`) decides which candidates are lesions; everything here is deterministic and
-independent of where any tile falls.
+(one in bone, pancreas, bladder, gallbladder and above the kidney, where the texture is near a
+lesion's contrast), form candidates. Each candidate is then cut at half its own contrast (the edge a
+blurred lesion shows), which is where the lesion border lies whatever its contrast; a region larger
+than any lesion (a faint plateau that would swallow the cyst inside it) is first split at its peaks.
+The learned scorer (:mod:`.scorer`) decides which candidates are lesions; everything here is
+deterministic and independent of where any tile falls.
 
 The search rules are one table, :data:`SEARCH_RULES`; groups without a rule (the hollow viscera
 stomach, colon and esophagus, whose cancers are wall thickenings) are not searched, and the
