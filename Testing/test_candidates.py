@@ -160,4 +160,3 @@ def test_a_lesion_within_twice_the_texture_is_found_only_where_the_rule_searches
     dice = [2 * (c.full_mask(image.shape) & lesion).sum() / (c.mask.sum() + lesion.sum())
             for c in find_candidates(image, context, groups=["liver"])]
     assert (max(dice, default=0.0) >= 0.6) == found
-

@@ -427,36 +427,22 @@ FALSE_BUDGETS = (1, 2, 5, 10, 20)
 def against_false_findings(scorers: dict, hosts: dict) -> list[dict]:
     """Detection against false findings, free of the operating-point rule: every scan scored by the forest
     fitted without its patient, pooled; for each total of false findings over the healthy scans, the share of
-    lesions detected at the lowest common confidence that keeps to it. Compares candidate searches and
-    scorers on one curve (an operating point is one place on it, chosen without the held-out patient)."""
-    healthy, cases = [], []
-    for name, host in hosts.items():
-        scorer = scorers.get(host["patient"])
-        if scorer is None:
-            continue
-        if host["healthy"]:
-            healthy.append(scorer.confidence(np.array(host["healthy"])))
-        for case in host["cases"]:
-            rows = case["rows"]
-            confidence = scorer.confidence(np.array([r[0] for r in rows])) if rows else np.zeros(0)
-            cases.append((confidence, np.array([r[1] for r in rows], float), np.array([r[2] for r in rows], float),
-                          case["truth_voxels"]))
-    pooled = np.concatenate(healthy) if healthy else np.zeros(0)
-
-    def detected(threshold: float) -> float:
-        hits = [2 * inside[c >= threshold].sum() / (voxels[c >= threshold].sum() + truth) >= DETECTED_DICE
-                for c, inside, voxels, truth in cases]
-        return float(np.mean(hits)) if hits else 0.0
-
-    above = np.sort(pooled)[::-1]
+    lesions detected (as :func:`score_cases` counts them) at the lowest common confidence that keeps to it.
+    Compares candidate searches and scorers on one curve (an operating point is one place on it, chosen
+    without the held-out patient)."""
+    held = {name: host for name, host in hosts.items() if host["patient"] in scorers}
+    healthy = [scorers[host["patient"]].confidence(np.array(host["healthy"]))
+               for host in held.values() if host["healthy"]]
+    above = np.sort(np.concatenate(healthy))[::-1] if healthy else np.zeros(0)
     out = []
     for budget in FALSE_BUDGETS:
         # the lowest threshold with at most `budget` healthy candidates at or above it
         threshold = float(above[budget] + 1e-9) if len(above) > budget else 0.0
+        hits = [row["detected"] for name, host in held.items()
+                for rows in score_cases(scorers[host["patient"]], {name: host}, threshold)[0].values() for row in rows]
         out.append({"false_findings_total": budget, "healthy_scans": len(healthy),
-                    "detected": round(detected(threshold), 3), "threshold": round(threshold, 3)})
+                    "detected": round(float(np.mean(hits)) if hits else 0.0, 3), "threshold": round(threshold, 3)})
     return out
-
 
 TREES = 200
 

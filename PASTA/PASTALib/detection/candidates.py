@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from PASTALib.lesions.components import grow_box
+from PASTALib.lesions.components import fill_holes_per_slice, grow_box
 
 from .organ_context import OrganContext
 
@@ -271,7 +271,7 @@ def _lung_field(labels: np.ndarray, lung_labels: list[int]) -> np.ndarray:
     are holes in aerated lung), less every other organ label (at the bases the liver and spleen
     domes are holes in an axial slice of the lung)."""
     lung = np.isin(labels, lung_labels)
-    field = np.stack([ndimage.binary_fill_holes(s) for s in lung])
+    field = fill_holes_per_slice(lung)
     return field & (lung | (labels == 0))
 
 

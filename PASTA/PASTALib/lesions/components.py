@@ -141,6 +141,12 @@ def find_regions(labels: np.ndarray, spacing_xyz, min_voxels: int, organs: Optio
     return regions, dropped
 
 
+def fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with the holes of each axial slice (first index) filled: in an axial slice vessels and
+    nodules are holes in aerated lung, while in 3D they run out to the hilum and are no holes at all."""
+    return np.stack([ndimage.binary_fill_holes(s) for s in mask]) if mask.shape[0] else mask.copy()
+
+
 def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
     """The smallest box holding every True voxel (the whole grid's first voxel when there is none)."""
     box = []

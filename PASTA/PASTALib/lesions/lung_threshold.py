@@ -12,6 +12,8 @@ from scipy import ndimage
 from PASTALib.errors import PastaInputError
 from PASTALib.io.volume import Volume
 
+from .components import fill_holes_per_slice
+
 LUNG_THRESHOLD_HU = -400.0
 #: Air darker than this (median) is bowel gas or air outside, not lung (aerated lung is -900 to -700 HU).
 AERATED_LUNG_MIN_HU = -950.0
@@ -43,15 +45,14 @@ def threshold_lung(image: Volume) -> np.ndarray:
         # lung-sized parts (a lung is at least a third of the largest), then grow them back by one voxel.
         # Bowel gas is enclosed too, but it is pure air; aerated lung holds tissue (median above
         # AERATED_LUNG_MIN_HU), so an abdomen without lungs gets none.
-        enclosed = np.stack([ndimage.binary_fill_holes(~a) for a in air]) & air
+        enclosed = fill_holes_per_slice(~air) & air
         core = _lung_components(ndimage.binary_erosion(enclosed), min_share=0.3)
         lung = ndimage.binary_dilation(core) & enclosed
         parts, count = ndimage.label(lung)
         if count:
             medians = ndimage.median(image.array, parts, index=np.arange(1, count + 1))
             lung = np.isin(parts, 1 + np.flatnonzero(np.asarray(medians) > AERATED_LUNG_MIN_HU))
-    for k in range(lung.shape[0]):
-        lung[k] = ndimage.binary_fill_holes(lung[k])
+    lung = fill_holes_per_slice(lung)
     x_lps = lps_x(image)
     body = image.array >= LUNG_THRESHOLD_HU
     midline = float(np.median(x_lps[body])) if body.any() else float(np.median(x_lps))
