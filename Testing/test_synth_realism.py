@@ -193,9 +193,42 @@ def test_size_prior_fits_reproduce_the_published_statistics():
     median_mean = SizePrior.from_median_mean(6.0, 7.4, "")
     draws = median_mean.median_mm * np.exp(median_mean.log_sd * np.random.default_rng(1).standard_normal(200_000))
     assert np.median(draws) == pytest.approx(6.0, rel=0.01) and draws.mean() == pytest.approx(7.4, rel=0.01)
+    classes = SizePrior.from_cumulative((20.0, 0.44), (50.0, 0.79), "")  # counts per size class
+    draws = classes.median_mm * np.exp(classes.log_sd * np.random.default_rng(2).standard_normal(200_000))
+    assert np.mean(draws < 20.0) == pytest.approx(0.44, abs=0.005)
+    assert np.mean(draws < 50.0) == pytest.approx(0.79, abs=0.005)
 
 
-@pytest.mark.parametrize("key", ["lung_tumor", "kidney_tumor", "kidney_cyst", "pancreas_cyst", "kidney_stone"])
+def test_the_mask_size_tool_measures_equivalent_sphere_diameters_of_the_largest_lesion(tmp_path, capsys):
+    """The tool behind the PANORAMA prior: a 20 mm ball on an anisotropic grid reads 20 mm, a speck
+    below --min-ml is not a lesion, a mask without the label is counted, not measured."""
+    import sys
+    from pathlib import Path
+
+    import SimpleITK as sitk
+
+    sys.path.insert(0, str(Path(__file__).parent / "tools"))
+    from lesion_sizes_from_masks import main, measure_folder
+
+    spacing = (0.8, 0.8, 2.0)  # x, y, z (mm)
+    k, j, i = np.mgrid[:40, :60, :60]
+    labels = np.zeros((40, 60, 60), np.uint8)
+    labels[((i - 30) * 0.8) ** 2 + ((j - 30) * 0.8) ** 2 + ((k - 20) * 2.0) ** 2 <= 10.0 ** 2] = 1
+    labels[2, 2, 2] = 1  # 1.3 uL speck
+    labels[labels == 0] = (k[labels == 0] > 30).astype(np.uint8) * 4  # another label, not measured
+    for name, array in (("a.nii.gz", labels), ("b.nii.gz", np.zeros_like(labels))):
+        image = sitk.GetImageFromArray(array)
+        image.SetSpacing(spacing)
+        sitk.WriteImage(image, str(tmp_path / name))
+    cases = measure_folder(tmp_path, label=1, min_ml=0.05)
+    assert len(cases) == 2 and cases[1] == [] and len(cases[0]) == 1
+    assert cases[0][0] == pytest.approx(20.0, abs=0.6)
+    assert main([str(tmp_path), "--label", "1"]) == 0
+    assert "1 of 2 cases hold a lesion" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("key", ["lung_tumor", "kidney_tumor", "kidney_cyst", "pancreas_cyst", "kidney_stone",
+                                 "liver_tumor", "pancreas_tumor", "bladder_cancer"])
 def test_default_sizes_follow_the_published_size_prior(key):
     """Was: lung tumours 20/27.5/34 mm (p25/50/75) and kidney tumours never above 44 mm."""
     from PASTASynthLib.catalog import spec_for

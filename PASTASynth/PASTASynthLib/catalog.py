@@ -45,6 +45,13 @@ class DensityHU:
         return self.enhanced if enhanced else self.native
 
 
+#: What a published size measures: the longest diameter a reader or surgeon reports, or the
+#: equivalent-sphere diameter (6 V / pi)^(1/3) of a segmented mask (the geometric mean of the three axes
+#: synthesis draws). The realism benchmark compares each prior with the same measure of the lesions made.
+LONG_AXIS = "long axis"
+EQUIVALENT_SPHERE = "equivalent sphere"
+
+
 @dataclass(frozen=True)
 class SizePrior:
     """Default lesion diameter, log-normal, fitted to what a published series of real lesions reports
@@ -53,19 +60,32 @@ class SizePrior:
     median_mm: float
     log_sd: float  #: SD of ln(diameter)
     source: str
+    measure: str = LONG_AXIS  #: :data:`LONG_AXIS` or :data:`EQUIVALENT_SPHERE`
 
     @classmethod
-    def from_quartiles(cls, median: float, p25: float, p75: float, source: str) -> "SizePrior":
-        return cls(median, (math.log(p75) - math.log(p25)) / 1.349, source)  # IQR of N(0,1) = 1.349
+    def from_quartiles(cls, median: float, p25: float, p75: float, source: str,
+                       measure: str = LONG_AXIS) -> "SizePrior":
+        return cls(median, (math.log(p75) - math.log(p25)) / 1.349, source, measure)  # IQR of N(0,1)
 
     @classmethod
-    def from_mean_sd(cls, mean: float, sd: float, source: str) -> "SizePrior":
+    def from_mean_sd(cls, mean: float, sd: float, source: str, measure: str = LONG_AXIS) -> "SizePrior":
         log_var = math.log(1.0 + (sd / mean) ** 2)
-        return cls(mean / math.exp(log_var / 2.0), math.sqrt(log_var), source)
+        return cls(mean / math.exp(log_var / 2.0), math.sqrt(log_var), source, measure)
 
     @classmethod
-    def from_median_mean(cls, median: float, mean: float, source: str) -> "SizePrior":
-        return cls(median, math.sqrt(2.0 * math.log(mean / median)), source)
+    def from_median_mean(cls, median: float, mean: float, source: str,
+                         measure: str = LONG_AXIS) -> "SizePrior":
+        return cls(median, math.sqrt(2.0 * math.log(mean / median)), source, measure)
+
+    @classmethod
+    def from_cumulative(cls, below: tuple[float, float], above: tuple[float, float], source: str,
+                        measure: str = LONG_AXIS) -> "SizePrior":
+        """From two points of the cumulative distribution, ``(diameter_mm, share smaller)``: what a
+        series reporting only counts per size class gives."""
+        (d1, p1), (d2, p2) = below, above
+        z1, z2 = NormalDist().inv_cdf(p1), NormalDist().inv_cdf(p2)
+        log_sd = (math.log(d2) - math.log(d1)) / (z2 - z1)
+        return cls(math.exp(math.log(d1) - z1 * log_sd), log_sd, source, measure)
 
     def quantile(self, p: float) -> float:
         return self.median_mm * math.exp(self.log_sd * NormalDist().inv_cdf(p))
@@ -84,7 +104,8 @@ SIZE_PRIORS: dict[str, SizePrior] = {
     # KiTS23 cyst masks, equivalent-sphere diameter of 716 cyst instances: median 12.2 mm, IQR 7.8-19.5 mm
     # (cysts in nephrectomy patients; files over 4 MiB were missing from the copy read, so large cysts
     # may be under-represented).
-    "kidney_cyst": SizePrior.from_quartiles(12.2, 7.8, 19.5, "KiTS23 cyst equivalent diameters"),
+    "kidney_cyst": SizePrior.from_quartiles(12.2, 7.8, 19.5, "KiTS23 cyst equivalent diameters",
+                                           EQUIVALENT_SPHERE),
     # Incidental pancreatic cysts at MRI, largest cyst of 616 patients: median 6 mm, mean 7.4 mm, range
     # 2-24 mm (Lee KS et al., Am J Gastroenterol 2010;105:2079-84).
     "pancreas_cyst": SizePrior.from_median_mean(6.0, 7.4, "incidental pancreatic cysts, Lee et al. 2010"),
@@ -92,10 +113,32 @@ SIZE_PRIORS: dict[str, SizePrior] = {
     # 2-11.2 mm ("Estimation of size of distal ureteral stones: noncontrast CT scan versus actual size",
     # Urology 2008). Ureteral, not renal, stones: the nearest published CT series found.
     "kidney_stone": SizePrior.from_mean_sd(5.51, 2.09, "distal ureteral stones on CT, Urology 2008"),
+    # MCT-LTDiag (Wu XA, Su H, et al., "A multi-phase CT dataset for automated differential diagnosis of
+    # liver tumors", Sci Data 2025; doi:10.7910/DVN/S3RW15), meta/meta_info_tumor.csv of its code
+    # repository: the segmented index tumour of 421 patients with a malignant liver tumour (HCC 103,
+    # intrahepatic cholangiocarcinoma 100, colorectal 103 and breast-cancer 115 liver metastases; the 96
+    # haemangiomas left out), equivalent-sphere diameter from the mask volume (InExp_Volume_mm3): median
+    # 33.9 mm, IQR 22.2-54.3 mm (largest 3D diameter: median 46 mm). A tertiary-referral series with one
+    # tumour of >= 10 mm per patient: small metastases are under-represented (58 % of colorectal liver
+    # metastases found at surgery are < 20 mm; van Erkel AR et al., Radiology 2002, PMID 12147835).
+    "liver_tumor": SizePrior.from_quartiles(33.9, 22.2, 54.3, "MCT-LTDiag malignant liver tumours (Sci Data 2025)",
+                                            EQUIVALENT_SPHERE),
+    # PANORAMA public training set (Alves N et al., PANORAMA study protocol, Zenodo 2024,
+    # doi:10.5281/zenodo.10599559; labels CC BY-NC 4.0, github.com/DIAGNijmegen/panorama_labels): the 482
+    # manual PDAC lesion masks (label 1) of contrast-enhanced CT, equivalent-sphere diameter of the largest
+    # lesion per case (478 with one >= 0.05 mL): median 22.9 mm, IQR 17.4-29.5 mm, range 6-107 mm.
+    # Measured with Testing/tools/lesion_sizes_from_masks.py.
+    "pancreas_tumor": SizePrior.from_quartiles(22.9, 17.4, 29.5, "PANORAMA manual PDAC masks",
+                                              EQUIVALENT_SPHERE),
+    # Transurethral resections of bladder tumours in NSQIP 2011-2015, 17,839 patients coded by resected
+    # tumour size: 44 % small (CPT 52234, 0.5-2 cm), 35 % medium (52235, 2-5 cm), 21 % large (52240, > 5 cm)
+    # (Loloi J et al., "In the world of bladder tumors: size does matter", Bladder Cancer, IOS Press,
+    # article BLC-200273): a log-normal through 44 % below 20 mm and 79 % below 50 mm, median 23 mm.
+    "bladder_cancer": SizePrior.from_cumulative((20.0, 0.44), (50.0, 0.79),
+                                                "TURBT tumour size classes, NSQIP (Loloi et al.)"),
 }
-#: No published size distribution found (not invented): liver tumour, liver cyst, gallstone, bone
-#: metastasis, pancreas tumour (only a mean, 32 mm at diagnosis, from a 2025 poster), bladder cancer
-#: (only a median, 14 mm, for low-grade Ta tumours) and the wall cancers keep their uniform ranges.
+#: No published size distribution found (not invented): liver cyst, gallstone, bone metastasis and the
+#: other wall cancers keep their uniform ranges.
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ the type can take: the bundled 3 mm native abdomen (with the test stand-in esoph
 contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop resampled to 5 mm slices
 (lung by thresholding). Columns:
 
-* in-plane diameter p25/p50/p75 (mm): the largest in-plane extent of the lesion mask;
+* long axis p25/p50/p75 (mm): the largest in-plane extent of the lesion mask;
+* equivalent sphere p25/p50/p75 (mm): (6 V / pi)^(1/3) of the lesion mask;
 * outside: share of lesion voxels outside the host organ label;
 * edge: in-plane 10-90 % rise of the lesion's contrast across its surface (mm), averaged in shells of
   signed distance on the slices of its largest cross-section, and, for comparison, the host's own
@@ -16,8 +17,9 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
 
 * core HU: median HU of the lesion's core (one voxel in from its border), beside the fluid bound a
   solid kidney or pancreas tumour must stay above (Bosniak v2019: -9 to 20 HU is a cyst);
-* published diameter p25/p50/p75: the size prior of the type (PASTASynthLib.catalog.SIZE_PRIORS, fitted
-  to a published series of real lesions, listed under the table), or "none found".
+* published p25/p50/p75: the size prior of the type (PASTASynthLib.catalog.SIZE_PRIORS, fitted to a
+  published series of real lesions, listed under the table) and the measure it is of (compare it with
+  the column of that measure), or "none found".
 
 The edge column compares with the host itself, the one edge reference this project can measure.
 
@@ -76,7 +78,8 @@ def measure(host, result) -> dict:
     shell = (distance > 3.0) & (distance <= 6.0)
     image = result.image.array.astype(np.float64)
     core = ndimage.binary_erosion(mask)
-    return {"diameter": extent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
+    equivalent = (6.0 * mask.sum() * float(np.prod(spacing)) / np.pi) ** (1.0 / 3.0)
+    return {"diameter": extent, "equivalent": equivalent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
             "edge": edge_rise_mm(change, mask, spacing),
             "contrast": float(image[mask].mean() - image[shell].mean()),
             "core_hu": float(np.median(image[core if core.any() else mask]))}
@@ -108,7 +111,7 @@ def published(key: str) -> str:
     prior = SIZE_PRIORS.get(key)
     if prior is None:
         return "none found"
-    return " / ".join(f"{prior.quantile(p):.0f}" for p in (0.25, 0.5, 0.75))
+    return " / ".join(f"{prior.quantile(p):.0f}" for p in (0.25, 0.5, 0.75)) + f" ({prior.measure})"
 
 
 def main() -> None:
@@ -124,9 +127,10 @@ def main() -> None:
     for name, host in all_hosts.items():
         sigma = host_blur(host).sigma_kji_mm
         print(f"| {name} | {2.563 * float(np.mean(sigma[1:])):.1f} | {' / '.join(f'{s:.2f}' for s in sigma)} |")
-    print("\n| type | host | n | diameter p25/p50/p75 (mm) | published diameter p25/p50/p75 (mm) | outside organ | "
-          "lesion edge 10-90 (mm) median | contrast to 3-6 mm shell (HU) median | core HU median |\n"
-          "|---|---|---:|---|---|---:|---:|---:|---:|")
+    print("\n| type | host | n | long axis p25/p50/p75 (mm) | equivalent sphere p25/p50/p75 (mm) | "
+          "published p25/p50/p75 (mm) | outside organ | lesion edge 10-90 (mm) median | "
+          "contrast to 3-6 mm shell (HU) median | core HU median |\n"
+          "|---|---|---:|---|---|---|---:|---:|---:|---:|")
     for lesion_type in LESION_TYPES:
         for name, host in all_hosts.items():
             rows = []
@@ -138,9 +142,11 @@ def main() -> None:
             if not rows:
                 continue
             d = np.percentile([r["diameter"] for r in rows], [25, 50, 75])
+            e = np.percentile([r["equivalent"] for r in rows], [25, 50, 75])
             edges = [r["edge"] for r in rows if np.isfinite(r["edge"])]
             print(f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
-                  f"{published(lesion_type.key)} | {np.mean([r['outside'] for r in rows]):.0%} | "
+                  f"{e[0]:.0f} / {e[1]:.0f} / {e[2]:.0f} | {published(lesion_type.key)} | "
+                  f"{np.mean([r['outside'] for r in rows]):.0%} | "
                   f"{f'{np.median(edges):.1f}' if edges else 'n/a'} | "
                   f"{np.median([r['contrast'] for r in rows]):.0f} | {np.median([r['core_hu'] for r in rows]):.0f} |")
     lung_anatomy(all_hosts, args.lung_lesions)
