@@ -142,6 +142,37 @@ SIZE_PRIORS: dict[str, SizePrior] = {
 
 
 @dataclass(frozen=True)
+class DensityReference:
+    """A published density of real lesions of one type, set beside what synthesis makes (by
+    ``Testing/benchmarks/bench_realism.py``); not used to draw lesions."""
+
+    measure: str  #: "contrast to organ" (lesion minus surrounding parenchyma) or "lesion HU"
+    phase: str  #: contrast phase of the series
+    mean_hu: float
+    sd_hu: float
+    source: str
+
+
+#: Published lesion densities found so far (cysts: the Bosniak fluid range, :data:`SOLID_MIN_HU`).
+DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
+    # 57 pancreatic carcinomas at MDCT (PMID 17961951): 49 hypoattenuating, tumour-to-pancreas contrast in
+    # the portal venous phase 40.5 +/- 23.0 HU; 8 isoattenuating (14 %, smaller: 12 vs 30 mm), 7.1 +/- 4.7 HU.
+    "pancreas_tumor": (
+        DensityReference("contrast to organ", "portal venous", -40.5, 23.0,
+                         "hypoattenuating PDAC (86 %), PMID 17961951"),
+        DensityReference("contrast to organ", "portal venous", -7.1, 4.7, "isoattenuating PDAC (14 %), PMID 17961951"),
+    ),
+    # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
+    # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
+    # tumors", Clin Exp Metastasis 2007).
+    "bone_metastasis": (
+        DensityReference("lesion HU", "any", 116.3, 40.4, "lytic bone metastases, Clin Exp Metastasis 2007"),
+        DensityReference("lesion HU", "any", 444.0, 86.6, "sclerotic bone metastases, Clin Exp Metastasis 2007"),
+    ),
+}
+
+
+@dataclass(frozen=True)
 class SynthSpec:
     """What synthesis needs to know about one lesion type."""
 

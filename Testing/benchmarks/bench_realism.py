@@ -13,7 +13,11 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
 * edge: in-plane 10-90 % rise of the lesion's contrast across its surface (mm), averaged in shells of
   signed distance on the slices of its largest cross-section, and, for comparison, the host's own
   air/tissue 10-90 % edge (2.563 x its measured in-plane blur sigma, PASTASynthLib.psf);
-* contrast: mean HU of the lesion minus the mean of a 3-6 mm shell around it.
+* contrast: mean HU of the lesion minus the mean of a 3-6 mm shell around it;
+* contrast to organ: the same against the shell's voxels inside the host organ (what a tumour-to-
+  parenchyma contrast measures), "n/a" where the shell leaves the organ entirely. Hollow-organ labels
+  hold their lumen (gas, fluid, oral contrast), so for the wall cancers this is not a wall contrast.
+  Published densities (PASTASynthLib.catalog.DENSITY_REFERENCES) are listed under the table.
 
 * core HU: median HU of the lesion's core (one voxel in from its border), beside the fluid bound a
   solid kidney or pancreas tumour must stay above (Bosniak v2019: -9 to 20 HU is a cyst);
@@ -50,7 +54,7 @@ from PASTALib.io.resample import Interpolation, resample_to_spacing  # noqa: E40
 from PASTALib.io.volume_io import read_volume  # noqa: E402
 from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
 from PASTASynthLib.appearance import host_blur  # noqa: E402
-from PASTASynthLib.catalog import SIZE_PRIORS  # noqa: E402
+from PASTASynthLib.catalog import DENSITY_REFERENCES, SIZE_PRIORS  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
 from PASTASynthLib.realism import edge_rise_mm  # noqa: E402
@@ -82,6 +86,8 @@ def measure(host, result) -> dict:
     return {"diameter": extent, "equivalent": equivalent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
             "edge": edge_rise_mm(change, mask, spacing),
             "contrast": float(image[mask].mean() - image[shell].mean()),
+            "organ_contrast": (float(image[mask].mean() - image[shell & organ].mean())
+                               if (shell & organ).sum() >= 10 else float("nan")),
             "core_hu": float(np.median(image[core if core.any() else mask]))}
 
 
@@ -129,8 +135,8 @@ def main() -> None:
         print(f"| {name} | {2.563 * float(np.mean(sigma[1:])):.1f} | {' / '.join(f'{s:.2f}' for s in sigma)} |")
     print("\n| type | host | n | long axis p25/p50/p75 (mm) | equivalent sphere p25/p50/p75 (mm) | "
           "published p25/p50/p75 (mm) | outside organ | lesion edge 10-90 (mm) median | "
-          "contrast to 3-6 mm shell (HU) median | core HU median |\n"
-          "|---|---|---:|---|---|---|---:|---:|---:|---:|")
+          "contrast to 3-6 mm shell (HU) median | contrast to organ (HU) median | core HU median |\n"
+          "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|")
     for lesion_type in LESION_TYPES:
         for name, host in all_hosts.items():
             rows = []
@@ -144,14 +150,22 @@ def main() -> None:
             d = np.percentile([r["diameter"] for r in rows], [25, 50, 75])
             e = np.percentile([r["equivalent"] for r in rows], [25, 50, 75])
             edges = [r["edge"] for r in rows if np.isfinite(r["edge"])]
+            organ_contrast = [r["organ_contrast"] for r in rows if np.isfinite(r["organ_contrast"])]
             print(f"| {lesion_type.key} | {name} | {len(rows)} | {d[0]:.0f} / {d[1]:.0f} / {d[2]:.0f} | "
                   f"{e[0]:.0f} / {e[1]:.0f} / {e[2]:.0f} | {published(lesion_type.key)} | "
                   f"{np.mean([r['outside'] for r in rows]):.0%} | "
                   f"{f'{np.median(edges):.1f}' if edges else 'n/a'} | "
-                  f"{np.median([r['contrast'] for r in rows]):.0f} | {np.median([r['core_hu'] for r in rows]):.0f} |")
+                  f"{np.median([r['contrast'] for r in rows]):.0f} | "
+                  f"{f'{np.median(organ_contrast):.0f}' if organ_contrast else 'n/a'} | "
+                  f"{np.median([r['core_hu'] for r in rows]):.0f} |")
     lung_anatomy(all_hosts, args.lung_lesions)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
+    print("\nPublished densities (compare with the column of the same measure):")
+    for key, references in DENSITY_REFERENCES.items():
+        for ref in references:
+            print(f"- {key}, {ref.measure}, {ref.phase} phase: {ref.mean_hu:+.1f} +/- {ref.sd_hu:.1f} HU "
+                  f"({ref.source})")
 
 if __name__ == "__main__":
     main()
