@@ -96,7 +96,8 @@ class SizePrior:
 SIZE_PRIORS: dict[str, SizePrior] = {
     # LUNA16 (the LIDC-IDRI nodules >= 3 mm accepted by 3 of 4 readers; Setio et al., Med Image Anal 2017;
     # Armato et al., Med Phys 2011): `diameter_mm` of annotations.csv, 1117 of its 1186 rows in the copy
-    # read: median 6.4 mm, IQR 5.1-9.7 mm.
+    # read: median 6.4 mm, IQR 5.1-9.7 mm. Tagged long axis: LIDC readers size nodules by their greatest
+    # in-plane dimension; how LUNA16 combined the readers into `diameter_mm` was not checked here.
     "lung_tumor": SizePrior.from_quartiles(6.4, 5.1, 9.7, "LUNA16 / LIDC-IDRI nodule diameters"),
     # KiTS23 (Heller et al.; nephrectomy cohort), `radiographic_size` of 482 cases in dataset/kits23.json:
     # median 40 mm, IQR 25-61 mm (pathologic size: median 41, IQR 26-63).
@@ -338,7 +339,7 @@ def describe(spec: SynthSpec) -> str:
     """One block of ``pasta synth --lesion list``."""
     t = spec.type
     prior = spec.size_prior
-    default = (f"default median {prior.median_mm:.1f} mm, 80 % within {prior.quantile(0.1):.0f}-"
+    default = (f"default {prior.measure} median {prior.median_mm:.1f} mm, 80 % within {prior.quantile(0.1):.0f}-"
                f"{prior.quantile(0.9):.0f} mm: {prior.source}" if prior else
                f"default {spec.typical_mm[0]:g}-{spec.typical_mm[1]:g}, uniform")
     lines = [f"{t.id:2d} {t.key:<20} {'malignant' if t.malignant else 'benign':9}  host: "
