@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from PASTALib.errors import PastaInputError
-from PASTASynthLib.catalog import SPECS, parse_attributes, spec_for
+from PASTASynthLib.catalog import SPECS, equivalent_sphere_diameter_mm, parse_attributes, spec_for
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import make_host
 from synth_hosts import add_standin_esophagus, chest_part, contrast_pair, sample_pair
@@ -43,7 +43,7 @@ def host_for(key, abdomen, chest):
 
 
 def equivalent_diameter(mask, spacing) -> float:
-    return (6.0 * mask.sum() * float(np.prod(spacing)) / np.pi) ** (1 / 3)
+    return equivalent_sphere_diameter_mm(mask.sum() * float(np.prod(spacing)))
 
 
 @pytest.mark.parametrize("key", list(SPECS))

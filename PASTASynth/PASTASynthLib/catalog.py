@@ -52,6 +52,11 @@ LONG_AXIS = "long axis"
 EQUIVALENT_SPHERE = "equivalent sphere"
 
 
+def equivalent_sphere_diameter_mm(volume_mm3: float) -> float:
+    """Diameter of the sphere of this volume (an ellipsoid's is the geometric mean of its axes)."""
+    return (6.0 * volume_mm3 / math.pi) ** (1.0 / 3.0)
+
+
 @dataclass(frozen=True)
 class SizePrior:
     """Default lesion diameter, log-normal, fitted to what a published series of real lesions reports

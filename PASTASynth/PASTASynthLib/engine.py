@@ -20,7 +20,7 @@ from PASTALib.io.volume import Volume
 from PASTALib.progress import ProgressReporter
 
 from . import appearance, geometry
-from .catalog import ATTRIBUTES, SynthSpec, parse_attributes, spec_for
+from .catalog import ATTRIBUTES, SynthSpec, equivalent_sphere_diameter_mm, parse_attributes, spec_for
 from .host import Host
 
 MAX_ATTEMPTS = 6
@@ -150,7 +150,7 @@ def quality_problems(spec: SynthSpec, geo: geometry.LesionGeometry, look: appear
     if geo.inside_fraction < spec.min_inside:
         problems.append(f"only {geo.inside_fraction:.0%} inside the organ (needs {spec.min_inside:.0%})")
     if spec.kind != "wall":
-        achieved = (6.0 * voxels * float(np.prod(spacing)) / np.pi) ** (1 / 3)
+        achieved = equivalent_sphere_diameter_mm(voxels * float(np.prod(spacing)))
         wanted = float(np.prod(size_mm)) ** (1 / 3)
         slack = max(SIZE_TOLERANCE * wanted, 0.5 * float(spacing.max()))
         if abs(achieved - wanted) > slack:

@@ -54,7 +54,7 @@ from PASTALib.io.resample import Interpolation, resample_to_spacing  # noqa: E40
 from PASTALib.io.volume_io import read_volume  # noqa: E402
 from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
 from PASTASynthLib.appearance import host_blur  # noqa: E402
-from PASTASynthLib.catalog import DENSITY_REFERENCES, SIZE_PRIORS  # noqa: E402
+from PASTASynthLib.catalog import DENSITY_REFERENCES, SIZE_PRIORS, equivalent_sphere_diameter_mm  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
 from PASTASynthLib.realism import edge_rise_mm  # noqa: E402
@@ -82,7 +82,7 @@ def measure(host, result) -> dict:
     shell = (distance > 3.0) & (distance <= 6.0)
     image = result.image.array.astype(np.float64)
     core = ndimage.binary_erosion(mask)
-    equivalent = (6.0 * mask.sum() * float(np.prod(spacing)) / np.pi) ** (1.0 / 3.0)
+    equivalent = equivalent_sphere_diameter_mm(mask.sum() * float(np.prod(spacing)))
     return {"diameter": extent, "equivalent": equivalent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
             "edge": edge_rise_mm(change, mask, spacing),
             "contrast": float(image[mask].mean() - image[shell].mean()),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import math
 import multiprocessing
 import sys
 from pathlib import Path
@@ -24,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
+
+from PASTASynthLib.catalog import equivalent_sphere_diameter_mm
 
 MASK_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
@@ -35,7 +36,7 @@ def equivalent_diameters(mask: np.ndarray, voxel_ml: float, min_ml: float) -> li
         return []
     components, _ = ndimage.label(mask[boxes[0]], structure=np.ones((3, 3, 3), bool))
     volumes_ml = np.sort(np.bincount(components.ravel())[1:] * voxel_ml)[::-1]
-    return [2.0 * (3.0 * v * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0) for v in volumes_ml if v >= min_ml]
+    return [equivalent_sphere_diameter_mm(v * 1000.0) for v in volumes_ml if v >= min_ml]
 
 
 def measure_file(path: Path, label: int, min_ml: float) -> list[float]:
