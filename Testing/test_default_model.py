@@ -245,3 +245,30 @@ def test_the_balanced_point_allows_one_false_finding_per_healthy_scan_on_average
     # no cap per scan: one crowded scan among quiet ones may hold all of its candidates
     crowded = {"a": np.array([0.9, 0.8, 0.7]), "b": np.array([]), "c": np.array([]), "d": np.array([])}
     assert choose_operating_points(crowded)["balanced"] == pytest.approx(0.05)
+
+
+def test_the_candidate_feature_tool_splits_a_group_into_healthy_and_lesion_candidates(tmp_path, capsys):
+    """The diagnosis behind RESULTS' pancreas/kidney tables: only the group's candidates, lesions only
+    when mostly inside one, per type."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+    from candidate_features_by_group import group_rows, main
+
+    from PASTALib.detection.features import FEATURE_NAMES
+
+    def features(group: str, volume: float) -> list[float]:
+        row = [0.0] * len(FEATURE_NAMES)
+        row[FEATURE_NAMES.index(f"group_{group}")] = 1.0
+        row[FEATURE_NAMES.index("log_volume_ml")] = volume
+        return row
+
+    hosts = {"scan": {"healthy": [features("pancreas", -1.0), features("liver", 5.0)],
+                      "cases": [{"type": "pancreas_tumor", "rows": [[features("pancreas", 0.5), 0.9, 0.7],
+                                                                   [features("pancreas", 9.0), 0.2, 0.1]]},
+                                {"type": "liver_cyst", "rows": [[features("liver", 1.0), 1.0, 0.9]]}]}}
+    healthy, lesions = group_rows(hosts, "pancreas")
+    assert healthy.shape == (1, len(FEATURE_NAMES)) and list(lesions) == ["pancreas_tumor"]
+    assert lesions["pancreas_tumor"][:, FEATURE_NAMES.index("log_volume_ml")].tolist() == [0.5]
+    cache = tmp_path / "candidates.json"
+    cache.write_text(json.dumps({"key": "k", "hosts": hosts}))
+    assert main([str(cache), "--group", "pancreas"]) == 0
+    assert "| log_volume_ml | -1.00 (-1.00 to -1.00) | 0.50 (0.50 to 0.50) |" in capsys.readouterr().out
