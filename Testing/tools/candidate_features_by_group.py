@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     if f"group_{args.group}" not in FEATURE_NAMES:
         raise SystemExit(f"{args.group} is not a searched group: "
                          + ", ".join(n[6:] for n in FEATURE_NAMES if n.startswith("group_") and "_x_" not in n))
-    healthy, lesions = group_rows(json.loads(args.candidates.read_text(encoding="utf-8"))["hosts"], args.group)
+    hosts = json.loads(args.candidates.read_text(encoding="utf-8"))["hosts"]
+    lengths = {len(f) for host in hosts.values() for f in host["healthy"]}
+    if lengths != {len(FEATURE_NAMES)}:
+        raise SystemExit(f"{args.candidates} holds {sorted(lengths)} features per candidate, this code names "
+                         f"{len(FEATURE_NAMES)}: it was collected with other features")
+    healthy, lesions = group_rows(hosts, args.group)
     if healthy.size == 0 or not lesions:
         raise SystemExit(f"no healthy or no lesion candidates in the {args.group} group")
     names = [lesion_types.BY_KEY[key].name if key in lesion_types.BY_KEY else key for key in lesions]
