@@ -7,6 +7,7 @@ import pytest
 
 from PASTALib.io.volume import Volume
 from PASTASynthLib.case_io import build_report
+from PASTASynthLib.catalog import SIZE_PRIORS
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL, lps_x, make_host
 from PASTASynthLib.realism import edge_rise_mm as edge_rise_mm_of
@@ -227,8 +228,7 @@ def test_the_mask_size_tool_measures_equivalent_sphere_diameters_of_the_largest_
     assert "1 of 2 cases hold a lesion" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("key", ["lung_tumor", "kidney_tumor", "kidney_cyst", "pancreas_cyst", "kidney_stone",
-                                 "liver_tumor", "pancreas_tumor", "bladder_cancer"])
+@pytest.mark.parametrize("key", sorted(SIZE_PRIORS))
 def test_default_sizes_follow_the_published_size_prior(key):
     """Was: lung tumours 20/27.5/34 mm (p25/50/75) and kidney tumours never above 44 mm."""
     from PASTASynthLib.catalog import spec_for

@@ -4,9 +4,9 @@
 Why: where the candidate ceiling of a type is high but its detection is low (pancreas, kidney), the
 scorer cannot tell its lesion candidates from the group's healthy-tissue candidates. This prints, per
 feature (:data:`PASTALib.detection.features.FEATURE_NAMES`), the median and IQR of the healthy-scan
-candidates and of the candidates mostly (>= half) inside a synthetic lesion of each type of the group,
-from the candidates cache ``train_detector.py --candidates`` writes. A feature whose ranges overlap
-cannot separate them.
+candidates and of the candidates mostly inside a synthetic lesion (as the detector's training counts a
+lesion example), per lesion type of the group, from the candidates cache ``train_detector.py
+--candidates`` writes. A feature whose ranges overlap cannot separate them.
 
     python Testing/tools/candidate_features_by_group.py .cache/candidates.json --group pancreas
 """
@@ -20,9 +20,7 @@ import numpy as np
 
 from PASTALib.detection.features import FEATURE_NAMES
 from PASTALib.lesions import lesion_types
-
-#: A candidate at least this much inside a lesion stands for it (train_detector.POSITIVE_INSIDE).
-POSITIVE_INSIDE = 0.5
+from train_detector import POSITIVE_INSIDE  # a candidate this much inside a lesion stands for it
 
 
 def group_rows(hosts: dict, group: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:

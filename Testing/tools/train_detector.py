@@ -444,6 +444,7 @@ def against_false_findings(scorers: dict, hosts: dict) -> list[dict]:
                     "detected": round(float(np.mean(hits)) if hits else 0.0, 3), "threshold": round(threshold, 3)})
     return out
 
+
 TREES = 200
 
 
