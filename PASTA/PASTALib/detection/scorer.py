@@ -12,7 +12,7 @@ findings, not a familiar one's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -33,23 +33,43 @@ class Forest:
     left: list[np.ndarray]
     right: list[np.ndarray]
     value: list[np.ndarray]
+    _stack: Optional[tuple[np.ndarray, ...]] = field(default=None, init=False, repr=False, compare=False)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
+        """The share of trees' lesion votes per row: all trees walked together, one level per step (a
+        thousand trees one at a time cost 0.07 s for three candidates)."""
         x = np.atleast_2d(np.asarray(x, np.float64))
-        rows = np.arange(len(x))
-        total = np.zeros(len(x))
-        for feature, threshold, left, right, value in zip(self.feature, self.threshold, self.left, self.right,
-                                                          self.value):
-            node = np.zeros(len(x), np.int64)
+        feature, threshold, left, right, value = self._stacked()
+        trees = np.arange(feature.shape[0])[None, :]
+        out = np.empty(len(x))
+        for start in range(0, len(x), 512):  # bounds the (rows x trees) index arrays
+            rows = np.arange(start, min(start + 512, len(x)))[:, None]
+            node = np.zeros((len(rows), feature.shape[0]), np.int64)
             while True:
-                f = feature[node]
+                f = feature[trees, node]
                 inner = f >= 0
                 if not inner.any():
                     break
-                go_left = x[rows, np.where(inner, f, 0)] <= threshold[node]
-                node = np.where(inner, np.where(go_left, left[node], right[node]), node)
-            total += value[node]
-        return total / len(self.feature)
+                go_left = x[rows, np.where(inner, f, 0)] <= threshold[trees, node]
+                node = np.where(inner, np.where(go_left, left[trees, node], right[trees, node]), node)
+            out[rows[:, 0]] = value[trees, node].mean(axis=1)
+        return out
+
+    def _stacked(self) -> tuple[np.ndarray, ...]:
+        """The trees padded to one (trees x nodes) array per field (a padded node is a leaf never reached)."""
+        if self._stack is None:
+            width = max(len(f) for f in self.feature)
+
+            def pad(arrays, fill, dtype):
+                out = np.full((len(arrays), width), fill, dtype)
+                for i, a in enumerate(arrays):
+                    out[i, :len(a)] = a
+                return out
+
+            self._stack = (pad(self.feature, -1, np.int64), pad(self.threshold, 0.0, np.float64),
+                           pad(self.left, 0, np.int64), pad(self.right, 0, np.int64),
+                           pad(self.value, 0.0, np.float64))
+        return self._stack
 
     def as_dict(self) -> dict[str, Any]:
         return {"trees": [{"feature": f.tolist(), "threshold": t.tolist(), "left": a.tolist(), "right": b.tolist(),
