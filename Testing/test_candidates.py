@@ -160,3 +160,28 @@ def test_a_lesion_within_twice_the_texture_is_found_only_where_the_rule_searches
     dice = [2 * (c.full_mask(image.shape) & lesion).sum() / (c.mask.sum() + lesion.sum())
             for c in find_candidates(image, context, groups=["liver"])]
     assert (max(dice, default=0.0) >= 0.6) == found
+
+
+def test_a_small_nodule_against_a_vessel_is_a_candidate_of_its_own():
+    """A 12 mm nodule touching a 7 mm vessel on a 2 mm grid: the first opening (2.5 mm) keeps both, so
+    they used to be one candidate, three quarters vessel (no scorer could call it a nodule); the second,
+    stronger opening cuts the nodule out as a compact core."""
+    spacing = 2.0
+    shape = (60, 80, 80)
+    k, j, i = (np.asarray(a, np.float64) * spacing for a in np.ogrid[:shape[0], :shape[1], :shape[2]])
+    labels = np.zeros(shape, np.int16)
+    labels[4:56, 8:72, 8:72] = 10  # lung_upper_lobe_left (TotalSegmentator v2)
+    image = np.where(labels > 0, -850.0, 40.0).astype(np.float32)
+    vessel = np.broadcast_to(((j - 80.0) ** 2 + (i - 70.0) ** 2) <= 3.5 ** 2, shape) & (labels > 0)
+    nodule = ((k - 60.0) ** 2 + (j - 80.0) ** 2 + (i - 79.0) ** 2) <= 6.0 ** 2  # touches the vessel's side
+    image[vessel | nodule] = 40.0
+    image += np.random.default_rng(0).normal(0.0, 10.0, shape).astype(np.float32)
+    volume = Volume(image, (spacing,) * 3, (0.0, 0.0, 0.0), np.eye(3))
+    candidates = find_candidates(volume.array, build_context(volume, volume.with_array(labels)), groups=["lung"])
+    masks = [c.full_mask(shape) for c in candidates]
+    assert not (np.sum(masks, axis=0) > 1).any()  # disjoint
+    inside = [(m & nodule).sum() / m.sum() for m in masks]
+    best = int(np.argmax([(m & nodule).sum() for m in masks]))
+    assert inside[best] >= 0.5
+    assert 2 * (masks[best] & nodule).sum() / (masks[best].sum() + nodule.sum()) >= 0.5
+    assert any((m & vessel).sum() / m.sum() >= 0.8 for m in masks)  # the vessel stays a candidate of its own

@@ -348,7 +348,8 @@ def leave_one_patient_out(hosts: dict) -> dict:
 #: Trees in the forest. 1000, not 200: a confidence is a share of tree votes, and its spread from the trees'
 #: randomness falls to less than half. Measured (leave one patient out, same candidates, other seeds; RESULTS.md 2026-12-03
 #: late): with 200 trees the per-organ figures moved by up to 3.6 points (lung), 4.5 (liver), 5.4 (bone);
-#: with 1000 by up to 1.8, 2.7 and, for bone (56 lesions, one is 1.8 points), still 7.2 at one budget.
+#: with 1000 by up to 1.8 (lung), 2.7 (liver) and, for bone (56 lesions, one is 1.8 points), still 7.2 at one
+#: budget.
 TREES = 1000
 #: The forest's random seed (``--seed`` changes it to measure the forest's own noise; the shipped fit uses 0).
 SEED = 0

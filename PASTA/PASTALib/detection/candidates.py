@@ -75,6 +75,19 @@ SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
 LUNG_BLOB_HU = -600.0
 #: Radius of the opening that cuts a nodule from the vessels it touches.
 LUNG_OPENING_MM = 2.5
+#: Radius of a second, stronger opening inside each lung blob: a nodule that touches a vessel thicker
+#: than the first opening removes survives it as a compact core, the vessel does not, so the two become
+#: separate candidates (:func:`_split_at_necks`). Never below 1.5 in-plane voxels (a smaller ball is a
+#: cross of voxels and cuts nothing), and not at all where that exceeds :data:`LUNG_SPLIT_MAX_MM` (a
+#: 10 mm nodule would not survive it).
+LUNG_SPLIT_MM = 3.5
+LUNG_SPLIT_MAX_MM = 5.0
+#: A core keeps a blob whole unless it is at most this share of the blob (a lone nodule's core is most
+#: of it; a nodule on a vessel is a small part of the pair).
+LUNG_SPLIT_SHARE = 0.6
+#: A piece left between cores joins the largest core it touches when that core is more than this many
+#: times larger (a spicule, a core's partial-volume rim); a larger piece (a vessel) is a candidate of its own.
+LUNG_SPLIT_MERGE_RATIO = 4.0
 #: Every organ group the detector searches: the lung by its own rule, the others by the table.
 SEARCHED_GROUPS: tuple[str, ...] = ("lung", *SEARCH_RULES)
 
@@ -302,12 +315,55 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
     contrast = smooth - reference
     lung_ml = float(filled.sum() * np.prod(spacing) / 1000.0)
     out = []
+    claimed = np.zeros(filled.shape, bool)  # split parts grow by a voxel: they must not overlap
     for index, sub in enumerate(ndimage.find_objects(components), start=1):
-        seed = components[sub] == index
-        if seed.sum() < min_voxels:
+        whole = components[sub] == index
+        if whole.sum() < min_voxels:
             continue
-        for mask, where in _half_contrast(seed, sub, contrast, filled, min_voxels):
-            label_here = context.labels[box][where][mask]
-            label = int(np.bincount(label_here[label_here > 0]).argmax()) if (label_here > 0).any() else lung_labels[0]
-            out.append(Candidate("lung", label, _within(box, where), mask, +1, reference, texture, lung_ml))
+        for part, part_box in _split_at_necks(whole, spacing, min_voxels):
+            part_sub = _within(sub, part_box)
+            for mask, where in _half_contrast(part, part_sub, contrast, filled & ~claimed, min_voxels):
+                claimed[where] |= mask
+                label_here = context.labels[box][where][mask]
+                label = int(np.bincount(label_here[label_here > 0]).argmax()) if (label_here > 0).any() \
+                    else lung_labels[0]
+                out.append(Candidate("lung", label, _within(box, where), mask, +1, reference, texture, lung_ml))
+    return out
+
+
+def _split_radius_mm(spacing_kji) -> Optional[float]:
+    """The stronger opening's radius on this grid, or None where it would remove a 10 mm nodule."""
+    radius = max(LUNG_SPLIT_MM, 1.5 * max(spacing_kji[1:]))
+    return radius if radius <= LUNG_SPLIT_MAX_MM else None
+
+
+def _split_at_necks(blob: np.ndarray, spacing_kji, min_voxels: int) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
+    """A lung blob as its compact cores (what survives an opening with :data:`LUNG_SPLIT_MM`) and the
+    pieces left between them (vessels), each with its box inside ``blob``'s; cores first. The blob
+    stays whole when no core is at most :data:`LUNG_SPLIT_SHARE` of it; a leftover piece much smaller
+    than a core it touches stays with that core (:data:`LUNG_SPLIT_MERGE_RATIO`)."""
+    whole = [(blob, tuple(slice(0, n) for n in blob.shape))]
+    radius = _split_radius_mm(spacing_kji)
+    if radius is None:
+        return whole
+    ball = _ellipsoid(_voxels(radius, spacing_kji), spacing_kji, radius)
+    cores, count = ndimage.label(ndimage.binary_opening(blob, ball) & blob, np.ones((3, 3, 3), bool))
+    sizes = np.bincount(cores.ravel(), minlength=count + 1)
+    total = int(blob.sum())
+    keep = [i for i in range(1, count + 1) if min_voxels <= sizes[i] <= LUNG_SPLIT_SHARE * total]
+    if not keep:
+        return whole
+    owner = np.where(np.isin(cores, keep), cores, 0)
+    rest, pieces = ndimage.label(blob & (owner == 0), np.ones((3, 3, 3), bool))
+    for piece in range(1, pieces + 1):
+        region = rest == piece
+        touching = np.unique(owner[ndimage.binary_dilation(region, np.ones((3, 3, 3), bool)) & (owner > 0)])
+        bigger = [int(t) for t in touching if sizes[t] > LUNG_SPLIT_MERGE_RATIO * region.sum()]
+        owner[region] = max(bigger, key=lambda t: sizes[t]) if bigger else count + piece
+    out = []
+    for number in [*keep, *range(count + 1, count + pieces + 1)]:
+        region = owner == number
+        if region.sum() >= min_voxels:
+            part_box = ndimage.find_objects(region.astype(np.int8))[0]
+            out.append((region[part_box], part_box))
     return out
