@@ -262,9 +262,10 @@ def test_the_candidate_feature_tool_splits_a_group_into_healthy_and_lesion_candi
         return row
 
     hosts = {"scan": {"healthy": [features("pancreas", -1.0), features("liver", 5.0)],
-                      "cases": [{"type": "pancreas_tumor", "rows": [[features("pancreas", 0.5), 0.9, 0.7],
-                                                                   [features("pancreas", 9.0), 0.2, 0.1]]},
-                                {"type": "liver_cyst", "rows": [[features("liver", 1.0), 1.0, 0.9]]}]}}
+                      # rows as the cache holds them: features, voxels inside the lesion, candidate voxels
+                      "cases": [{"type": "pancreas_tumor", "rows": [[features("pancreas", 0.5), 90.0, 100],
+                                                                   [features("pancreas", 9.0), 20.0, 100]]},
+                                {"type": "liver_cyst", "rows": [[features("liver", 1.0), 100.0, 100]]}]}}
     healthy, lesions = group_rows(hosts, "pancreas")
     assert healthy.shape == (1, len(FEATURE_NAMES)) and list(lesions) == ["pancreas_tumor"]
     assert lesions["pancreas_tumor"][:, FEATURE_NAMES.index("log_volume_ml")].tolist() == [0.5]

@@ -20,7 +20,7 @@ import numpy as np
 
 from PASTALib.detection.features import FEATURE_NAMES
 from PASTALib.lesions import lesion_types
-from train_detector import POSITIVE_INSIDE  # a candidate this much inside a lesion stands for it
+from detector_evaluation import POSITIVE_INSIDE  # a candidate this much inside a lesion stands for it
 
 
 def group_rows(hosts: dict, group: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -30,8 +30,8 @@ def group_rows(hosts: dict, group: str) -> tuple[np.ndarray, dict[str, np.ndarra
     lesions: dict[str, list] = {}
     for host in hosts.values():
         for case in host["cases"]:
-            for features, inside, *_ in case["rows"]:
-                if features[column] == 1 and inside >= POSITIVE_INSIDE:
+            for features, inside, voxels, *_ in case["rows"]:  # voxels inside the lesion, candidate voxels
+                if features[column] == 1 and inside / voxels >= POSITIVE_INSIDE:
                     lesions.setdefault(case["type"], []).append(np.asarray(features))
     return np.array(healthy), {key: np.array(rows) for key, rows in sorted(lesions.items())}
 
