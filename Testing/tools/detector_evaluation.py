@@ -115,13 +115,18 @@ def against_false_findings(scorers: dict, hosts: dict) -> list[dict]:
     above = np.sort(np.concatenate(healthy))[::-1] if healthy else np.zeros(0)
     out = []
     for budget in FALSE_BUDGETS:
-        # the lowest threshold with at most `budget` healthy candidates at or above it
-        threshold = float(above[budget] + 1e-9) if len(above) > budget else 0.0
+        threshold = lowest_threshold(above, budget)
         hits = [row["detected"] for name, host in held.items()
                 for rows in score_cases(scorers[host["patient"]], {name: host}, threshold)[0].values() for row in rows]
         out.append({"false_findings_total": budget, "healthy_scans": len(healthy),
                     "detected": round(float(np.mean(hits)) if hits else 0.0, 3), "threshold": round(threshold, 3)})
     return out
+
+def lowest_threshold(descending: np.ndarray, budget: int) -> float:
+    """The lowest confidence threshold with at most ``budget`` of these healthy candidates (confidences,
+    highest first) at or above it."""
+    return float(descending[budget] + 1e-9) if len(descending) > budget else 0.0
+
 
 def healthy_groups(features: np.ndarray) -> np.ndarray:
     """The organ group of each candidate, read from its one-hot group features."""
@@ -149,7 +154,7 @@ def against_false_findings_by_group(scorers: dict, hosts: dict) -> dict[str, lis
             continue
         rows = []
         for budget in FALSE_BUDGETS[:-1]:
-            threshold = float(above[budget] + 1e-9) if len(above) > budget else 0.0
+            threshold = lowest_threshold(above, budget)
             hits = [row["detected"] for name, host in mine.items() if host["cases"]
                     for per_type in [score_cases(scorers[host["patient"]], {name: host}, threshold)[0]]
                     for found in per_type.values() for row in found]

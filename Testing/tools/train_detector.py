@@ -43,7 +43,7 @@ from PASTALib.detection.sensitivity import SENSITIVITIES  # noqa: E402
 from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
 from PASTALib.lesions.type_rules import core_density  # noqa: E402
-from detector_evaluation import (  # noqa: E402,F401  (POSITIVE_INSIDE, evaluate: read by the tools and tests)
+from detector_evaluation import (  # noqa: E402,F401  (evaluate: read by the tests)
     FALSE_BUDGETS, POSITIVE_INSIDE, against_false_findings, against_false_findings_by_group, candidate_ceiling, evaluate,
     score_cases, summarise)
 
