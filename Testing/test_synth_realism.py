@@ -167,6 +167,21 @@ def test_solid_kidney_and_pancreas_tumours_are_drawn_above_the_fluid_range_and_m
     assert np.median(realised) > 20.0 and sum(value <= 20.0 for value in realised) <= 2, realised
 
 
+def test_enhanced_pancreatic_cancers_are_drawn_at_the_published_tumour_to_pancreas_contrast(contrast_hosts):
+    """PDAC in the portal venous phase: hypoattenuating ones 40.5 +/- 23 HU below the pancreas (PMID
+    17961951). Was 20-50 HU below, set by hand."""
+    host = contrast_hosts[0]
+    assert host.enhanced
+    drawn = []
+    for seed in range(24):
+        lesion = synthesize(host, LesionRequest("pancreas_tumor", seed=seed, size_mm=[10.0],
+                                                attributes={"density": "hypodense"})).lesions[0]
+        appearance = lesion.record["appearance"]
+        drawn.append(appearance["target_hu"] - appearance["reference_hu"])
+    assert all(-63.5 - 1e-6 <= d <= -17.5 + 1e-6 for d in drawn), drawn
+    assert np.mean(drawn) == pytest.approx(-40.5, abs=8.0) and min(drawn) < -50.0, drawn  # old floor: -50
+
+
 def ndimage_core(mask: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 

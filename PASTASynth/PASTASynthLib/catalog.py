@@ -149,14 +149,19 @@ SIZE_PRIORS: dict[str, SizePrior] = {
 
 @dataclass(frozen=True)
 class DensityReference:
-    """A published density of real lesions of one type, set beside what synthesis makes (by
-    ``Testing/benchmarks/bench_realism.py``); not used to draw lesions."""
+    """A published density of real lesions of one type, printed beside what synthesis makes (by
+    ``Testing/benchmarks/bench_realism.py``) and, where its measure is the one a SynthSpec draws, the
+    source of that range (:func:`within_one_sd`)."""
 
     measure: str  #: "contrast to organ" (lesion minus surrounding parenchyma) or "lesion HU"
     phase: str  #: contrast phase of the series
     mean_hu: float
     sd_hu: float
+    share: float  #: share of the series' lesions this density describes
     source: str
+
+    def within_one_sd(self) -> Range:
+        return (self.mean_hu - self.sd_hu, self.mean_hu + self.sd_hu)
 
 
 #: Published lesion densities found so far (cysts: the Bosniak fluid range, :data:`SOLID_MIN_HU`).
@@ -164,16 +169,18 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
     # 57 pancreatic carcinomas at MDCT (PMID 17961951): 49 hypoattenuating, tumour-to-pancreas contrast in
     # the portal venous phase 40.5 +/- 23.0 HU; 8 isoattenuating (14 %, smaller: 12 vs 30 mm), 7.1 +/- 4.7 HU.
     "pancreas_tumor": (
-        DensityReference("contrast to organ", "portal venous", -40.5, 23.0,
-                         "hypoattenuating PDAC (86 %), PMID 17961951"),
-        DensityReference("contrast to organ", "portal venous", -7.1, 4.7, "isoattenuating PDAC (14 %), PMID 17961951"),
+        DensityReference("contrast to organ", "portal venous", -40.5, 23.0, 49 / 57,
+                         "hypoattenuating PDAC, PMID 17961951"),
+        DensityReference("contrast to organ", "portal venous", -7.1, 4.7, 8 / 57, "isoattenuating PDAC, PMID 17961951"),
     ),
     # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
     # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
     # tumors", Clin Exp Metastasis 2007).
     "bone_metastasis": (
-        DensityReference("lesion HU", "any", 116.3, 40.4, "lytic bone metastases, Clin Exp Metastasis 2007"),
-        DensityReference("lesion HU", "any", 444.0, 86.6, "sclerotic bone metastases, Clin Exp Metastasis 2007"),
+        DensityReference("lesion HU", "any", 116.3, 40.4, float("nan"),
+                         "lytic bone metastases, Clin Exp Metastasis 2007"),
+        DensityReference("lesion HU", "any", 444.0, 86.6, float("nan"),
+                         "sclerotic bone metastases, Clin Exp Metastasis 2007"),
     ),
 }
 
@@ -233,6 +240,8 @@ _STONE_PRIORS = {"shape": {"punctate-nodular": 0.6, "round-like": 0.4}, "density
                  "heterogeneity": {"homogeneous": 0.8, "heterogeneous": 0.2},
                  "margin": {"well-defined": 1.0}, "relation": {"none": 1.0}}
 
+_PDAC_HYPO, _PDAC_ISO = DENSITY_REFERENCES["pancreas_tumor"]
+
 SPECS: dict[str, SynthSpec] = {s.key: s for s in (
     SynthSpec("lung_tumor", "solid", ("lung_*",), (4.0, 60.0), (10.0, 35.0),
               {"shape": {"round-like": 0.4, "irregular": 0.35, "lobulated": 0.15, "punctate-nodular": 0.1},
@@ -256,12 +265,14 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "hyperdense": DensityHU("relative", (15.0, 30.0), (25.0, 50.0))}),
     SynthSpec("gallbladder_cancer", "wall", ("gallbladder",), (8.0, 60.0), (12.0, 30.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
+    # enhanced: the published tumour-to-pancreas contrast (mean +/- 1 SD) and the shares of hypo- and
+    # isoattenuating tumours (_PDAC_HYPO, _PDAC_ISO); native: no published range found
     SynthSpec("pancreas_tumor", "solid", ("pancreas",), (6.0, 60.0), (12.0, 30.0),
               {"shape": {"irregular": 0.6, "round-like": 0.3, "lobulated": 0.1},
-               "density": {"hypodense": 0.8, "isodense": 0.2},
+               "density": {"hypodense": _PDAC_HYPO.share, "isodense": _PDAC_ISO.share},
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.2, "ill-defined": 0.8}, "relation": _REL},
-              {"hypodense": DensityHU("relative", (-25.0, -12.0), (-50.0, -20.0)),
+              {"hypodense": DensityHU("relative", (-25.0, -12.0), _PDAC_HYPO.within_one_sd()),
                "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0))}, min_hu=SOLID_MIN_HU),
     SynthSpec("kidney_tumor", "solid", ("kidney_left", "kidney_right"), (6.0, 120.0), (15.0, 45.0),
               {"shape": {"round-like": 0.6, "irregular": 0.25, "lobulated": 0.15},

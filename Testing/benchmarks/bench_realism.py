@@ -164,7 +164,8 @@ def main() -> None:
     print("\nPublished densities (compare with the column of the same measure):")
     for key, references in DENSITY_REFERENCES.items():
         for ref in references:
-            print(f"- {key}, {ref.measure}, {ref.phase} phase: {ref.mean_hu:+.1f} +/- {ref.sd_hu:.1f} HU "
+            share = f", {ref.share:.0%} of lesions" if np.isfinite(ref.share) else ""
+            print(f"- {key}, {ref.measure}, {ref.phase} phase: {ref.mean_hu:+.1f} +/- {ref.sd_hu:.1f} HU{share} "
                   f"({ref.source})")
 
 if __name__ == "__main__":
