@@ -44,8 +44,8 @@ from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
 from PASTALib.lesions.type_rules import core_density  # noqa: E402
 from detector_evaluation import (  # noqa: E402,F401  (evaluate: read by the tests)
-    FALSE_BUDGETS, POSITIVE_INSIDE, against_false_findings, against_false_findings_by_group, candidate_ceiling, evaluate,
-    score_cases, summarise)
+    FALSE_BUDGETS, POSITIVE_INSIDE, against_false_findings, against_false_findings_by_group, candidate_ceiling,
+    evaluate, score_cases, summarise)
 
 CASES = ROOT / ".cache" / "detector"
 OUTPUT = ROOT / "PASTA" / "PASTALib" / "models" / "pasta-default"
@@ -345,11 +345,11 @@ def leave_one_patient_out(hosts: dict) -> dict:
             "against_false_findings_by_group": against_false_findings_by_group(scorers, hosts)}
 
 
-#: Trees in the forest. 1000, not 200: a confidence is a share of tree votes, and its spread from the trees'
-#: randomness falls to less than half. Measured (leave one patient out, same candidates, other seeds; RESULTS.md 2026-12-03
-#: late): with 200 trees the per-organ figures moved by up to 3.6 points (lung), 4.5 (liver), 5.4 (bone);
-#: with 1000 by up to 1.8 (lung), 2.7 (liver) and, for bone (56 lesions, one is 1.8 points), still 7.2 at one
-#: budget.
+#: Trees in the forest. 1000, not 200: a confidence is a share of tree votes, and its spread from the
+#: trees' randomness falls to less than half. Measured (leave one patient out, same candidates, other seeds;
+#: RESULTS.md 2026-12-03 late): with 200 trees the per-organ figures moved by up to 3.6 points (lung), 4.5
+#: (liver), 5.4 (bone); with 1000 by up to 1.8 (lung), 2.7 (liver) and, for bone (56 lesions, one is 1.8
+#: points), still 7.2 at one budget.
 TREES = 1000
 #: The forest's random seed (``--seed`` changes it to measure the forest's own noise; the shipped fit uses 0).
 SEED = 0
@@ -394,7 +394,8 @@ def main() -> None:
     print("\ndetection against false findings, pooled:",
           {r["false_findings_total"]: r["detected"] for r in lopo["against_false_findings"]})
     for group, rows in lopo["against_false_findings_by_group"].items():
-        print(f"    {group:16} {rows[0]['lesions']:4} lesions:", {r["false_findings_total"]: r["detected"] for r in rows})
+        curve = {r["false_findings_total"]: r["detected"] for r in rows}
+        print(f"    {group:16} {rows[0]['lesions']:4} lesions:", curve)
     scorer = fit_scorer(hosts)  # the shipped scorer: every patient
     print("shipped operating points", scorer.operating_points, "examples", scorer.examples)
     check = {name: hosts[name] for name in SHIPPED_CHECK}
