@@ -122,6 +122,7 @@ def against_false_findings(scorers: dict, hosts: dict) -> list[dict]:
                     "detected": round(float(np.mean(hits)) if hits else 0.0, 3), "threshold": round(threshold, 3)})
     return out
 
+
 def lowest_threshold(descending: np.ndarray, budget: int) -> float:
     """The lowest confidence threshold with at most ``budget`` of these healthy candidates (confidences,
     highest first) at or above it."""
@@ -141,13 +142,13 @@ def against_false_findings_by_group(scorers: dict, hosts: dict) -> dict[str, lis
     pooled curve; this shows the change where it happens."""
     held = {name: host for name, host in hosts.items() if host["patient"] in scorers}
     type_group = {t.key: t.organ for t in lesion_types.LESION_TYPES}
+    # every healthy candidate scored once (by its patient's forest), then split by group
+    healthy = [(np.array(host["healthy"]), scorers[host["patient"]]) for host in held.values() if host["healthy"]]
+    confidences = np.concatenate([np.zeros(0)] + [scorer.confidence(features) for features, scorer in healthy])
+    groups = healthy_groups(np.concatenate([features for features, _ in healthy])) if healthy else np.zeros(0, str)
     out: dict[str, list[dict]] = {}
     for group in SEARCHED_GROUPS:
-        above = np.sort(np.concatenate([np.zeros(0)] + [
-            confidences[healthy_groups(features) == group]
-            for host in held.values() if host["healthy"]
-            for features in [np.array(host["healthy"])]
-            for confidences in [scorers[host["patient"]].confidence(features)]]))[::-1]
+        above = np.sort(confidences[groups == group])[::-1]
         mine = {name: {**host, "healthy": [], "cases": [c for c in host["cases"] if type_group[c["type"]] == group]}
                 for name, host in held.items()}
         if not any(h["cases"] for h in mine.values()):

@@ -315,15 +315,15 @@ def _lung_candidates(image, context: OrganContext, lung_labels, objects, margin,
     contrast = smooth - reference
     lung_ml = float(filled.sum() * np.prod(spacing) / 1000.0)
     out = []
-    claimed = np.zeros(filled.shape, bool)  # split parts grow by a voxel: they must not overlap
+    unclaimed = filled.copy()  # split parts grow by a voxel: they must not overlap
     for index, sub in enumerate(ndimage.find_objects(components), start=1):
         whole = components[sub] == index
         if whole.sum() < min_voxels:
             continue
         for part, part_box in _split_at_necks(whole, spacing, min_voxels):
             part_sub = _within(sub, part_box)
-            for mask, where in _half_contrast(part, part_sub, contrast, filled & ~claimed, min_voxels):
-                claimed[where] |= mask
+            for mask, where in _half_contrast(part, part_sub, contrast, unclaimed, min_voxels):
+                unclaimed[where] &= ~mask
                 label_here = context.labels[box][where][mask]
                 label = int(np.bincount(label_here[label_here > 0]).argmax()) if (label_here > 0).any() \
                     else lung_labels[0]
