@@ -290,6 +290,24 @@ def test_kidney_lesions_leave_the_renal_sinus_alone(abdomen_host, key):
         assert not (result.lesion_mask & sinus).any(), seed
 
 
+@pytest.mark.parametrize("key", ["kidney_tumor", "kidney_cyst"])
+def test_kidney_lesions_inside_the_kidney_are_centred_in_its_parenchyma(abdomen_host, key):
+    """A lesion wholly inside the kidney (relation none) was centred at the deepest points of the kidney
+    label, its sinus, and grew into a crescent of parenchyma around the spared sinus. Renal cysts and
+    carcinomas arise in the parenchyma: the seed lies outside the sinus."""
+    from PASTASynthLib.catalog import SPECS
+    from PASTASynthLib.geometry import choose_seed, renal_sinus
+
+    whole = tuple(slice(0, n) for n in abdomen_host.organs.shape)
+    labels = abdomen_host.labels_for(SPECS[key])
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        point, label, _ = choose_seed(abdomen_host, SPECS[key], labels, np.array([6.0, 6.0, 6.0]), "none", rng, None)
+        sinus = renal_sinus(abdomen_host, label, whole)
+        assert sinus.sum() > 100
+        assert not sinus[tuple(int(v) for v in point)], seed
+
+
 # ----------------------------------------------------------------------------------- lung shape and anatomy
 def test_a_lung_lesion_never_grows_past_the_pleura_and_a_juxtapleural_one_lies_against_it(chest):
     """Was: lesions grew up to a quarter radius beyond the lung label, into the chest wall. Now the lung

@@ -111,12 +111,12 @@ def choose_seed(host: Host, spec: SynthSpec, labels: list[int], radii_mm: np.nda
             candidates = depth >= 0.95 * depth.max()
     elif spec.exophytic:  # close contact, exophytic: centred near the surface, bulging out of it
         candidates = (depth > 0) & (depth <= 0.3 * r_min + voxel)
-        if spec.spares_renal_sinus:
-            candidates &= ~renal_sinus(host, label, box)
     else:  # close contact: the lesion reaches the organ surface but stays mostly inside
         candidates = (depth >= 0.45 * r_min) & (depth <= 0.8 * r_min + voxel)
         if not candidates.any():
             candidates = depth >= 0.95 * depth.max()
+    if spec.spares_renal_sinus:
+        candidates = _outside_sinus(host, label, box, candidates, depth)
     juxtavascular = False
     if lung_shape.is_lung(spec.key) and relation == "none":
         near = lung_shape.juxtavascular_candidates(host, label, box, candidates, radii_mm, rng)
@@ -143,6 +143,21 @@ def renal_sinus(host: Host, label: int, box) -> np.ndarray:
         depth = ndimage.distance_transform_edt(np.pad(kidney, 1), sampling=host.spacing_kji)[1:-1, 1:-1, 1:-1]
         host.cache[key] = kidney & (depth > SINUS_MIN_DEPTH_MM) & (values < host.stats(label).parenchyma_hu - 25.0)
     return host.cache[key]
+
+
+def _outside_sinus(host: Host, label: int, box, candidates: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """Seeds for a lesion that spares the renal sinus, outside it. The deepest points of a kidney label are
+    its sinus, so a cyst or tumour "inside the kidney" used to be centred there and, with the sinus spared,
+    grew into a crescent of parenchyma around it (in an enhancing kidney, invisible against the medulla).
+    Renal cysts and carcinomas arise in the parenchyma: where no deep enough seed lies outside the sinus, the
+    deepest parenchyma is used; a kidney without parenchyma outside the sinus keeps ``candidates``."""
+    sinus = renal_sinus(host, label, box)
+    outside = candidates & ~sinus
+    if not outside.any():
+        parenchyma_depth = np.where(sinus, 0.0, depth)
+        if parenchyma_depth.max() > 0:
+            outside = parenchyma_depth >= 0.95 * parenchyma_depth.max()
+    return outside if outside.any() else candidates
 
 
 def _collecting_region(host: Host, label: int, box, candidates: np.ndarray) -> np.ndarray:
