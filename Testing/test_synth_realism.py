@@ -7,7 +7,7 @@ import pytest
 
 from PASTALib.io.volume import Volume
 from PASTASynthLib.case_io import build_report
-from PASTASynthLib.catalog import SIZE_PRIORS
+from PASTASynthLib.catalog import SIZE_PRIORS, spec_for
 from PASTASynthLib.engine import LesionRequest, synthesize
 from PASTASynthLib.host import LUNG_LEFT_LABEL, LUNG_RIGHT_LABEL, lps_x, make_host
 from PASTASynthLib.realism import edge_rise_mm as edge_rise_mm_of
@@ -180,6 +180,30 @@ def test_enhanced_pancreatic_cancers_are_drawn_at_the_published_tumour_to_pancre
         drawn.append(appearance["target_hu"] - appearance["reference_hu"])
     assert all(-63.5 - 1e-6 <= d <= -17.5 + 1e-6 for d in drawn), drawn
     assert np.mean(drawn) == pytest.approx(-40.5, abs=8.0) and min(drawn) < -50.0, drawn  # old floor: -50
+
+
+def test_bone_metastases_are_drawn_at_the_published_lytic_and_sclerotic_densities(abdomen_host):
+    """Mean density of 80 patients' metastases (Clin Exp Metastasis 2007): lytic 116 +/- 40 HU, sclerotic
+    444 +/- 87 HU. A lytic lesion is soft tissue that keeps part of the vertebra's trabecular density, so
+    it lies between the two and follows the host's bone. Was 30-60 HU lytic and 500-900 HU sclerotic."""
+    from PASTASynthLib.appearance import target_range
+    from PASTASynthLib.catalog import DENSITY_REFERENCES
+
+    lytic, sclerotic = DENSITY_REFERENCES["bone_metastasis"]
+    spec = spec_for("bone_metastasis")
+    drawn: dict[str, list[tuple[float, float]]] = {"hypodense": [], "hyperdense": []}
+    for seed in range(12):
+        for density in drawn:
+            lesion = synthesize(abdomen_host, LesionRequest("bone_metastasis", seed=seed, size_mm=[15.0],
+                                                            attributes={"density": density})).lesions[0]
+            appearance = lesion.record["appearance"]
+            drawn[density].append((appearance["target_hu"], appearance["reference_hu"]))
+    for target, reference in drawn["hypodense"]:
+        assert 0.2 * reference + 0.8 * 30.0 - 1e-6 <= target <= reference - 8.0, (target, reference)
+    assert all(sclerotic.within_one_sd()[0] <= t <= sclerotic.within_one_sd()[1] for t, _ in drawn["hyperdense"])
+    # in a vertebra of normal adult trabecular density (~180 HU) lytic lesions average the published mean
+    low, high = target_range(spec, "hypodense", 180.0, enhanced=False)
+    assert abs((low + high) / 2 - lytic.mean_hu) <= lytic.sd_hu / 2, (low, high)
 
 
 def ndimage_core(mask: np.ndarray) -> np.ndarray:

@@ -60,6 +60,9 @@ def target_range(spec: SynthSpec, density: str, reference: float, enhanced: bool
     onto the reference and cut at the type's floor (a solid tumour never reads as fluid)."""
     entry = spec.appearance[density]
     lo, hi = entry.range(enhanced)
+    if entry.mode == "replacement":
+        ends = [kept * reference + (1.0 - kept) * tissue for kept in entry.kept for tissue in (lo, hi)]
+        return min(ends), max(ends)
     if entry.mode != "relative":
         return lo, hi
     return max(lo + reference, spec.min_hu), max(hi + reference, spec.min_hu)
@@ -68,7 +71,7 @@ def target_range(spec: SynthSpec, density: str, reference: float, enhanced: bool
 def density_fits(spec: SynthSpec, density: str, reference: float, enhanced: bool) -> bool:
     """Whether this host leaves room for the density above the type's floor: a native kidney with
     parenchyma at 24 HU cannot hold a hypodense solid tumour that stays above the fluid range."""
-    if spec.appearance[density].mode != "relative":
+    if spec.appearance[density].mode == "absolute":
         return True
     lo, hi = target_range(spec, density, reference, enhanced)
     margin = DENSITY_MARGIN_HU.get(density)
@@ -82,7 +85,7 @@ def density_fits(spec: SynthSpec, density: str, reference: float, enhanced: bool
 def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
               rng: np.random.Generator) -> float:
     lo, hi = target_range(spec, density, reference, enhanced)
-    if density == "hypodense" and spec.appearance[density].mode == "relative":
+    if density == "hypodense" and spec.appearance[density].mode != "absolute":
         hi = min(hi, max(lo, reference + DENSITY_MARGIN_HU["hypodense"]))  # stay visibly below
     return float(rng.uniform(lo, hi))
 

@@ -35,11 +35,14 @@ Range = tuple[float, float]
 
 @dataclass(frozen=True)
 class DensityHU:
-    """HU of one density class: ``relative`` to the host parenchyma P, or ``absolute`` HU."""
+    """HU of one density class: ``relative`` to the host parenchyma P, ``absolute`` HU, or a
+    ``replacement`` of the host tissue: tissue at ``native``/``enhanced`` HU that keeps a share
+    ``kept`` of the host tissue's density (a lytic metastasis keeps some trabecular bone)."""
 
-    mode: str  #: "relative" or "absolute"
+    mode: str  #: "relative", "absolute" or "replacement"
     native: Range
     enhanced: Range
+    kept: Range = (0.0, 0.0)  #: replacement: share of the host tissue left in the lesion
 
     def range(self, enhanced: bool) -> Range:
         return self.enhanced if enhanced else self.native
@@ -247,6 +250,7 @@ _STONE_PRIORS = {"shape": {"punctate-nodular": 0.6, "round-like": 0.4}, "density
                  "margin": {"well-defined": 1.0}, "relation": {"none": 1.0}}
 
 _PDAC_HYPO, _PDAC_ISO = DENSITY_REFERENCES["pancreas_tumor"]
+_SCLEROTIC = DENSITY_REFERENCES["bone_metastasis"][1]
 
 SPECS: dict[str, SynthSpec] = {s.key: s for s in (
     SynthSpec("lung_tumor", "solid", ("lung_*",), (4.0, 60.0), (10.0, 35.0),
@@ -302,8 +306,11 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"hypodense": 0.65, "hyperdense": 0.35},  # lytic / sclerotic
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.5, "ill-defined": 0.5}, "relation": {"none": 0.7, "close-contact": 0.3}},
-              {"hypodense": DensityHU("absolute", (30.0, 60.0), (35.0, 70.0)),
-               "hyperdense": DensityHU("absolute", (500.0, 900.0), (500.0, 900.0))},
+              # lytic: soft tissue (30-60 HU) keeping 20-70 % of the vertebra's trabecular density, so a
+              # lytic lesion in a 180 HU vertebra averages ~105 HU (published 116 +/- 40 HU) and one in an
+              # osteoporotic 110 HU vertebra ~75 HU; sclerotic: the published 444 +/- 87 HU, mean +/- 1 SD
+              {"hypodense": DensityHU("replacement", (30.0, 60.0), (30.0, 60.0), kept=(0.2, 0.7)),
+               "hyperdense": DensityHU("absolute", _SCLEROTIC.within_one_sd(), _SCLEROTIC.within_one_sd())},
               notes=("hypodense = lytic, hyperdense = sclerotic",)),
     SynthSpec("liver_cyst", "cyst", ("liver",), (4.0, 100.0), (8.0, 40.0), _CYST_PRIORS, _CYST),
     SynthSpec("gallstone", "stone", ("gallbladder",), (2.0, 35.0), (5.0, 18.0), _STONE_PRIORS,

@@ -69,7 +69,10 @@ SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
                texture_factor=(2.0, 1.0)),
     SearchRule("gallbladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0), texture_factor=(1.0, 1.0)),
     SearchRule("urinary_bladder", 0.0, None, 18.0, -60.0, (-30.0, 120.0), texture_factor=(1.0, 1.0)),
-    SearchRule("bone", 3.0, 70.0, 200.0, 0.0, (50.0, 700.0), split_at_peaks=False, texture_factor=(1.0, 1.0)),
+    # bone brighter by 150 HU (was 200): sclerotic metastases drawn at the published 444 +/- 87 HU stand 200-400 HU
+    # above a 110-185 HU vertebra and lose part of that to smoothing (candidate ceiling 39 -> 43 %). Darker by 40
+    # was tried for lytic ones: ceiling 57 %, but 9-13 false findings at balanced (RESULTS.md 2026-12-04)
+    SearchRule("bone", 3.0, 70.0, 150.0, 0.0, (50.0, 700.0), split_at_peaks=False, texture_factor=(1.0, 1.0)),
 )}
 #: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
 LUNG_BLOB_HU = -600.0
