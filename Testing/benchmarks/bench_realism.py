@@ -124,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-type", type=int, default=6)
     parser.add_argument("--lung-lesions", type=int, default=24,
-                        help="lung lesions per chest host for the anatomy table")
+                        help="lung lesions per chest host for the anatomy table (0: no table)")
     args = parser.parse_args()
     print(f"# Synthesis realism ({datetime.now(timezone.utc):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
           f"{args.per_type} lesions per type and host, default sizes and attributes)\n")
@@ -158,7 +158,8 @@ def main() -> None:
                   f"{np.median([r['contrast'] for r in rows]):.0f} | "
                   f"{f'{np.median(organ_contrast):.0f}' if organ_contrast else 'n/a'} | "
                   f"{np.median([r['core_hu'] for r in rows]):.0f} |")
-    lung_anatomy(all_hosts, args.lung_lesions)
+    if args.lung_lesions > 0:  # 0 skips the lung anatomy table
+        lung_anatomy(all_hosts, args.lung_lesions)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
     print("\nPublished densities (compare with the column of the same measure):")
