@@ -82,6 +82,23 @@ def test_synth_crop_1mm_and_lesion_list(tmp_path):
     assert all(key in listing.stdout for key in ("lung_tumor", "kidney_stone", "wall-thickening", "necrotic-core"))
 
 
+def test_the_lesion_list_gives_each_type_its_drawn_hu_and_whether_a_published_density_backs_it():
+    """A reader choosing a type sees what HU it is drawn at and whether that rests on a published series."""
+    from PASTASynthLib.catalog import DENSITY_REFERENCES, SPECS, describe, specs
+
+    for spec in specs():
+        block = describe(spec)
+        hu_line = next(line for line in block.splitlines() if line.strip().startswith("HU "))
+        assert all(f"{density}:" in hu_line for density in spec.appearance), hu_line
+        source = next(line for line in block.splitlines() if line.strip().startswith("published HU"))
+        for reference in DENSITY_REFERENCES.get(spec.key, ()):
+            assert reference.source in source
+        if spec.key not in DENSITY_REFERENCES:
+            assert "Bosniak" in source if spec.kind == "cyst" else "none found" in source
+    bone = describe(SPECS["bone_metastasis"])
+    assert "keeping 20%-70% of the organ's density" in bone and "357 to 531" in bone
+
+
 @pytest.mark.parametrize("args, words", [
     (["--lesion", "esophageal_cancer"], "no esophagus"),
     (["--lesion", "liver_tumor", "--center-ijk", "0,0,0"], "not in the host organ"),

@@ -375,8 +375,36 @@ def describe(spec: SynthSpec) -> str:
              f"{', '.join(spec.hosts)}  size {spec.size_mm[0]:g}-{spec.size_mm[1]:g} mm ({default})"]
     for key, weights in spec.priors.items():
         lines.append(f"     {key:<13} " + " | ".join(f"{v} ({w:.0%})" for v, w in weights.items()))
+    # hollow-organ labels hold their lumen: wall cancers are drawn against soft tissue (appearance.reference_hu)
+    reference = "soft tissue" if spec.kind == "wall" else "organ"
+    lines.append(f"     {'HU':<13} " + " | ".join(f"{d}: {describe_density(h, reference)}"
+                                                  for d, h in spec.appearance.items())
+                 + (" (soft tissue: 40 HU native, 80 HU enhanced)" if spec.kind == "wall" else ""))
+    published = DENSITY_REFERENCES.get(spec.key, ())
+    if published:
+        source = "; ".join(f"{r.measure} {r.mean_hu:{'+' if r.measure.startswith('contrast') else ''}g} "
+                           f"+/- {r.sd_hu:g} ({r.source})" for r in published)
+    elif spec.kind == "cyst":
+        source = "fluid, inside Bosniak v2019's -9 to 20 HU"
+    else:
+        source = "none found: hand-set ranges"
+    lines.append(f"     {'published HU':<13} {source}")
     lines.extend(f"     note: {n}" for n in spec.notes)
     return "\n".join(lines)
+
+
+def describe_density(density: DensityHU, reference: str = "organ") -> str:
+    """A density class's HU in words: relative to ``reference``, absolute, or a replacement of the organ."""
+    def span(lo: float, hi: float) -> str:
+        return f"{lo:+.0f} to {hi:+.0f}" if density.mode == "relative" else f"{lo:.0f} to {hi:.0f}"
+
+    phases = (span(*density.native) + " in any phase" if density.native == density.enhanced else
+              f"{span(*density.native)} native, {span(*density.enhanced)} enhanced")
+    if density.mode == "relative":
+        return f"{reference} {phases}"
+    if density.mode == "replacement":
+        return f"tissue at {phases} keeping {density.kept[0]:.0%}-{density.kept[1]:.0%} of the organ's density"
+    return phases
 
 
 def organ_names_match(spec: SynthSpec, name: str) -> bool:
