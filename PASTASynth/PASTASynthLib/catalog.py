@@ -308,7 +308,7 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "margin": {"well-defined": 0.5, "ill-defined": 0.5}, "relation": {"none": 0.7, "close-contact": 0.3}},
               # lytic: soft tissue (30-60 HU) keeping 20-70 % of the vertebra's trabecular density, so a
               # lytic lesion in a 180 HU vertebra averages ~102 HU (published 116 +/- 40 HU) and one in an
-              # osteoporotic 110 HU vertebra ~75 HU; sclerotic: the published 444 +/- 87 HU, mean +/- 1 SD
+              # osteoporotic 110 HU vertebra ~70 HU; sclerotic: the published 444 +/- 87 HU, mean +/- 1 SD
               {"hypodense": DensityHU("replacement", (30.0, 60.0), (30.0, 60.0), kept=(0.2, 0.7)),
                "hyperdense": DensityHU("absolute", _SCLEROTIC.within_one_sd(), _SCLEROTIC.within_one_sd())},
               notes=("hypodense = lytic, hyperdense = sclerotic",)),
