@@ -9,7 +9,8 @@ Patients (every scan in ``../shared/data``; crops of one scan are one patient):
 
 Each case is one synthetic lesion (uniform type among those the host can take, diameter log-uniform
 in 10-50 mm within the type's range, a fresh seed) in a host on the detector's working grid. A case
-file keeps only the changed box, so hundreds of cases take a few MB. Resumable: existing cases are kept.
+file keeps only the changed box, so hundreds of cases take a few MB. Resumable: existing cases are kept
+(``--redo TYPE`` makes one type's cases again after a synthesis change).
 
     python Testing/tools/detector_data.py --out .cache/detector --per-type 8
 """
@@ -88,7 +89,10 @@ def load_scan(scan: PatientScan) -> tuple[Volume, Optional[Volume]]:
     return to_working_grid(image, organs)
 
 
-def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[str]] = None) -> None:
+def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[str]] = None,
+               redo: frozenset[str] = frozenset()) -> None:
+    """Write the missing case files (``redo``: these lesion types' files are made again, for a synthesis
+    change; the others are kept, so their seeds and pixels stay what the last refit saw)."""
     from PASTASynthLib.catalog import specs
     from PASTASynthLib.engine import LesionRequest, synthesize
     from PASTASynthLib.host import make_host
@@ -108,7 +112,7 @@ def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[st
                 continue
             for number in range(per_type):
                 path = folder / f"{spec.key}_{number:02d}.npz"
-                if path.exists():
+                if path.exists() and spec.key not in redo:
                     continue
                 rng = np.random.default_rng([scan_index, spec.type.id, number, 2026])
                 high = min(50.0, spec.size_mm[1])
@@ -141,8 +145,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / ".cache" / "detector")
     parser.add_argument("--per-type", type=int, default=8)
     parser.add_argument("--splits", default="train,heldout")
+    parser.add_argument("--redo", default="", help="comma-separated lesion types whose existing cases are made "
+                                                   "again (after a synthesis change to them)")
     args = parser.parse_args()
-    make_cases(args.out, args.per_type, set(args.splits.split(",")))
+    redo = frozenset(t for t in args.redo.split(",") if t)
+    from PASTASynthLib.catalog import SPECS
+
+    unknown = sorted(redo - set(SPECS))
+    if unknown:
+        parser.error(f"--redo: unknown lesion type(s) {', '.join(unknown)}; use keys such as {next(iter(SPECS))}")
+    make_cases(args.out, args.per_type, set(args.splits.split(",")), redo=redo)
 
 
 if __name__ == "__main__":
