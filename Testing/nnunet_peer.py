@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from PASTALib.model.network import UNetConfig
-from PASTALib.model.preprocessing import Preprocessing
+from PASTALib.model.network import PASTA_FULL, PastaUNet, UNetConfig
+from PASTALib.model.preprocessing import Normalization, Preprocessing
 
 
 def v1_generic_unet(config: UNetConfig) -> nn.Module:
@@ -107,6 +107,15 @@ def write_results_folder(folder: Path, states: list[dict], prep: Preprocessing, 
             "inference_allowed_mirroring_axes": tuple(mirror_axes),
         }, folder / f"fold_{fold}" / "checkpoint_final.pth")
     return folder
+
+
+def full_model_folder(root: Path) -> Path:
+    """The 240 M-parameter PASTA network with random weights (seed 0), planned at 1 mm with a 128^3 patch like
+    the authors' models, as a results folder under ``root`` (the benchmarks time it; no weights ship)."""
+    torch.manual_seed(0)
+    state = PastaUNet(PASTA_FULL).state_dict()
+    prep = Preprocessing((1.0, 1.0, 1.0), (128, 128, 128), Normalization("ct", 40.0, 60.0, -150.0, 250.0))
+    return write_results_folder(root / "full", [state], prep, PASTA_FULL, ["background", "organ", "lesion"])
 
 
 def nnunet_predictor(folder: Path, states: list[dict], config: UNetConfig, mirror: bool, mirror_axes=(0, 1, 2),

@@ -31,13 +31,12 @@ import torch
 TESTING = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTING))
 
-from nnunet_peer import write_results_folder  # noqa: E402  (numpy and torch only)
+from nnunet_peer import full_model_folder  # noqa: E402  (numpy and torch only)
 
 from PASTALib.inference.predictor import Predictor  # noqa: E402
 from PASTALib.io.volume import Volume  # noqa: E402
 from PASTALib.model.checkpoints import load_model  # noqa: E402
-from PASTALib.model.network import PASTA_FULL, PastaUNet, parameter_count  # noqa: E402
-from PASTALib.model.preprocessing import Normalization, Preprocessing  # noqa: E402
+from PASTALib.model.network import parameter_count  # noqa: E402
 
 
 def export(path: Path) -> None:
@@ -100,12 +99,8 @@ def main() -> None:
         same, diff = agreement(a, b)
         print(f"| {name} | {100 * same:.4f} % | {diff:.2e} |")
 
-    torch.manual_seed(0)
-    state = PastaUNet(PASTA_FULL).state_dict()
-    prep = Preprocessing((1.0, 1.0, 1.0), (128, 128, 128), Normalization("ct", 40.0, 60.0, -150.0, 250.0))
     with tempfile.TemporaryDirectory() as tmp:
-        full = load_model(write_results_folder(Path(tmp) / "full", [state], prep, PASTA_FULL,
-                                               ["background", "organ", "lesion"]))
+        full = load_model(full_model_folder(Path(tmp)))
     # the stored-order path: PASTA's standardisation resamples with SimpleITK, which the GPU machine lacks. For
     # this sample it is a flip of two axes plus the 1 mm resampling, so both paths run grids of one size and tiles
     full = replace(full, preprocessing=replace(full.preprocessing, standardise="none"))

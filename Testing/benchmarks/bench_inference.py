@@ -25,21 +25,13 @@ import torch
 TESTING = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTING))
 
-from nnunet_peer import nnunet_predictor, write_results_folder  # noqa: E402
+from nnunet_peer import full_model_folder, nnunet_predictor, write_results_folder  # noqa: E402
 
 from PASTALib.io import sample_data
 from PASTALib.model.checkpoints import load_model
-from PASTALib.model.network import PASTA_FULL, PastaUNet, parameter_count
+from PASTALib.model.network import parameter_count
 from PASTALib.inference.predictor import Predictor
-from PASTALib.model.preprocessing import Normalization, Preprocessing
 from PASTALib.io.volume_io import read_volume
-
-
-def full_model_folder(root: Path) -> Path:
-    torch.manual_seed(0)
-    state = PastaUNet(PASTA_FULL).state_dict()
-    prep = Preprocessing((1.0, 1.0, 1.0), (128, 128, 128), Normalization("ct", 40.0, 60.0, -150.0, 250.0))
-    return write_results_folder(root / "full", [state], prep, PASTA_FULL, ["background", "organ", "lesion"])
 
 
 def timed(function, repeats: int) -> tuple[float, object]:

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 
 import train_detector  # noqa: E402
-from detector_evaluation import DETECTED_DICE, healthy_groups  # noqa: E402
+from detector_evaluation import DETECTED_DICE, healthy_groups, lowest_threshold  # noqa: E402
 
 from PASTALib.detection.candidates import SEARCHED_GROUPS  # noqa: E402
 from PASTALib.lesions import lesion_types  # noqa: E402
@@ -70,9 +70,7 @@ def out_of_fold(hosts: dict, scorers: dict) -> dict:
 
 
 def pooled_threshold(neg: list, scans: int, rate: float) -> float:
-    values = np.sort(np.array([c for c, _ in neg], float))[::-1]
-    budget = int(np.floor(rate * scans))
-    return float(values[budget] + 1e-9) if len(values) > budget else 0.0
+    return lowest_threshold(np.sort(np.array([c for c, _ in neg], float))[::-1], int(np.floor(rate * scans)))
 
 
 def greedy_thresholds(neg: list, pos: list, scans: int, rate: float) -> dict[str, float]:
@@ -86,7 +84,9 @@ def greedy_thresholds(neg: list, pos: list, scans: int, rate: float) -> dict[str
     spent = {g: 0 for g in SEARCHED_GROUPS}  # false findings allowed in each group so far
 
     def threshold(g: str, allowed: int) -> float:
-        return float(negs[g][allowed] + 1e-9) if len(negs[g]) > allowed else max(fallback, float(negs[g][-1:].sum()))
+        if len(negs[g]) > allowed:
+            return lowest_threshold(negs[g], allowed)
+        return max(fallback, float(negs[g][-1])) if len(negs[g]) else fallback
 
     def gain(g: str) -> float:
         now, nxt = threshold(g, spent[g]), threshold(g, spent[g] + 1)
@@ -137,7 +137,7 @@ def main() -> None:
                 lesions += len(mine["pos"])
                 false += sum(c >= cut.get(g, np.inf) for c, g in mine["neg"])
                 if rule == "per group":
-                    where = Counter(g for c, g in mine["neg"] if c >= cut.get(g, np.inf))
+                    where = Counter(str(g) for c, g in mine["neg"] if c >= cut.get(g, np.inf))
                     breakdown[rate] += [f"{patient}: {dict(where)}"] if where else []
             print(f"| {rate:g} | {rule} | {100 * detected / lesions:.1f} % | {false} |", flush=True)
     for rate, lines in breakdown.items():
