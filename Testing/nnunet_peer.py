@@ -109,13 +109,15 @@ def write_results_folder(folder: Path, states: list[dict], prep: Preprocessing, 
     return folder
 
 
-def full_model_folder(root: Path) -> Path:
+def full_model_folder(root: Path, trainer_name: str = "TotalLesionTrainer_ft") -> Path:
     """The 240 M-parameter PASTA network with random weights (seed 0), planned at 1 mm with a 128^3 patch like
-    the authors' models, as a results folder under ``root`` (the benchmarks time it; no weights ship)."""
+    the authors' models, as a results folder under ``root`` (the benchmarks time it; no weights ship). A PASTA
+    trainer's folder is run with PASTA's standardisation; ``trainer_name="nnUNetTrainer"`` runs it as stored."""
     torch.manual_seed(0)
     state = PastaUNet(PASTA_FULL).state_dict()
     prep = Preprocessing((1.0, 1.0, 1.0), (128, 128, 128), Normalization("ct", 40.0, 60.0, -150.0, 250.0))
-    return write_results_folder(root / "full", [state], prep, PASTA_FULL, ["background", "organ", "lesion"])
+    return write_results_folder(root / "full", [state], prep, PASTA_FULL, ["background", "organ", "lesion"],
+                                trainer_name=trainer_name)
 
 
 def nnunet_predictor(folder: Path, states: list[dict], config: UNetConfig, mirror: bool, mirror_axes=(0, 1, 2),
