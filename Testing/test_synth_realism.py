@@ -206,6 +206,24 @@ def test_bone_metastases_are_drawn_at_the_published_lytic_and_sclerotic_densitie
     assert abs((low + high) / 2 - lytic.mean_hu) <= lytic.sd_hu / 2, (low, high)
 
 
+def test_native_kidney_tumours_are_drawn_within_the_published_unenhanced_densities(abdomen_host):
+    """Small clear-cell RCCs measure 34 +/- 7 (hypervascular) and 32 +/- 12 HU (hypovascular) before contrast
+    (doi:10.5301/uj.5000256): near-isodense to the parenchyma. Hyperdense ones were drawn 15-30 HU above the
+    native host's kidney (up to 57 HU), above both bands."""
+    from PASTASynthLib.catalog import DENSITY_REFERENCES
+
+    native = [r for r in DENSITY_REFERENCES["kidney_tumor"] if r.phase == "unenhanced"]
+    low = min(r.within_one_sd()[0] for r in native)
+    high = max(r.within_one_sd()[1] for r in native)
+    assert not abdomen_host.enhanced
+    for seed in range(8):
+        for density in ("isodense", "hyperdense"):  # hypodense has no room above 20 HU in this host
+            lesion = synthesize(abdomen_host, LesionRequest("kidney_tumor", seed=seed, size_mm=[20.0],
+                                                            attributes={"density": density})).lesions[0]
+            target = lesion.record["appearance"]["target_hu"]
+            assert low <= target <= high, (density, target, (low, high))
+
+
 def ndimage_core(mask: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 

@@ -185,6 +185,21 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
     # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
     # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
     # tumors", Clin Exp Metastasis 2007).
+    # Small (<= 4 cm) clear-cell renal cell carcinomas at triphasic MDCT, 23 tumours, 13 hypervascular and 10
+    # hypovascular (Urologia Journal, "MDCT in the differentiation of small renal clear cell carcinoma and renal
+    # oncocytoma", doi:10.5301/uj.5000256): mean lesion attenuation unenhanced 34.0 +/- 7.1 (hypervascular) and
+    # 32.4 +/- 12.0 HU (hypovascular); hypervascular corticomedullary 173.1 +/- 45.2, nephrographic 148.8 +/- 34.3
+    # HU. (Homogeneous papillary RCCs, 42 tumours, AJR: unenhanced 14.7-50.7, portal venous 40.8-95.1 HU, ranges only.)
+    "kidney_tumor": (
+        DensityReference("lesion HU", "unenhanced", 34.0, 7.1, 13 / 23,
+                         "hypervascular small ccRCC, doi:10.5301/uj.5000256"),
+        DensityReference("lesion HU", "unenhanced", 32.4, 12.0, 10 / 23,
+                         "hypovascular small ccRCC, doi:10.5301/uj.5000256"),
+        DensityReference("lesion HU", "corticomedullary", 173.1, 45.2, 13 / 23,
+                         "hypervascular small ccRCC, doi:10.5301/uj.5000256"),
+        DensityReference("lesion HU", "nephrographic", 148.8, 34.3, 13 / 23,
+                         "hypervascular small ccRCC, doi:10.5301/uj.5000256"),
+    ),
     "bone_metastasis": (
         DensityReference("lesion HU", "any", 116.3, 40.4, float("nan"),
                          "lytic bone metastases, Clin Exp Metastasis 2007"),
@@ -289,9 +304,13 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
                "density": {"hypodense": 0.5, "isodense": 0.2, "hyperdense": 0.3},
                "heterogeneity": _SOLID_HET, "margin": {"well-defined": 0.6, "ill-defined": 0.4},
                "relation": {"none": 0.4, "close-contact": 0.6}},
-              {"hypodense": DensityHU("relative", (-30.0, -15.0), (-90.0, -30.0)),
+              # native: within +/- 14 HU of the parenchyma (was -30..-15 and +15..+30), so that in our native
+              # hosts (parenchyma 24-32 HU) every class lands in the published unenhanced 1 SD bands (20-44 HU,
+              # DENSITY_REFERENCES): renal cancers are near-isodense before contrast. Enhanced: hand-set; the hypodense
+              # range reaches down to papillary RCC, iso and hyper sit in the hypervascular ccRCC bands
+              {"hypodense": DensityHU("relative", (-12.0, -8.0), (-90.0, -30.0)),
                "isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
-               "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 40.0))}, min_hu=SOLID_MIN_HU,
+               "hyperdense": DensityHU("relative", (8.0, 14.0), (20.0, 40.0))}, min_hu=SOLID_MIN_HU,
               min_inside=0.45, exophytic=True, spares_renal_sinus=True),
     SynthSpec("bladder_cancer", "wall", ("urinary_bladder",), (8.0, 60.0), (12.0, 35.0),
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
@@ -382,8 +401,9 @@ def describe(spec: SynthSpec) -> str:
                  + (" (soft tissue: 40 HU native, 80 HU enhanced)" if spec.kind == "wall" else ""))
     published = DENSITY_REFERENCES.get(spec.key, ())
     if published:
-        source = "; ".join(f"{r.measure} {r.mean_hu:{'+' if r.measure.startswith('contrast') else ''}g} "
-                           f"+/- {r.sd_hu:g} ({r.source})" for r in published)
+        sign = "+" if published[0].measure.startswith("contrast") else ""
+        source = "; ".join(f"{r.measure}, {r.phase} phase, {r.mean_hu:{sign}g} +/- {r.sd_hu:g} ({r.source})"
+                           for r in published)
     elif spec.kind == "cyst":
         source = "fluid, inside Bosniak v2019's -9 to 20 HU"
     else:
