@@ -224,6 +224,18 @@ def test_native_kidney_tumours_are_drawn_within_the_published_unenhanced_densiti
             assert low <= target <= high, (density, target, (low, high))
 
 
+def test_kidney_stones_are_drawn_with_the_published_mean_and_spread():
+    """20 renal stones of 5-10 mm measured 714 +/- 261 HU on unenhanced CT (J Urol); stones are drawn uniformly
+    from their range, whose mean and SD must match within a quarter of the published SD."""
+    from PASTASynthLib.catalog import DENSITY_REFERENCES
+
+    (published,) = DENSITY_REFERENCES["kidney_stone"]
+    for enhanced in (False, True):
+        low, high = spec_for("kidney_stone").appearance["hyperdense"].range(enhanced)
+        mean, sd = (low + high) / 2, (high - low) / np.sqrt(12.0)
+        assert abs(mean - published.mean_hu) <= published.sd_hu / 4 and abs(sd - published.sd_hu) <= published.sd_hu / 4
+
+
 def ndimage_core(mask: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
