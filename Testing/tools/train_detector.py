@@ -412,7 +412,8 @@ LIMITS = [
     "organ does not find): the default model reports no esophageal, gastric or colorectal cancer.",
     "Lesions that barely differ from their organ are missed: isodense tumours, most pancreatic tumours (the "
     "pancreas at 3 mm is a partial-volume blur of fat and gland), tumours in a kidney whose sinus fat dilutes "
-    "the reference, most bone metastases (lytic ones drawn at published densities are only 30-60 HU darker "
+    "the reference, kidney tumours before contrast (near-isodense there, as published: 34 +/- 7 HU), most bone "
+    "metastases (lytic ones drawn at published densities are only 30-60 HU darker "
     "than their vertebra and the search starts 70 HU below it; sclerotic ones close to the cortex).",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Pure ground-glass lung lesions fainter than -600 HU (after 1.5 mm smoothing) are not searched; a search "
