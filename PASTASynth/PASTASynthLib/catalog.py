@@ -336,7 +336,10 @@ SPECS: dict[str, SynthSpec] = {s.key: s for s in (
               _WALL_PRIORS, _WALL_HU, min_inside=0.95),
     SynthSpec("bone_metastasis", "bone", ("vertebrae_*",), (5.0, 45.0), (10.0, 25.0),
               {"shape": {"irregular": 0.6, "round-like": 0.4},
-               "density": {"hypodense": 0.65, "hyperdense": 0.35},  # lytic / sclerotic
+               # lytic / sclerotic: of 3333 spinal metastases in 309 patients (CT with MRI as reference; Lee JO
+               # et al., Skeletal Radiol 2024;53:1553, doi:10.1007/s00256-024-04623-5) those seen on CT were 47 %
+               # sclerotic and 43 % lytic (the rest mixed, not drawn here): 52 / 48 % (was 35 / 65 %, hand-set)
+               "density": {"hypodense": 0.48, "hyperdense": 0.52},
                "heterogeneity": {"homogeneous": 0.4, "heterogeneous": 0.6},
                "margin": {"well-defined": 0.5, "ill-defined": 0.5}, "relation": {"none": 0.7, "close-contact": 0.3}},
               # lytic: soft tissue (30-60 HU) keeping 20-70 % of the vertebra's trabecular density, so a
