@@ -188,9 +188,6 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
                          "hypoattenuating PDAC, PMID 17961951"),
         DensityReference("contrast to organ", "portal venous", -7.1, 4.7, 8 / 57, "isoattenuating PDAC, PMID 17961951"),
     ),
-    # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
-    # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
-    # tumors", Clin Exp Metastasis 2007).
     # Small (<= 4 cm) clear-cell renal cell carcinomas at triphasic MDCT, 23 tumours, 13 hypervascular and 10
     # hypovascular (Urologia Journal, "MDCT in the differentiation of small renal clear cell carcinoma and renal
     # oncocytoma", doi:10.5301/uj.5000256): mean lesion attenuation unenhanced 34.0 +/- 7.1 (hypervascular) and
@@ -214,6 +211,9 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
         DensityReference("lesion HU", "unenhanced", 714.0, 261.0, 1.0,
                          "20 renal stones of 5-10 mm, J Urol (HU predict stone-free rates after ESWL)"),
     ),
+    # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
+    # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
+    # tumors", Clin Exp Metastasis 2007).
     "bone_metastasis": (
         DensityReference("lesion HU", "any", 116.3, 40.4, float("nan"),
                          "lytic bone metastases, Clin Exp Metastasis 2007"),
