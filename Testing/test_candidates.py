@@ -185,3 +185,29 @@ def test_a_small_nodule_against_a_vessel_is_a_candidate_of_its_own():
     assert inside[best] >= 0.5
     assert 2 * (masks[best] & nodule).sum() / (masks[best].sum() + nodule.sum()) >= 0.5
     assert any((m & vessel).sum() / m.sum() >= 0.8 for m in masks)  # the vessel stays a candidate of its own
+
+
+def test_bone_is_searched_in_the_vertebrae_only_where_bone_metastases_are_synthesised():
+    """The same sclerotic focus in a vertebra and in a femur: only the vertebra's is a candidate. Bone metastases
+    are synthesised (and the detector fitted and validated) in the vertebrae; a femur cut by the scan's edge
+    gave a 0.88 "bone metastasis" on cortex."""
+    from PASTASynthLib.catalog import SPECS
+
+    assert SEARCH_RULES["bone"].label_prefixes == tuple(h.rstrip("*") for h in SPECS["bone_metastasis"].hosts)
+    shape, spacing = (30, 60, 80), 2.0
+    image = np.full(shape, -80.0, np.float32)
+    organs = np.zeros(shape, np.int16)
+    names = {1: "vertebrae_L1", 2: "femur_left"}
+    k, j, i = np.ogrid[:shape[0], :shape[1], :shape[2]]
+    for label, centre_i in ((1, 20), (2, 60)):
+        bone = ((k - 15) ** 2 + (j - 30) ** 2 + (i - centre_i) ** 2) <= 12 ** 2
+        organs[bone] = label
+        image[bone] = 180.0
+        image[((k - 15) ** 2 + (j - 30) ** 2 + (i - centre_i) ** 2) <= 4 ** 2] = 550.0  # a 16 mm sclerotic focus
+    image += np.random.default_rng(0).normal(0.0, 10.0, shape).astype(np.float32)
+    volume = Volume(image, (spacing,) * 3, (0.0, 0.0, 0.0), np.eye(3))
+    context = build_context(volume, volume.with_array(organs), names)
+    assert set(context.groups.values()) == {"bone"}
+    found = find_candidates(image, context, groups=["bone"])
+    assert found and {c.label for c in found} == {1}
+    assert any(c.polarity == 1 and c.mask.sum() * spacing ** 3 > 1000 for c in found)

@@ -415,6 +415,8 @@ LIMITS = [
     "the reference, kidney tumours before contrast (near-isodense there, as published: 34 +/- 7 HU), most bone "
     "metastases (lytic ones drawn at published densities are only 30-60 HU darker "
     "than their vertebra and the search starts 70 HU below it; sclerotic ones close to the cortex).",
+    "Bone is searched in the vertebrae only, where bone metastases were synthesised and validated: metastases in "
+    "the ribs, pelvis, sacrum or limbs are not reported.",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Pure ground-glass lung lesions fainter than -600 HU (after 1.5 mm smoothing) are not searched; a search "
     "down to -750 HU was tried and found no more held-out lesions at one false finding (RESULTS.md).",

@@ -58,6 +58,12 @@ class SearchRule:
     #: 2 -> 41 %, pancreatic cysts 18 -> 32 %, bladder cancers 33 -> 46 %, and above the kidney (solid tumours
     #: of a native kidney) 20 -> 50 %; below the kidney two (one merged cysts with the medulla)
     texture_factor: tuple[float, float] = (2.0, 2.0)
+    #: only organ labels whose name starts with one of these are searched (None: every label of the group)
+    label_prefixes: Optional[tuple[str, ...]] = None
+    scope: str = ""  #: where the group is searched, in words, when not in every label (the run's notes say it)
+
+    def searches(self, name: str) -> bool:
+        return self.label_prefixes is None or name.startswith(self.label_prefixes)
 
 
 SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
@@ -72,7 +78,10 @@ SEARCH_RULES: dict[str, SearchRule] = {r.group: r for r in (
     # bone brighter by 150 HU (was 200): sclerotic metastases drawn at the published 444 +/- 87 HU stand 200-400 HU
     # above a 110-185 HU vertebra and lose part of that to smoothing (candidate ceiling 39 -> 43 %). Darker by 40
     # was tried for lytic ones: ceiling 57 %, but 9-13 false findings at balanced (RESULTS.md 2026-12-04)
-    SearchRule("bone", 3.0, 70.0, 150.0, 0.0, (50.0, 700.0), split_at_peaks=False, texture_factor=(1.0, 1.0)),
+    # the spine only: bone metastases are synthesised, fitted and validated in vertebrae; elsewhere (a femur cut
+    # by the scan's edge, ribs, pelvis) bright cortex made unvalidated "metastases"
+    SearchRule("bone", 3.0, 70.0, 150.0, 0.0, (50.0, 700.0), split_at_peaks=False, texture_factor=(1.0, 1.0),
+               label_prefixes=("vertebrae_",), scope="the vertebrae (where bone metastases were fitted and validated)"),
 )}
 #: Lung: a soft-tissue or ground-glass blob in air. Voxels above this (smoothed) HU inside the lung.
 LUNG_BLOB_HU = -600.0
@@ -155,7 +164,7 @@ def find_candidates(image: np.ndarray, context: OrganContext, groups: Optional[l
     for label, group in sorted(context.groups.items()):
         rule = SEARCH_RULES.get(group)
         if rule is None or (groups is not None and group not in groups) or objects[label - 1] is None \
-                or (labels is not None and label not in labels):
+                or (labels is not None and label not in labels) or not rule.searches(context.names.get(label, "")):
             continue
         box = grow_box(objects[label - 1], image.shape, margin)
         organ = context.labels[box] == label

@@ -16,10 +16,11 @@ import numpy as np
 from PASTALib.errors import PastaInputError
 from PASTALib.io.resample import Interpolation, resample_to_reference
 from PASTALib.io.volume import Volume
+from PASTALib.lesions.anatomy import group_name
 from PASTALib.lesions.type_rules import core_density, decide_type
 from PASTALib.progress import ProgressReporter
 
-from .candidates import SEARCHED_GROUPS, Candidate, find_candidates
+from .candidates import SEARCH_RULES, SEARCHED_GROUPS, Candidate, find_candidates
 from .features import candidate_features
 from .grid import to_working_grid
 from .organ_context import OrganContext, build_context, host_groups
@@ -93,6 +94,8 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
     notes = grid_notes + list(context.notes)
     notes.append(f"Detector: {len(scored)} candidates in {', '.join(searched) or 'no searchable organ'}; "
                  f"{len(kept)} at or above the '{sensitivity}' operating point (confidence {threshold:.2f}).")
+    notes += [f"{group_name(g).capitalize()} is searched in {SEARCH_RULES[g].scope} only." for g in searched
+              if g in SEARCH_RULES and SEARCH_RULES[g].scope]
     if not_searched:
         notes.append("Not searched (the default detector has no rule for them): "
                      + ", ".join(not_searched) + ".")
