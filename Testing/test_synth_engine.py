@@ -70,9 +70,12 @@ def test_every_type_lands_in_its_organ_at_its_size_and_density(key, abdomen, che
         assert 0.5 * size <= extent.max() <= 2.0 * size
     else:
         assert abs(equivalent_diameter(lesion, host.spacing_kji) - size) <= 0.25 * size
-    # density visible in HU, relative to the host organ
+    # density visible in HU, relative to the host organ. An exophytic lesion is read on its core, as a reader
+    # places an ROI: its rim bulges into fat and blurs with it (a native kidney tumour drawn 11 HU above the
+    # kidney, as published, reads +9 HU in its core and +1 over its whole mask)
     record = result.lesions[0].record
-    mean = float(after[lesion].mean())
+    core = ndimage.binary_erosion(lesion) if spec.exophytic else lesion
+    mean = float(after[core if core.any() else lesion].mean())
     reference = record["appearance"]["reference_hu"]
     density = result.lesions[0].attributes["density"]
     if spec.kind == "cyst":

@@ -417,6 +417,9 @@ LIMITS = [
     "than their vertebra and the search starts 70 HU below it; sclerotic ones close to the cortex).",
     "Bone is searched in the vertebrae only, where bone metastases were synthesised and validated: metastases in "
     "the ribs, pelvis, sacrum or limbs are not reported.",
+    "Organs cut by the scan's edge: each organ's reference comes from the part in view, so where the cut falls "
+    "can change a finding there (sample-lesions cut 14 slices higher gets a 0.90 false finding in the bladder "
+    "remnant; cut 1-10 or 20 slices, the same three findings).",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Pure ground-glass lung lesions fainter than -600 HU (after 1.5 mm smoothing) are not searched; a search "
     "down to -750 HU was tried and found no more held-out lesions at one false finding (RESULTS.md).",
