@@ -419,7 +419,7 @@ LIMITS = [
     "the ribs, pelvis, sacrum or limbs are not reported.",
     "Organs cut by the scan's edge: each organ's reference comes from the part in view, so where the cut falls "
     "can change a finding there (sample-lesions cut 14 slices higher gets a 0.90 false finding in the bladder "
-    "remnant; cut 1-10 or 20 slices, the same three findings).",
+    "remnant; cut 1-10 or 20 slices, the same three findings; Testing/benchmarks/bench_field_of_view.py).",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Pure ground-glass lung lesions fainter than -600 HU (after 1.5 mm smoothing) are not searched; a search "
     "down to -750 HU was tried and found no more held-out lesions at one false finding (RESULTS.md).",

@@ -1,0 +1,58 @@
+"""The default detector when the scan starts or ends elsewhere: `sample-lesions` cut by N slices.
+
+Each organ's reference comes from the part of it in view, so where the scan's edge cuts an organ can change
+a candidate there; the tile-free search itself does not move (Testing/test_default_model.py checks one cut).
+This prints, per cut, the findings (type, voxels on the working grid, confidence) at the default operating
+point, next to the whole scan's, so a search or scorer change can be checked for it.
+
+    python Testing/benchmarks/bench_field_of_view.py [--cuts 1 3 5 7 10 14 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from PASTALib.detection.detector import detect
+from PASTALib.detection.model_folder import load_detector
+from PASTALib.io import sample_data
+from PASTALib.io.volume import Volume
+from PASTALib.io.volume_io import read_volume
+from PASTALib.model.bundled_models import BUNDLED
+
+
+def cut(volume: Volume, start: int, end: int) -> Volume:
+    """The volume without its first ``start`` and last ``end`` slices, every voxel at its world position."""
+    origin = volume.index_to_lps_points(np.array([[0, 0, start]]))[0]
+    return Volume(volume.array[start:volume.array.shape[0] - end].copy(), volume.spacing, tuple(origin),
+                  volume.direction)
+
+
+def findings(image: Volume, organs: Volume, scorer, sensitivity: str) -> list[str]:
+    detection = detect(image, organs, scorer, sensitivity)
+    return [f"{s.candidate.group} {int(s.candidate.mask.sum())} vox {s.confidence:.2f}"
+            for s in sorted(detection.kept, key=lambda s: s.candidate.group)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cuts", type=int, nargs="+", default=[1, 3, 5, 7, 10, 14, 20])
+    parser.add_argument("--sensitivity", default="balanced", choices=("strict", "balanced", "high"))
+    args = parser.parse_args()
+    scorer = load_detector(BUNDLED["default"])[0]
+    image = read_volume(sample_data.SAMPLES["sample-lesions"].path)
+    organs = read_volume(sample_data.SAMPLES["sample-organs"].path)
+    whole = findings(image, organs, scorer, args.sensitivity)
+    print(f"sample-lesions ({image.array.shape[0]} slices), {args.sensitivity}: {'; '.join(whole)}\n")
+    print("| slices cut | at the start (k = 0) | at the end |\n|---:|---|---|")
+    for n in args.cuts:
+        rows = []
+        for start, end in ((n, 0), (0, n)):
+            found = findings(cut(image, start, end), cut(organs, start, end), scorer, args.sensitivity)
+            rows.append("same" if found == whole else "; ".join(found) or "none")
+        print(f"| {n} | {rows[0]} | {rows[1]} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
