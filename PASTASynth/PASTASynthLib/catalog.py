@@ -174,6 +174,7 @@ class DensityReference:
     sd_hu: float
     share: float  #: share of the series' lesions this density describes
     source: str
+    density: Optional[str] = None  #: the density class of ours it describes (None: the type's every class)
 
     def within_one_sd(self) -> Range:
         return (self.mean_hu - self.sd_hu, self.mean_hu + self.sd_hu)
@@ -185,8 +186,9 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
     # the portal venous phase 40.5 +/- 23.0 HU; 8 isoattenuating (14 %, smaller: 12 vs 30 mm), 7.1 +/- 4.7 HU.
     "pancreas_tumor": (
         DensityReference("contrast to organ", "portal venous", -40.5, 23.0, 49 / 57,
-                         "hypoattenuating PDAC, PMID 17961951"),
-        DensityReference("contrast to organ", "portal venous", -7.1, 4.7, 8 / 57, "isoattenuating PDAC, PMID 17961951"),
+                         "hypoattenuating PDAC, PMID 17961951", "hypodense"),
+        DensityReference("contrast to organ", "portal venous", -7.1, 4.7, 8 / 57, "isoattenuating PDAC, PMID 17961951",
+                         "isodense"),
     ),
     # Small (<= 4 cm) clear-cell renal cell carcinomas at triphasic MDCT, 23 tumours, 13 hypervascular and 10
     # hypovascular (Urologia Journal, "MDCT in the differentiation of small renal clear cell carcinoma and renal
@@ -216,9 +218,9 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
     # tumors", Clin Exp Metastasis 2007).
     "bone_metastasis": (
         DensityReference("lesion HU", "any", 116.3, 40.4, float("nan"),
-                         "lytic bone metastases, Clin Exp Metastasis 2007"),
+                         "lytic bone metastases, Clin Exp Metastasis 2007", "hypodense"),
         DensityReference("lesion HU", "any", 444.0, 86.6, float("nan"),
-                         "sclerotic bone metastases, Clin Exp Metastasis 2007"),
+                         "sclerotic bone metastases, Clin Exp Metastasis 2007", "hyperdense"),
     ),
 }
 

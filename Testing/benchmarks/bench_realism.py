@@ -17,7 +17,8 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
 * contrast to organ: the same against the shell's voxels inside the host organ (what a tumour-to-
   parenchyma contrast measures), "n/a" where the shell leaves the organ entirely. Hollow-organ labels
   hold their lumen (gas, fluid, oral contrast), so for the wall cancers this is not a wall contrast.
-  Published densities (PASTASynthLib.catalog.DENSITY_REFERENCES) are listed under the table.
+  Published densities (PASTASynthLib.catalog.DENSITY_REFERENCES) are listed under the table, each beside what
+  synthesis made in its measure, phase and density class (mean +/- SD of the lesions above).
 
 * core HU: median HU of the lesion's core (one voxel in from its border), beside the fluid bound a
   solid kidney or pancreas tumour must stay above (Bosniak v2019: -9 to 20 HU is a cyst);
@@ -88,7 +89,23 @@ def measure(host, result) -> dict:
             "contrast": float(image[mask].mean() - image[shell].mean()),
             "organ_contrast": (float(image[mask].mean() - image[shell & organ].mean())
                                if (shell & organ).sum() >= 10 else float("nan")),
-            "core_hu": float(np.median(image[core if core.any() else mask]))}
+            "core_hu": float(np.median(image[core if core.any() else mask])),
+            "density": result.lesions[0].attributes["density"], "enhanced": bool(host.enhanced)}
+
+
+#: A published series' phase against our hosts' two: before contrast, after it, or either.
+PHASE_OF = {"unenhanced": False, "any": None}
+
+
+def made_beside(reference, rows: list[dict]) -> str:
+    """What synthesis made in the published series' measure, phase and density class: mean +/- SD (n)."""
+    measure = {"lesion HU": "core_hu", "contrast to organ": "organ_contrast"}[reference.measure]
+    enhanced = PHASE_OF.get(reference.phase, True)  # every other published phase is a contrast phase
+    values = [r[measure] for r in rows if (enhanced is None or r["enhanced"] == enhanced)
+              and (reference.density is None or r["density"] == reference.density) and np.isfinite(r[measure])]
+    if not values:
+        return "made: none (no host of this phase holds the organ)"
+    return f"made: {np.mean(values):+.1f} +/- {np.std(values):.1f} HU (n {len(values)})"
 
 
 def lung_anatomy(all_hosts: dict, per_host: int) -> None:
@@ -137,6 +154,7 @@ def main() -> None:
           "published p25/p50/p75 (mm) | outside organ | lesion edge 10-90 (mm) median | "
           "contrast to 3-6 mm shell (HU) median | contrast to organ (HU) median | core HU median |\n"
           "|---|---|---:|---|---|---|---:|---:|---:|---:|---:|")
+    made: dict[str, list[dict]] = {}
     for lesion_type in LESION_TYPES:
         for name, host in all_hosts.items():
             rows = []
@@ -147,6 +165,7 @@ def main() -> None:
                     break  # the host cannot take this type
             if not rows:
                 continue
+            made.setdefault(lesion_type.key, []).extend(rows)
             d = np.percentile([r["diameter"] for r in rows], [25, 50, 75])
             e = np.percentile([r["equivalent"] for r in rows], [25, 50, 75])
             edges = [r["edge"] for r in rows if np.isfinite(r["edge"])]
@@ -162,12 +181,15 @@ def main() -> None:
         lung_anatomy(all_hosts, args.lung_lesions)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
-    print("\nPublished densities (compare with the column of the same measure):")
+    print("\nPublished densities, and beside each what synthesis made in the same measure (core HU or contrast to "
+          "the organ), phase (unenhanced: native hosts; a contrast phase: enhanced hosts) and density class:")
     for key, references in DENSITY_REFERENCES.items():
         for ref in references:
             share = f", {ref.share:.0%} of lesions" if np.isfinite(ref.share) else ""
-            print(f"- {key}, {ref.measure}, {ref.phase} phase: {ref.mean_hu:+.1f} +/- {ref.sd_hu:.1f} HU{share} "
-                  f"({ref.source})")
+            kind = f" [{ref.density}]" if ref.density else ""
+            print(f"- {key}{kind}, {ref.measure}, {ref.phase} phase: {ref.mean_hu:+.1f} +/- {ref.sd_hu:.1f} HU{share} "
+                  f"({ref.source}); {made_beside(ref, made.get(key, []))}")
+
 
 if __name__ == "__main__":
     main()
