@@ -41,6 +41,14 @@ def chest_part() -> Volume:
     return read_volume(DATA / "chest_crop_a_part_ct.nii.gz")
 
 
+def without_slices(volume: Volume, start: int, end: int = 0) -> Volume:
+    """The volume without its first ``start`` and last ``end`` slices (k), every voxel at its world position:
+    the same scan started or ended elsewhere."""
+    origin = volume.index_to_lps_points(np.array([[0, 0, start]]))[0]
+    return Volume(volume.array[start:volume.array.shape[0] - end].copy(), volume.spacing, tuple(origin),
+                  volume.direction)
+
+
 def add_standin_esophagus(image: Volume, organs: Volume, radius_mm: float = 8.0, length_mm: float = 36.0) -> Volume:
     """The organ mask with a stand-in esophagus (label 15) drawn next to the aorta's top."""
     labels = organs.array.copy()

@@ -132,12 +132,7 @@ def test_findings_do_not_depend_on_where_the_scan_starts(scorer):
     organs = read_volume(sample_data.SAMPLES["sample-organs"].path)
     whole = detect(image, organs, scorer, "balanced")
     shift = 7  # slices cut off the start: every world position keeps its voxel
-
-    def crop(volume):
-        origin = volume.index_to_lps_points(np.array([[0, 0, shift]]))[0]
-        return Volume(volume.array[shift:].copy(), volume.spacing, tuple(origin), volume.direction)
-
-    cropped_image, cropped_organs = crop(image), crop(organs)
+    cropped_image, cropped_organs = synth_hosts.without_slices(image, shift), synth_hosts.without_slices(organs, shift)
     moved = detect(cropped_image, cropped_organs, scorer, "balanced")
     assert len(moved.kept) == len(whole.kept)
     assert np.array_equal(moved.labels.array, whole.labels.array[shift:])

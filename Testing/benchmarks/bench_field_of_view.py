@@ -11,22 +11,19 @@ point, next to the whole scan's, so a search or scorer change can be checked for
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PASTALib.detection.detector import detect
-from PASTALib.detection.model_folder import load_detector
-from PASTALib.io import sample_data
-from PASTALib.io.volume import Volume
-from PASTALib.io.volume_io import read_volume
-from PASTALib.model.bundled_models import BUNDLED
+from synth_hosts import without_slices  # noqa: E402
 
-
-def cut(volume: Volume, start: int, end: int) -> Volume:
-    """The volume without its first ``start`` and last ``end`` slices, every voxel at its world position."""
-    origin = volume.index_to_lps_points(np.array([[0, 0, start]]))[0]
-    return Volume(volume.array[start:volume.array.shape[0] - end].copy(), volume.spacing, tuple(origin),
-                  volume.direction)
+from PASTALib.detection.detector import detect  # noqa: E402
+from PASTALib.detection.model_folder import load_detector  # noqa: E402
+from PASTALib.io import sample_data  # noqa: E402
+from PASTALib.io.volume import Volume  # noqa: E402
+from PASTALib.io.volume_io import read_volume  # noqa: E402
+from PASTALib.model.bundled_models import BUNDLED  # noqa: E402
 
 
 def findings(image: Volume, organs: Volume, scorer, sensitivity: str) -> list[str]:
@@ -49,7 +46,8 @@ def main() -> None:
     for n in args.cuts:
         rows = []
         for start, end in ((n, 0), (0, n)):
-            found = findings(cut(image, start, end), cut(organs, start, end), scorer, args.sensitivity)
+            found = findings(without_slices(image, start, end), without_slices(organs, start, end), scorer,
+                             args.sensitivity)
             rows.append("same" if found == whole else "; ".join(found) or "none")
         print(f"| {n} | {rows[0]} | {rows[1]} |", flush=True)
 
