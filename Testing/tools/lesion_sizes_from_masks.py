@@ -52,7 +52,9 @@ def measure_folder(folder: Path, label: int, min_ml: float, jobs: int = 1) -> li
         raise SystemExit(f"no label masks ({', '.join(MASK_SUFFIXES)}) in {folder}")
     measure = functools.partial(measure_file, label=label, min_ml=min_ml)
     cases = []
-    with multiprocessing.Pool(jobs) as pool:  # decompressing the masks is the slow part
+    # decompressing the masks is the slow part. Spawned, not forked: a fork of a process whose other threads
+    # hold a lock (torch, SimpleITK, as in the test suite) can leave the child waiting on it for ever
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         for number, found in enumerate(pool.imap(measure, files), 1):
             print(f"\r{number}/{len(files)}", end="", file=sys.stderr, flush=True)
             cases.append(found)
