@@ -155,11 +155,26 @@ SIZE_PRIORS: dict[str, SizePrior] = {
     # of the specimen: mean 4.9 +/- 1.9 cm, median 5.0 cm (Wang HM et al., World J Gastroenterol 2012;18:5470,
     # PMID 23082065). Advanced (not early) cancers of one region: smaller early cancers are under-represented.
     "gastric_cancer": SizePrior.from_mean_sd(49.0, 19.0, "advanced gastric cancers, specimen diameter (WJG 2012)"),
+    # ULS23 challenge, ULS23_Radboudumc_Bone (de Grauw MJJ et al., Med Image Anal 2025;102:103525,
+    # doi:10.1016/j.media.2025.103525; labels in github.com/DIAGNijmegen/ULS23, annotations/ULS23/novel_data/
+    # ULS23_Radboudumc_Bone/labels): 697 bone lesions (sclerotic and lytic) of oncology CTs at Radboudumc, picked
+    # from radiology reports and segmented in 3D by a radiologist, one volume of interest each; 686 hold a lesion
+    # >= 0.05 mL: equivalent-sphere diameter median 14.9 mm, IQR 10.4-22.0 mm, range 4.6-63 mm. Measured with
+    # Testing/tools/lesion_sizes_from_masks.py. Every skeletal site, not the spine alone.
+    "bone_metastasis": SizePrior.from_quartiles(14.9, 10.4, 22.0, "ULS23 Radboudumc bone lesion masks",
+                                               EQUIVALENT_SPHERE),
+    # 166 colorectal resections followed by adjuvant chemotherapy, 2007-2012, histological tumour size: median 35
+    # mm, IQR 27-50 mm (Simpson GS et al., "The aetiology of delay to commencement of adjuvant chemotherapy
+    # following colorectal resection", Int J Surg Oncol 2014:670212, doi:10.1155/2014/670212, Table 2). Mostly
+    # stage III (66 % node-positive), 7 complete responses after neoadjuvant treatment.
+    "colorectal_cancer": SizePrior.from_quartiles(35.0, 27.0, 50.0,
+                                                  "resected colorectal cancers, histological size (Simpson 2014)"),
 }
-#: No published size distribution found (not invented): liver cyst, bone metastasis, esophageal and colorectal
-#: cancers keep their uniform ranges (for colorectal cancer only a mean was found: 51 mm, range 1-98 mm, in
-#: 11,585 node-negative T1-T2 SEER cases; SAGES abstract "Tumor size does not affect survival in stage 1
-#: colorectal cancer patients").
+#: No published size distribution found (not invented): liver cysts, esophageal and gallbladder cancers keep their
+#: uniform ranges. Esophageal: only a median with its range, tumour length 40 mm (9-100) at pathology in 71
+#: resections (Asian Pac J Cancer Prev, "Impact of tumor length on survival for patients with resected esophageal
+#: cancer"); gallbladder: only a mean, 28 mm, of 35 malignant polypoid lesions (Kwon W et al., J Korean Med Sci
+#: 2009;24:481); liver cysts: prevalence series without sizes.
 
 
 @dataclass(frozen=True)
@@ -168,7 +183,9 @@ class DensityReference:
     ``Testing/benchmarks/bench_realism.py``) and, where its measure is the one a SynthSpec draws, the
     source of that range (:func:`within_one_sd`)."""
 
-    measure: str  #: "contrast to organ" (lesion minus surrounding parenchyma) or "lesion HU"
+    #: "contrast to organ" (lesion minus surrounding parenchyma), "contrast to wall" (lesion minus the normal wall
+    #: of a hollow organ) or "lesion HU"
+    measure: str
     phase: str  #: contrast phase of the series
     mean_hu: float
     sd_hu: float
@@ -212,6 +229,22 @@ DENSITY_REFERENCES: dict[str, tuple[DensityReference, ...]] = {
     "kidney_stone": (
         DensityReference("lesion HU", "unenhanced", 714.0, 261.0, 1.0,
                          "20 renal stones of 5-10 mm, J Urol (HU predict stone-free rates after ESWL)"),
+    ),
+    # Gallstones scanned in vitro, 30 analysed by CT and infrared spectroscopy (Hickman MS et al., Arch Surg
+    # 1986;121:289-291, doi:10.1001/archsurg.1986.01400030043007): cholesterol -87.3 +/- 14.5 HU, pigment 162 +/- 27.6
+    # HU. Synthesis draws only stones denser than bile (cholesterol stones at fat density are not drawn).
+    "gallstone": (
+        DensityReference("lesion HU", "unenhanced", 162.0, 27.6, float("nan"),
+                         "pigment gallstones in vitro, Hickman 1986 (doi:10.1001/archsurg.1986.01400030043007)"),
+        DensityReference("lesion HU", "unenhanced", -87.3, 14.5, float("nan"),
+                         "cholesterol gallstones in vitro, Hickman 1986 (not drawn)"),
+    ),
+    # 64 resected squamous-cell oesophageal cancers at contrast-enhanced CT: tumour minus normal oesophageal wall
+    # 23.86 +/- 10.59 HU (Li R et al., World J Radiol 2012;4:179-185, doi:10.4329/wjr.v4.i4.179). Our wall cancers
+    # are drawn against soft tissue (80 HU enhanced), the stand-in for the normal wall.
+    "esophageal_cancer": (
+        DensityReference("contrast to wall", "contrast-enhanced", 23.9, 10.6, 1.0,
+                         "squamous oesophageal cancer minus normal wall, Li 2012 (doi:10.4329/wjr.v4.i4.179)"),
     ),
     # Mean CT density of the bone metastases of 80 patients grouped lytic / mixed / sclerotic ("Clinical and
     # radiological evaluation of patients with lytic, mixed and sclerotic bone metastases from solid
@@ -272,7 +305,11 @@ _WALL_PRIORS = {"shape": {"wall-thickening": 0.75, "irregular": 0.25},
                 "density": {"hyperdense": 0.45, "isodense": 0.35, "hypodense": 0.2},
                 "heterogeneity": {"homogeneous": 0.5, "heterogeneous": 0.5},
                 "margin": {"well-defined": 0.4, "ill-defined": 0.6}, "relation": _REL}
-#: wall tumours: soft tissue, relative to the wall's soft-tissue reference (see host.py)
+#: wall tumours: soft tissue, relative to the wall's soft-tissue reference (see host.py). Hand-set; published, medians
+#: only (so not in DENSITY_REFERENCES): 86 pT1-2 gastric cancers at 68 (node-negative) and 87.5 HU (node-positive)
+#: in the portal venous phase (Wang Z et al., Diagn Interv Radiol 2023;29:228, doi:10.4274/dir.2021.21286), i.e.
+#: -12 to +8 HU against our 80 HU; 50 colorectal cancers at 28 HU (11-56) on virtual non-contrast dual-energy
+#: images (Ozdeniz I et al., Diagn Interv Radiol 2017;23:251), i.e. -12 HU against our native 40 HU
 _WALL_HU = {"isodense": DensityHU("relative", (-4.0, 4.0), (-5.0, 5.0)),
             "hyperdense": DensityHU("relative", (15.0, 30.0), (20.0, 45.0)),
             "hypodense": DensityHU("relative", (-25.0, -12.0), (-35.0, -15.0))}

@@ -18,7 +18,9 @@ contrast-enhanced DICOM abdomen, the 1.5 mm chest CTA crop and the same crop res
   parenchyma contrast measures), "n/a" where the shell leaves the organ entirely. Hollow-organ labels
   hold their lumen (gas, fluid, oral contrast), so for the wall cancers this is not a wall contrast.
   Published densities (PASTASynthLib.catalog.DENSITY_REFERENCES) are listed under the table, each beside what
-  synthesis made in its measure, phase and density class (mean +/- SD of the lesions above).
+  synthesis made in its measure, phase and density class (mean +/- SD of the lesions above); "contrast to
+  wall" (wall cancers) is the core HU minus the soft tissue the cancer was drawn against (40 HU native, 80 HU
+  enhanced), the stand-in for the normal wall.
 
 * core HU: median HU of the lesion's core (one voxel in from its border), beside the fluid bound a
   solid kidney or pancreas tumour must stay above (Bosniak v2019: -9 to 20 HU is a cyst);
@@ -90,6 +92,9 @@ def measure(host, result) -> dict:
             "organ_contrast": (float(image[mask].mean() - image[shell & organ].mean())
                                if (shell & organ).sum() >= 10 else float("nan")),
             "core_hu": float(np.median(image[core if core.any() else mask])),
+            # a wall cancer against the soft tissue it was drawn relative to (the stand-in for the normal wall)
+            "wall_contrast": float(np.median(image[core if core.any() else mask]))
+            - float(result.lesions[0].record["appearance"]["reference_hu"]),
             "density": result.lesions[0].attributes["density"], "enhanced": bool(host.enhanced)}
 
 
@@ -99,7 +104,8 @@ PHASE_OF = {"unenhanced": False, "any": None}
 
 def made_beside(reference, rows: list[dict]) -> str:
     """What synthesis made in the published series' measure, phase and density class: mean +/- SD (n)."""
-    measure = {"lesion HU": "core_hu", "contrast to organ": "organ_contrast"}[reference.measure]
+    measure = {"lesion HU": "core_hu", "contrast to organ": "organ_contrast",
+               "contrast to wall": "wall_contrast"}[reference.measure]
     enhanced = PHASE_OF.get(reference.phase, True)  # every other published phase is a contrast phase
     values = [r[measure] for r in rows if (enhanced is None or r["enhanced"] == enhanced)
               and (reference.density is None or r["density"] == reference.density) and np.isfinite(r[measure])]
