@@ -316,6 +316,38 @@ def test_default_sizes_follow_the_published_size_prior(key):
         assert np.mean(diameters > 60.0) > 0.15  # KiTS23's tail (IQR 25-61 mm)
 
 
+# ----------------------------------------------------------------------------------- wall cancers
+def test_wall_thickness_draws_follow_the_published_mixture_within_the_bounds():
+    from PASTASynthLib.catalog import WALL_THICKNESS
+
+    rng = np.random.default_rng(3)
+    for key, thickness in WALL_THICKNESS.items():
+        wide = np.array([thickness.draw(rng, 0.0, 200.0) for _ in range(4000)])
+        assert wide.mean() == pytest.approx(thickness.mean_mm, rel=0.06), key
+        tight = np.array([thickness.draw(rng, 6.0, 9.0) for _ in range(500)])
+        assert tight.min() >= 6.0 and tight.max() <= 9.0, key
+
+
+def test_colorectal_cancers_thicken_the_wall_as_published_cancers_do(abdomen_host):
+    """Was: thickness a fixed share of the lesion's smallest radius (0.45 for a wall thickening: every 70 mm
+    thickening 15.75 mm thick). Now it is drawn from the published 19.4 +/- 9.2 mm, whatever the extent, and
+    the mask shows it (twice its largest inner distance follows the drawn thickness)."""
+    from scipy import ndimage
+
+    from PASTASynthLib.catalog import WALL_THICKNESS
+
+    made, drawn = [], []
+    for seed in range(8):
+        result = synthesize(abdomen_host, LesionRequest("colorectal_cancer", size_mm=[70.0], seed=seed,
+                                                        attributes={"shape": "wall-thickening"}))
+        drawn.append(result.lesions[0].record["geometry"]["wall_thickness_mm"])
+        made.append(2.0 * ndimage.distance_transform_edt(result.lesion_mask, sampling=abdomen_host.spacing_kji).max())
+    published = WALL_THICKNESS["colorectal_cancer"]
+    assert np.std(drawn) > 4.0, drawn  # not one value per size
+    assert abs(np.mean(drawn) - published.mean_mm) < 2.5 * 9.2 / np.sqrt(len(drawn)), drawn
+    assert np.corrcoef(made, drawn)[0, 1] > 0.5, (made, drawn)
+
+
 # ----------------------------------------------------------------------------------- kidney anatomy
 def test_an_exophytic_kidney_tumour_bulges_into_the_fat_and_never_into_another_organ(abdomen_host):
     """Was: near-perfect balls with a quarter wholly inside the kidney; at most 20 % outside it."""

@@ -244,8 +244,11 @@ def build(host: Host, spec: SynthSpec, labels: list[int], size_mm: np.ndarray, a
     voxel_ml = float(np.prod(spacing)) / 1000.0
     target = max(1, int(round(lesion_ml / voxel_ml)))
     if spec.kind == "wall":
-        wall_mm = (0.45 if attributes["shape"] == "wall-thickening" else 0.9) * float(radii.min())
-        wall_mm = max(wall_mm, 1.5 * float(spacing.max()))
+        thinnest = 1.5 * float(spacing.max())  # a band the grid can show
+        if spec.wall_thickness is not None:  # published thickness, at most the lesion's smallest diameter
+            wall_mm = spec.wall_thickness.draw(rng, thinnest, max(thinnest, 2.0 * float(radii.min())))
+        else:
+            wall_mm = max((0.45 if attributes["shape"] == "wall-thickening" else 0.9) * float(radii.min()), thinnest)
         depth = ndimage.distance_transform_edt(organ, sampling=spacing)
         allowed = organ & (depth <= wall_mm)
         # the wall band within the ellipsoid's reach: target the band voxels the ellipsoid covers

@@ -57,7 +57,8 @@ from PASTALib.io.resample import Interpolation, resample_to_spacing  # noqa: E40
 from PASTALib.io.volume_io import read_volume  # noqa: E402
 from PASTALib.lesions.lesion_types import LESION_TYPES  # noqa: E402
 from PASTASynthLib.appearance import host_blur  # noqa: E402
-from PASTASynthLib.catalog import DENSITY_REFERENCES, SIZE_PRIORS, equivalent_sphere_diameter_mm  # noqa: E402
+from PASTASynthLib.catalog import (DENSITY_REFERENCES, SIZE_PRIORS, WALL_THICKNESS,  # noqa: E402
+                                   equivalent_sphere_diameter_mm)  # noqa: E402
 from PASTASynthLib.engine import LesionRequest, synthesize  # noqa: E402
 from PASTASynthLib.host import make_host  # noqa: E402
 from PASTASynthLib.realism import edge_rise_mm  # noqa: E402
@@ -92,6 +93,8 @@ def measure(host, result) -> dict:
             "organ_contrast": (float(image[mask].mean() - image[shell & organ].mean())
                                if (shell & organ).sum() >= 10 else float("nan")),
             "core_hu": float(np.median(image[core if core.any() else mask])),
+            # the thickest place of a wall cancer: twice the largest distance from its border (mm)
+            "thickness": 2.0 * float(ndimage.distance_transform_edt(mask, sampling=spacing).max()),
             # a wall cancer against the soft tissue it was drawn relative to (the stand-in for the normal wall)
             "wall_contrast": float(np.median(image[core if core.any() else mask]))
             - float(result.lesions[0].record["appearance"]["reference_hu"]),
@@ -187,6 +190,14 @@ def main() -> None:
         lung_anatomy(all_hosts, args.lung_lesions)
     print("\nSize priors (published series): " + "; ".join(f"{key}: {prior.source}"
                                                          for key, prior in SIZE_PRIORS.items()))
+    print("\nWall cancers: thickest place (twice the largest distance from the lesion's border; a plaque of thickness "
+          "T reads about T), pooled over the hosts, beside the published wall thickness "
+          "(PASTASynthLib.catalog.WALL_THICKNESS):")
+    for key, rows in made.items():
+        if key in WALL_THICKNESS:
+            values = [r["thickness"] for r in rows]
+            print(f"- {key}: made {np.mean(values):.1f} +/- {np.std(values):.1f} mm (n {len(values)}); published mean "
+                  f"{WALL_THICKNESS[key].mean_mm:.1f} mm ({WALL_THICKNESS[key].source})")
     print("\nPublished densities, and beside each what synthesis made in the same measure (core HU or contrast to "
           "the organ), phase (unenhanced: native hosts; a contrast phase: enhanced hosts) and density class:")
     for key, references in DENSITY_REFERENCES.items():
