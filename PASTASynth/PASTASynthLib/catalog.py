@@ -206,8 +206,9 @@ class WallThickness:
 #: wall; before this, thickness was 0.45 or 0.9 of the lesion's smallest radius, so it followed the extent: a 20 mm
 #: thickening was 4.5 mm thick, a 70 mm one always 15.75 mm). Normal walls for comparison: gastric antrum 5.1 +/- 1.6
 #: mm, body 2.0 +/- 0.4 mm (153 patients; Pickhardt PJ, Asher DB, AJR 2003;181:973, PMID 14500212); oesophagus
-#: over 3 mm in 35 % of 200 chest CTs (Reinig JW et al., AJR 1983;140:931). Gallbladder (mean 21 mm, 17 carcinomas, no spread; Chun KA et al.,
-#: Radiology 1997;203:93) and bladder cancers: no distribution found, they keep the radius rule.
+#: over 3 mm in 35 % of 200 chest CTs (Reinig JW et al., AJR 1983;140:931). Gallbladder (mean 21 mm, 17
+#: carcinomas, no spread; Chun KA et al., Radiology 1997;203:93) and bladder cancers: no distribution found, they
+#: keep the radius rule.
 WALL_THICKNESS: dict[str, WallThickness] = {
     # antral wall of gastric cancers at MDCT: 16.64 +/- 7.28 mm in 22 (Tongdee R et al., J Med Assoc Thai
     # 2012;95:1441) and 13.68 +/- 3.27 mm in 60 (J Oncol 2019:8581547, doi:10.1155/2019/8581547): pooled 14.5 +/- 4.9
