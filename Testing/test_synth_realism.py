@@ -316,6 +316,20 @@ def test_default_sizes_follow_the_published_size_prior(key):
         assert np.mean(diameters > 60.0) > 0.15  # KiTS23's tail (IQR 25-61 mm)
 
 
+def test_a_vertebra_cut_by_the_scan_edge_does_not_cap_default_bone_metastasis_sizes(abdomen_host):
+    """Was: default sizes were capped to fit the smallest host label, here a vertebra the scan's edge cuts
+    to a few mL, so every default bone metastasis came out about 10 mm (published median 14.9 mm)."""
+    from PASTASynthLib.catalog import SIZE_PRIORS
+
+    vertebrae = abdomen_host.labels_for(spec_for("bone_metastasis"))
+    voxel_ml = float(np.prod(abdomen_host.spacing_kji)) / 1000.0
+    assert min(abdomen_host.stats(x).voxels for x in vertebrae) * voxel_ml < 3.0  # a cut vertebra is there
+    sizes = [float(np.prod(synthesize(abdomen_host, LesionRequest("bone_metastasis", seed=seed))
+                           .lesions[0].size_mm) ** (1 / 3)) for seed in range(8)]
+    prior = SIZE_PRIORS["bone_metastasis"]
+    assert prior.quantile(0.25) <= np.median(sizes) <= prior.quantile(0.75), sizes
+
+
 # ----------------------------------------------------------------------------------- wall cancers
 def test_wall_thickness_draws_follow_the_published_mixture_within_the_bounds():
     from PASTASynthLib.catalog import WALL_THICKNESS

@@ -132,6 +132,18 @@ def _density_for_host(spec: SynthSpec, host: Host, label: int, density: str, req
     return str(fits[int(rng.choice(len(fits), p=weights / weights.sum()))])
 
 
+def _room_ml(host: Host, labels: list[int], seed_index: Optional[np.ndarray]) -> float:
+    """The organ volume (mL) a default size must fit: the seeded organ's when the seed is given, else the
+    largest host organ's (geometry.build then places the lesion only in an organ it fits). Was the
+    smallest: one vertebra cut by the scan's edge capped every default bone metastasis at about 10 mm."""
+    voxels = {label: host.stats(label).voxels for label in labels}
+    if seed_index is not None:
+        index = tuple(int(round(v)) for v in seed_index)
+        if all(0 <= v < n for v, n in zip(index, host.organs.shape)) and int(host.organs[index]) in voxels:
+            return voxels[int(host.organs[index])] * float(np.prod(host.spacing_kji)) / 1000.0
+    return max(voxels.values()) * float(np.prod(host.spacing_kji)) / 1000.0
+
+
 def _seed_index(host: Host, request: LesionRequest) -> Optional[np.ndarray]:
     if request.center_ijk is not None:
         return np.asarray(request.center_ijk, np.float64)[::-1]
@@ -198,7 +210,7 @@ def synthesize(host: Host, request: LesionRequest, progress: Optional[ProgressRe
     influence = np.zeros(array.shape, bool)
     spacing = host.spacing_kji
     seed_index = _seed_index(host, request)
-    smallest_ml = min(host.stats(x).voxels for x in labels) * float(np.prod(spacing)) / 1000.0
+    room_ml = _room_ml(host, labels, seed_index)
     lesions: list[Lesion] = []
     for number in range(1, request.count + 1):
         failures: list[str] = []
@@ -207,7 +219,7 @@ def synthesize(host: Host, request: LesionRequest, progress: Optional[ProgressRe
                             f"lesion {number}, attempt {attempt + 1}")
             rng = np.random.default_rng([request.seed, number, attempt])
             attributes = resolve_attributes(spec, request.attributes, rng)
-            size = resolve_size(spec, request.size_mm, rng, smallest_ml)
+            size = resolve_size(spec, request.size_mm, rng, room_ml)
             fixed_seed = seed_index if (number == 1 and seed_index is not None) else None
             geo = geometry.build(host, spec, labels, size, attributes, rng, fixed_seed,
                                  forbidden=lesion_mask if number > 1 else None)
