@@ -187,6 +187,41 @@ def test_a_small_nodule_against_a_vessel_is_a_candidate_of_its_own():
     assert any((m & vessel).sum() / m.sum() >= 0.8 for m in masks)  # the vessel stays a candidate of its own
 
 
+@pytest.mark.parametrize("split", [True, False])
+def test_a_liver_tumour_against_a_vein_of_its_darkness_is_a_candidate_of_its_own(monkeypatch, split):
+    """A 12 mm hypodense tumour touching a 5 mm hepatic vein that is as dark (native phase: blood 25 HU below the
+    liver): one candidate, mostly vein, before the darker regions were cut at their necks; now the tumour is a
+    candidate of its own and the vein another. (``split=False`` shows the phantom needs the cut.)"""
+    import dataclasses
+
+    import PASTALib.detection.candidates as search
+
+    if not split:
+        monkeypatch.setitem(search.SEARCH_RULES, "liver",
+                            dataclasses.replace(SEARCH_RULES["liver"], split_darker_at_necks=False))
+    spacing = 2.0
+    shape = (50, 80, 80)
+    k, j, i = (np.asarray(a, np.float64) * spacing for a in np.ogrid[:shape[0], :shape[1], :shape[2]])
+    labels = np.zeros(shape, np.int16)
+    labels[3:47, 5:75, 5:75] = LIVER
+    image = np.where(labels > 0, 60.0, -100.0).astype(np.float32)
+    vein = np.broadcast_to(((j - 80.0) ** 2 + (i - 60.0) ** 2) <= 2.5 ** 2, shape) & (labels > 0)
+    tumour = ((k - 50.0) ** 2 + (j - 80.0) ** 2 + (i - 68.0) ** 2) <= 6.0 ** 2  # touches the vein's side
+    image[vein | tumour] = 35.0
+    image += np.random.default_rng(0).normal(0.0, 6.0, shape).astype(np.float32)
+    volume = Volume(image, (spacing,) * 3, (0.0, 0.0, 0.0), np.eye(3))
+    candidates = find_candidates(volume.array, build_context(volume, volume.with_array(labels)), groups=["liver"])
+    masks = [c.full_mask(shape) for c in candidates if c.polarity < 0]
+    best = int(np.argmax([(m & tumour).sum() for m in masks]))
+    inside = (masks[best] & tumour).sum() / masks[best].sum()
+    if not split:
+        assert inside < 0.5  # tumour and vein were one candidate
+        return
+    assert not (np.sum(masks, axis=0) > 1).any()  # disjoint
+    assert inside >= 0.5 and 2 * (masks[best] & tumour).sum() / (masks[best].sum() + tumour.sum()) >= 0.5
+    assert any((m & vein).sum() / m.sum() >= 0.8 for m in masks)  # the vein stays a candidate of its own
+
+
 def test_bone_is_searched_in_the_vertebrae_only_where_bone_metastases_are_synthesised():
     """The same sclerotic focus in a vertebra and in a femur: only the vertebra's is a candidate. Bone metastases
     are synthesised (and the detector fitted and validated) in the vertebrae; a femur cut by the scan's edge
@@ -211,3 +246,25 @@ def test_bone_is_searched_in_the_vertebrae_only_where_bone_metastases_are_synthe
     found = find_candidates(image, context, groups=["bone"])
     assert found and {c.label for c in found} == {1}
     assert any(c.polarity == 1 and c.mask.sum() * spacing ** 3 > 1000 for c in found)
+
+
+def test_touching_findings_of_one_organ_and_polarity_are_one_finding():
+    """The neck cut can leave a tumour's rim and its necrotic core as two regions that both pass the operating
+    point (the sample's liver tumour was a tumour and a 19-voxel "cyst" inside it): a reader sees one lesion.
+    Regions that only come close, or differ in organ label or polarity, stay apart."""
+    from PASTALib.detection.candidates import Candidate
+    from PASTALib.detection.detector import ScoredCandidate, merge_touching
+
+    def item(label, polarity, start, confidence, size=3):
+        box = tuple(slice(s, s + size) for s in start)
+        candidate = Candidate("liver", label, box, np.ones((size,) * 3, bool), polarity, 60.0, 8.0, 1500.0)
+        return ScoredCandidate(candidate, np.array([confidence]), confidence)
+
+    rim, core = item(LIVER, -1, (10, 10, 10), 0.95), item(LIVER, -1, (13, 10, 10), 0.99)  # share a face
+    merged = merge_touching([rim, core])
+    assert len(merged) == 1 and merged[0].confidence == 0.99
+    assert merged[0].candidate.mask.sum() == 54 and merged[0].candidate.box[0] == slice(10, 16)
+    apart = item(LIVER, -1, (17, 10, 10), 0.9)  # one voxel gap from the core
+    brighter = item(LIVER, +1, (10, 13, 10), 0.9)  # touches the rim, other polarity
+    other_organ = item(LIVER + 1, -1, (10, 10, 13), 0.9)
+    assert len(merge_touching([rim, core, apart, brighter, other_organ])) == 4

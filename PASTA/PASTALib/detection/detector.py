@@ -8,10 +8,11 @@ point. No tiles: the answer does not depend on where a window falls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Optional
 
 import numpy as np
+from scipy import ndimage
 
 from PASTALib.errors import PastaInputError
 from PASTALib.io.resample import Interpolation, resample_to_reference
@@ -63,6 +64,61 @@ def score_candidates(image: np.ndarray, context: OrganContext, scorer: Scorer) -
     return [ScoredCandidate(c, f, float(p)) for c, f, p in zip(candidates, features, confidence)]
 
 
+def _touch(a: Candidate, b: Candidate) -> bool:
+    """True when the two regions share a face, edge or corner."""
+    lo = [max(x.start, y.start) - 1 for x, y in zip(a.box, b.box)]
+    hi = [min(x.stop, y.stop) + 1 for x, y in zip(a.box, b.box)]
+    if any(h - l_ < 1 for l_, h in zip(lo, hi)):
+        return False
+    window = tuple(slice(max(l_, 0), h) for l_, h in zip(lo, hi))
+
+    def placed(c: Candidate) -> np.ndarray:
+        out = np.zeros(tuple(w.stop - w.start for w in window), bool)
+        common = [(max(w.start, s.start), min(w.stop, s.stop), w.start, s.start) for w, s in zip(window, c.box)]
+        out[tuple(slice(a - w, b - w) for a, b, w, _ in common)] = c.mask[tuple(slice(a - s, b - s)
+                                                                               for a, b, _, s in common)]
+        return out
+
+    return bool((ndimage.binary_dilation(placed(a), np.ones((3, 3, 3), bool)) & placed(b)).any())
+
+
+def merge_touching(kept: list[ScoredCandidate]) -> list[ScoredCandidate]:
+    """Kept candidates that touch, in one organ label and of one polarity, as one finding (the most
+    confident one's confidence and features): cutting a darker region at its necks can leave a tumour's
+    rim and its necrotic core as two regions (the sample's liver tumour came out as a tumour and a
+    19-voxel "cyst" inside it), and a reader sees one lesion."""
+    parent = list(range(len(kept)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a in range(len(kept)):
+        for b in range(a + 1, len(kept)):
+            ca, cb = kept[a].candidate, kept[b].candidate
+            if ca.label == cb.label and ca.polarity == cb.polarity and _touch(ca, cb):
+                parent[root(b)] = root(a)
+    groups: dict[int, list[ScoredCandidate]] = {}
+    for i, item in enumerate(kept):
+        groups.setdefault(root(i), []).append(item)
+    merged = []
+    for members in groups.values():
+        best = max(members, key=lambda m: m.confidence)
+        if len(members) == 1:
+            merged.append(best)
+            continue
+        box = tuple(slice(min(m.candidate.box[a].start for m in members),
+                          max(m.candidate.box[a].stop for m in members)) for a in range(3))
+        mask = np.zeros(tuple(b.stop - b.start for b in box), bool)
+        for m in members:
+            where = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(m.candidate.box, box))
+            mask[where] |= m.candidate.mask
+        merged.append(ScoredCandidate(replace(best.candidate, box=box, mask=mask), best.features, best.confidence))
+    return merged
+
+
 def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity: str,
            names: Optional[Mapping[int, str]] = None, progress: Optional[ProgressReporter] = None) -> Detection:
     progress = progress or ProgressReporter()
@@ -81,7 +137,7 @@ def detect(image: Volume, organs: Optional[Volume], scorer: Scorer, sensitivity:
     searched, not_searched = searched_groups(context)
     progress.report("detection", 0.2, "candidates")
     scored = score_candidates(work.array, context, scorer)
-    kept = [s for s in scored if s.confidence >= threshold]
+    kept = merge_touching([s for s in scored if s.confidence >= threshold])
     labels = np.zeros(work.array.shape, np.uint8)
     confidence = np.zeros(work.array.shape, np.float32)
     for item in sorted(kept, key=lambda s: s.confidence):  # the most confident wins where two overlap
