@@ -61,9 +61,10 @@ class SearchRule:
     texture_factor: tuple[float, float] = (2.0, 2.0)
     #: cut each darker region at its necks (:func:`_split_at_necks`, as the lung's blobs): a round tumour or cyst
     #: touching a vessel or duct of the same darkness (native hepatic veins read like a hypodense metastasis)
-    #: survives the opening as a core, the tube does not. Candidate ceilings (RESULTS.md 2026-12-04 night): liver
-    #: tumours 64 -> 88 %, liver cysts 73 -> 91 %. Not in the pancreas (cysts 32 -> 45 %, but LIDC-IDRI-0001's
-    #: darker pancreas became 5 false findings held out) nor the kidney (no gain)
+    #: survives the opening as a core, the tube does not. Candidate ceilings (RESULTS.md 2026-12-04 night, before
+    #: the scan-edge exception, :func:`_touches_scan_edge`): liver tumours 64 -> 88 %, liver cysts 73 -> 91 %. Not
+    #: in the pancreas (cysts 32 -> 45 %, but LIDC-IDRI-0001's darker pancreas became 5 false findings held out)
+    #: nor the kidney (no gain)
     split_darker_at_necks: bool = False
     #: only organ labels whose name starts with one of these are searched (None: every label of the group)
     label_prefixes: Optional[tuple[str, ...]] = None
@@ -97,9 +98,8 @@ LUNG_OPENING_MM = 2.5
 #: Radius of a second, stronger opening inside each lung blob (and each darker region of an organ whose rule
 #: says ``split_darker_at_necks``): a nodule that touches a vessel thicker than the first opening removes
 #: survives it as a compact core, the vessel does not, so the two become separate candidates
-#: (:func:`_split_at_necks`). Never below 1.5 in-plane voxels (a smaller ball is a
-#: cross of voxels and cuts nothing), and not at all where that exceeds :data:`NECK_SPLIT_MAX_MM` (a
-#: 10 mm nodule would not survive it).
+#: (:func:`_split_at_necks`). Never below 1.5 in-plane voxels (a smaller ball is a cross of voxels and cuts
+#: nothing), and not at all where that exceeds :data:`NECK_SPLIT_MAX_MM` (a 10 mm nodule would not survive it).
 NECK_SPLIT_MM = 3.5
 NECK_SPLIT_MAX_MM = 5.0
 #: A core keeps a blob whole unless it is at most this share of the blob (a lone nodule's core is most
@@ -373,11 +373,10 @@ def _split_radius_mm(spacing_kji) -> Optional[float]:
 
 
 def _split_at_necks(blob: np.ndarray, spacing_kji, min_voxels: int) -> list[tuple[np.ndarray, tuple[slice, ...]]]:
-    """A blob (lung, or a darker region of the liver) as its compact cores (what survives an
-    opening with :data:`NECK_SPLIT_MM`) and the pieces left between them (vessels), each with its box
-    inside ``blob``'s; cores first. The blob
-    stays whole when no core is at most :data:`NECK_SPLIT_SHARE` of it; a leftover piece much smaller
-    than a core it touches stays with that core (:data:`NECK_SPLIT_MERGE_RATIO`)."""
+    """A blob (lung, or a darker region of the liver) as its compact cores (what survives an opening with
+    :data:`NECK_SPLIT_MM`) and the pieces left between them (vessels), each with its box inside ``blob``'s;
+    cores first. The blob stays whole when no core is at most :data:`NECK_SPLIT_SHARE` of it; a leftover
+    piece much smaller than a core it touches stays with that core (:data:`NECK_SPLIT_MERGE_RATIO`)."""
     whole = [(blob, tuple(slice(0, n) for n in blob.shape))]
     radius = _split_radius_mm(spacing_kji)
     if radius is None:
