@@ -186,16 +186,18 @@ class WallThickness:
     source: str
 
     @property
-    def mean_mm(self) -> float:
+    def shares(self) -> list[float]:
         total = sum(w for w, _, _ in self.components)
-        return sum(w * m for w, m, _ in self.components) / total
+        return [w / total for w, _, _ in self.components]
+
+    @property
+    def mean_mm(self) -> float:
+        return sum(share * m for share, (_, m, _) in zip(self.shares, self.components))
 
     def draw(self, rng, low_mm: float, high_mm: float) -> float:
         """One thickness within [low_mm, high_mm] (redrawn, then clipped, when outside)."""
-        total = sum(w for w, _, _ in self.components)
         for _ in range(20):
-            _, mean, sd = self.components[int(rng.choice(len(self.components), p=[w / total for w, _, _ in
-                                                                                  self.components]))]
+            _, mean, sd = self.components[int(rng.choice(len(self.components), p=self.shares))]
             value = float(rng.normal(mean, sd))
             if low_mm <= value <= high_mm:
                 return value

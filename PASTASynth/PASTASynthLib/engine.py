@@ -137,11 +137,12 @@ def _room_ml(host: Host, labels: list[int], seed_index: Optional[np.ndarray]) ->
     largest host organ's (geometry.build then places the lesion only in an organ it fits). Was the
     smallest: one vertebra cut by the scan's edge capped every default bone metastasis at about 10 mm."""
     voxels = {label: host.stats(label).voxels for label in labels}
+    room = max(voxels.values())
     if seed_index is not None:
         index = tuple(int(round(v)) for v in seed_index)
-        if all(0 <= v < n for v, n in zip(index, host.organs.shape)) and int(host.organs[index]) in voxels:
-            return voxels[int(host.organs[index])] * float(np.prod(host.spacing_kji)) / 1000.0
-    return max(voxels.values()) * float(np.prod(host.spacing_kji)) / 1000.0
+        if all(0 <= v < n for v, n in zip(index, host.organs.shape)):
+            room = voxels.get(int(host.organs[index]), room)
+    return room * float(np.prod(host.spacing_kji)) / 1000.0
 
 
 def _seed_index(host: Host, request: LesionRequest) -> Optional[np.ndarray]:

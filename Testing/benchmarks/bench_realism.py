@@ -86,18 +86,18 @@ def measure(host, result) -> dict:
     shell = (distance > 3.0) & (distance <= 6.0)
     image = result.image.array.astype(np.float64)
     core = ndimage.binary_erosion(mask)
+    core_hu = float(np.median(image[core if core.any() else mask]))
     equivalent = equivalent_sphere_diameter_mm(mask.sum() * float(np.prod(spacing)))
     return {"diameter": extent, "equivalent": equivalent, "outside": 1.0 - float((mask & organ).sum()) / mask.sum(),
             "edge": edge_rise_mm(change, mask, spacing),
             "contrast": float(image[mask].mean() - image[shell].mean()),
             "organ_contrast": (float(image[mask].mean() - image[shell & organ].mean())
                                if (shell & organ).sum() >= 10 else float("nan")),
-            "core_hu": float(np.median(image[core if core.any() else mask])),
+            "core_hu": core_hu,
             # the thickest place of a wall cancer: twice the largest distance from its border (mm)
             "thickness": 2.0 * float(ndimage.distance_transform_edt(mask, sampling=spacing).max()),
             # a wall cancer against the soft tissue it was drawn relative to (the stand-in for the normal wall)
-            "wall_contrast": float(np.median(image[core if core.any() else mask]))
-            - float(result.lesions[0].record["appearance"]["reference_hu"]),
+            "wall_contrast": core_hu - float(result.lesions[0].record["appearance"]["reference_hu"]),
             "density": result.lesions[0].attributes["density"], "enhanced": bool(host.enhanced)}
 
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 
 import train_detector as td  # noqa: E402
 from detector_data import SCANS  # noqa: E402
-from detector_evaluation import DETECTED_DICE, POSITIVE_INSIDE  # noqa: E402
+from detector_evaluation import POSITIVE_INSIDE, candidate_ceiling  # noqa: E402
 from PASTALib.detection.candidates import Candidate  # noqa: E402
 from PASTALib.detection.features import candidate_features  # noqa: E402
 from PASTALib.lesions.components import grow_box  # noqa: E402
@@ -102,8 +102,9 @@ def collect(low_hu: float, core_mm: float) -> dict:
                 for c in wall_candidates(array, context, low_hu, core_mm):
                     inside = float((truth[c.box] & c.mask).sum())
                     if inside > 0:
-                        rows.append((wall_features(c, array, context), inside, int(c.mask.sum())))
-                cases.append({"type": str(case["type"]), "truth": int(truth.sum()), "rows": rows})
+                        # the rows detector_evaluation reads: (features, inside, voxels, core density, group)
+                        rows.append((wall_features(c, array, context), inside, int(c.mask.sum()), None, c.group))
+                cases.append({"type": str(case["type"]), "truth_voxels": int(truth.sum()), "rows": rows})
             data[folder.name] = {"patient": patient_of[folder.name], "healthy": healthy, "cases": cases}
             print(f"{folder.name}: {len(healthy)} healthy wall candidates, {len(cases)} wall cases", flush=True)
     return data
@@ -117,15 +118,9 @@ def main() -> None:
     parser.add_argument("--core-mm", type=float, default=3.5)
     args = parser.parse_args()
     data = collect(args.low_hu, args.core_mm)
-    print("\n| type | lesions | touched | ceiling (a perfect scorer) |\n|---|---:|---:|---:|")
-    for key in WALL_TYPES:
-        cases = [c for h in data.values() for c in h["cases"] if c["type"] == key]
-        dice = []
-        for c in cases:
-            kept = [(i, v) for _, i, v in c["rows"] if i / v >= POSITIVE_INSIDE]
-            dice.append(2 * sum(i for i, _ in kept) / (sum(v for _, v in kept) + c["truth"]))
-        print(f"| {key} | {len(cases)} | {np.mean([bool(c['rows']) for c in cases]):.0%} | "
-              f"{np.mean(np.array(dice) >= DETECTED_DICE):.0%} |")
+    print("\n| type | touched | ceiling (a perfect scorer) |\n|---|---:|---:|")
+    for key, row in candidate_ceiling(data).items():
+        print(f"| {key} | {row['touched']:.0%} | {row['detected']:.0%} |")
     healthy_scores, lesion_scores = [], []
     for patient in sorted({h["patient"] for h in data.values()}):
         x, y = [], []
@@ -135,7 +130,7 @@ def main() -> None:
             x += host["healthy"]
             y += [0] * len(host["healthy"])
             for c in host["cases"]:
-                positives = [f for f, i, v in c["rows"] if i / v >= POSITIVE_INSIDE]
+                positives = [f for f, i, v, _, _ in c["rows"] if i / v >= POSITIVE_INSIDE]
                 x += positives
                 y += [1] * len(positives)
         if 0 < sum(y) < len(y):
@@ -150,7 +145,7 @@ def main() -> None:
             if host["healthy"]:
                 healthy_scores += [(name, float(s)) for s in score(host["healthy"])]
             for c in host["cases"]:
-                positives = [f for f, i, v in c["rows"] if i / v >= POSITIVE_INSIDE]
+                positives = [f for f, i, v, _, _ in c["rows"] if i / v >= POSITIVE_INSIDE]
                 lesion_scores.append((c["type"], float(max(score(positives))) if positives else -1.0))
     ranked = sorted((s for _, s in healthy_scores), reverse=True)
     print(f"\nheld-out healthy scans with wall candidates: {sorted({n for n, _ in healthy_scores})}")

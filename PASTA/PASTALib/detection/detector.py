@@ -64,22 +64,24 @@ def score_candidates(image: np.ndarray, context: OrganContext, scorer: Scorer) -
     return [ScoredCandidate(c, f, float(p)) for c, f, p in zip(candidates, features, confidence)]
 
 
+def _union_box(candidates: list[Candidate]) -> tuple[slice, ...]:
+    return tuple(slice(min(c.box[a].start for c in candidates), max(c.box[a].stop for c in candidates))
+                 for a in range(3))
+
+
+def _placed(candidate: Candidate, box: tuple[slice, ...]) -> np.ndarray:
+    """The candidate's mask in ``box`` (which holds the candidate's own box)."""
+    out = np.zeros(tuple(b.stop - b.start for b in box), bool)
+    out[tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(candidate.box, box))] = candidate.mask
+    return out
+
+
 def _touch(a: Candidate, b: Candidate) -> bool:
     """True when the two regions share a face, edge or corner."""
-    lo = [max(x.start, y.start) - 1 for x, y in zip(a.box, b.box)]
-    hi = [min(x.stop, y.stop) + 1 for x, y in zip(a.box, b.box)]
-    if any(h - l_ < 1 for l_, h in zip(lo, hi)):
+    if any(y.start > x.stop or x.start > y.stop for x, y in zip(a.box, b.box)):  # a voxel or more apart
         return False
-    window = tuple(slice(max(l_, 0), h) for l_, h in zip(lo, hi))
-
-    def placed(c: Candidate) -> np.ndarray:
-        out = np.zeros(tuple(w.stop - w.start for w in window), bool)
-        common = [(max(w.start, s.start), min(w.stop, s.stop), w.start, s.start) for w, s in zip(window, c.box)]
-        out[tuple(slice(a - w, b - w) for a, b, w, _ in common)] = c.mask[tuple(slice(a - s, b - s)
-                                                                               for a, b, _, s in common)]
-        return out
-
-    return bool((ndimage.binary_dilation(placed(a), np.ones((3, 3, 3), bool)) & placed(b)).any())
+    box = _union_box([a, b])
+    return bool((ndimage.binary_dilation(_placed(a, box), np.ones((3, 3, 3), bool)) & _placed(b, box)).any())
 
 
 def merge_touching(kept: list[ScoredCandidate]) -> list[ScoredCandidate]:
@@ -109,12 +111,8 @@ def merge_touching(kept: list[ScoredCandidate]) -> list[ScoredCandidate]:
         if len(members) == 1:
             merged.append(best)
             continue
-        box = tuple(slice(min(m.candidate.box[a].start for m in members),
-                          max(m.candidate.box[a].stop for m in members)) for a in range(3))
-        mask = np.zeros(tuple(b.stop - b.start for b in box), bool)
-        for m in members:
-            where = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(m.candidate.box, box))
-            mask[where] |= m.candidate.mask
+        box = _union_box([m.candidate for m in members])
+        mask = np.logical_or.reduce([_placed(m.candidate, box) for m in members])
         merged.append(ScoredCandidate(replace(best.candidate, box=box, mask=mask), best.features, best.confidence))
     return merged
 
