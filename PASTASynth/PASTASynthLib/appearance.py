@@ -5,8 +5,9 @@ partial-volume occupancy of each voxel (from its continuous shape field, not the
 through the host scanner's blur, measured on the host (:mod:`.psf`), plus the margin's own extra blur:
 a well-defined lesion is exactly as sharp as the scanner shows the host's edges, never sharper.
 ``lesion`` is the target HU (relative to the host parenchyma or absolute, per type and phase), a
-smooth texture for heterogeneity (optionally a fluid core or calcifications), and the host's own
-noise texture (its high-pass residual), so the lesion's noise has the scanner's grain. Ground glass
+smooth texture for heterogeneity (optionally a fluid core or calcifications); noise at the organ's
+measured level with the host's noise correlation is added so the noise level is the host's across the
+lesion and its rim. Ground glass
 raises the lung towards its level but keeps every vessel brighter than that. Only the bounding box is
 touched, so cost scales with the lesion, not the scan.
 """
@@ -90,6 +91,66 @@ def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
     return float(rng.uniform(lo, hi))
 
 
+#: Gaussian sigmas (voxels) tried when matching the host's noise correlation (0: white noise)
+GRAIN_SIGMAS = np.round(np.arange(0.0, 1.61, 0.1), 2)
+
+
+def _residual_lag1(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Lag-1 autocorrelation of the high-pass residual along k, j, i, over ``inside``: how correlated
+    neighbouring voxels' noise is (0 for white noise; the reconstruction kernel and resampling raise it)."""
+    residual = values - ndimage.uniform_filter(values, 3)
+    out = []
+    for axis in range(3):
+        a = np.moveaxis(residual, axis, 0)
+        m = np.moveaxis(inside, axis, 0)
+        both = m[1:] & m[:-1]
+        x, y = a[1:][both], a[:-1][both]
+        out.append(float(np.corrcoef(x, y)[0, 1]) if x.size > 50 else 0.0)
+    return np.asarray(out)
+
+
+def _grain_lag1_table() -> np.ndarray:
+    """Lag-1 residual autocorrelation of white noise filtered with each :data:`GRAIN_SIGMAS` (rows) per axis."""
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal((40, 40, 40)).astype(np.float64)
+    inside = np.zeros(white.shape, bool)
+    inside[4:-4, 4:-4, 4:-4] = True
+    return np.array([_residual_lag1(ndimage.gaussian_filter(white, s) if s else white, inside)
+                     for s in GRAIN_SIGMAS])
+
+
+def grain_sigma_vox(host: Host) -> np.ndarray:
+    """Per axis, the Gaussian sigma (voxels) that gives white noise the host's noise correlation, measured
+    in the host's most homogeneous soft tissue: the eroded largest organ label with soft-tissue voxels,
+    where the residual is mostly noise (in a contrast-phase kidney it is mostly cortex and medulla)."""
+    if "grain_sigma" not in host.cache:
+        counts = np.bincount(host.organs[host.organs > 0].ravel())
+        sigma = np.zeros(3)
+        if counts.size > 1:
+            label = int(np.argmax(counts))
+            box = ndimage.find_objects((host.organs == label).astype(np.uint8))[0]
+            values = host.image.array[box].astype(np.float64)
+            inside = ndimage.binary_erosion(host.organs[box] == label, iterations=2)
+            inside &= (values > -100.0) & (values < 200.0)
+            if inside.sum() > 500:
+                measured = _residual_lag1(values, inside)
+                table = _grain_lag1_table()
+                sigma = np.array([GRAIN_SIGMAS[int(np.argmin(np.abs(table[:, a] - measured[a])))] for a in range(3)])
+        host.cache["grain_sigma"] = sigma
+    return host.cache["grain_sigma"]
+
+
+def host_grain(host: Host, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Unit-SD noise with the host's noise correlation (:func:`grain_sigma_vox`). Not the host's own
+    high-pass residual: where the organ has structure (a kidney's cortex and medulla after contrast) that
+    residual is anatomy, not noise, and it moved cysts' cores 20-40 HU off their drawn density."""
+    white = rng.standard_normal(shape).astype(np.float32)
+    sigma = grain_sigma_vox(host)
+    noise = ndimage.gaussian_filter(white, sigma, mode="reflect") if sigma.any() else white
+    sd = float(noise.std())
+    return noise / sd if sd > 0 else noise
+
+
 def host_blur(host: Host) -> HostBlur:
     """The host's measured blur, cached on the host (the engine's host view shares the cache)."""
     if "blur" not in host.cache:
@@ -156,20 +217,24 @@ def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: di
         calcium = float(rng.uniform(250.0, 600.0))
         lesion = lesion * (1 - np.clip(spots, 0, 1)) + calcium * np.clip(spots, 0, 1)
         params.update(calcifications=count, calcification_hu=round(calcium, 1))
-    # the host's own noise grain: its high-pass residual, clipped so host structures do not show through
-    residual = box_values - ndimage.gaussian_filter(box_values, 1.0)
-    grain = np.clip(residual, -3.0 * stats.noise_hu, 3.0 * stats.noise_hu)
-    # zero mean over the lesion: next to a vessel or the pleura the residual is one-signed, and a small
-    # lesion (a 6 mm nodule is 2 voxels at 3 mm) would take that edge's offset as its own density
-    lesion += grain - float(np.mean(grain[mask])) if mask.any() else grain
+    grain = stats.noise_hu * host_grain(host, mask.shape, rng)
+    if mask.any():  # zero mean where a reader measures the lesion (its core; the whole of a thin one): the
+        core = ndimage.binary_erosion(mask)  # few independent grains of a small lesion would move it by
+        read = core if core.sum() >= max(4, 0.1 * mask.sum()) else mask  # several HU at random
+        grain -= float(np.mean(grain[read]))
     ground_glass = spec.key == "lung_tumor" and attributes["density"] == "hypodense"
     if ground_glass:  # ground glass veils the lung; vessels and airway walls brighter than it stay
-        lesion = np.maximum(lesion, box_values)
+        kept_host = box_values >= lesion + grain
+        lesion = np.where(kept_host, box_values, lesion)
+        grain = np.where(kept_host, 0.0, grain).astype(np.float32)  # a kept voxel has its own noise
     blur = host_blur(host)
     sigma_mm = edge_sigma_kji_mm(blur, spacing, attributes["margin"])
     weight = ndimage.gaussian_filter(occupancy(geometry), sigma_mm / spacing, truncate=3.0)
     weight[weight < WEIGHT_FLOOR] = 0.0
-    values = (1.0 - weight) * box_values + weight * lesion
+    # the host keeps its noise where it keeps (1 - w) of its voxel; new noise of SD sqrt(2w - w^2) times
+    # the host's makes up the rest, so the noise level is the host's across the lesion's rim too
+    values = (1.0 - weight) * box_values + weight * lesion + np.sqrt(np.clip(2 * weight - weight ** 2, 0, 1)) * grain
+    lesion = lesion + grain  # what was drawn, noise included, is what the quality gate judges
     params.update(edge_sigma_mm=round(float(sigma_mm.max()), 2), edge_sigma_kji_mm=[round(float(v), 2) for v in sigma_mm],
                   host_blur_kji_mm=[round(float(v), 2) for v in blur.sigma_kji_mm], ground_glass_keeps_vessels=ground_glass,
                   mass_effect_mm=float(mass_effect_mm))
