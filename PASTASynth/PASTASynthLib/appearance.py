@@ -14,6 +14,7 @@ touched, so cost scales with the lesion, not the scan.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,7 @@ def _residual_lag1(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+@functools.lru_cache(maxsize=1)
 def _grain_lag1_table() -> np.ndarray:
     """Lag-1 residual autocorrelation of white noise filtered with each :data:`GRAIN_SIGMAS` (rows) per axis."""
     rng = np.random.default_rng(0)
@@ -119,23 +121,28 @@ def _grain_lag1_table() -> np.ndarray:
                      for s in GRAIN_SIGMAS])
 
 
+#: Slices (around the middle of the scan) the noise correlation is measured on: enough soft tissue, bounded cost
+GRAIN_SLICES = 48
+#: Soft tissue, HU: muscle and parenchyma, whose residual away from their borders is mostly noise
+SOFT_TISSUE_WINDOW_HU = (-100.0, 200.0)
+
+
 def grain_sigma_vox(host: Host) -> np.ndarray:
     """Per axis, the Gaussian sigma (voxels) that gives white noise the host's noise correlation, measured
-    in the host's most homogeneous soft tissue: the eroded largest organ label with soft-tissue voxels,
-    where the residual is mostly noise (in a contrast-phase kidney it is mostly cortex and medulla)."""
+    in the body's soft tissue two voxels away from any other tissue (muscle, liver, spleen), on the middle
+    :data:`GRAIN_SLICES` slices. Not in one organ label: the largest can be the colon (contents) or the
+    lung (vessels), whose residual is structure, and a scan may come with no organ mask at all."""
     if "grain_sigma" not in host.cache:
-        counts = np.bincount(host.organs[host.organs > 0].ravel())
+        values = host.image.array
+        first = max(0, values.shape[0] // 2 - GRAIN_SLICES // 2)
+        values = values[first:first + GRAIN_SLICES].astype(np.float64)
+        low, high = SOFT_TISSUE_WINDOW_HU
+        inside = ndimage.binary_erosion((values > low) & (values < high), iterations=2)
         sigma = np.zeros(3)
-        if counts.size > 1:
-            label = int(np.argmax(counts))
-            box = ndimage.find_objects((host.organs == label).astype(np.uint8))[0]
-            values = host.image.array[box].astype(np.float64)
-            inside = ndimage.binary_erosion(host.organs[box] == label, iterations=2)
-            inside &= (values > -100.0) & (values < 200.0)
-            if inside.sum() > 500:
-                measured = _residual_lag1(values, inside)
-                table = _grain_lag1_table()
-                sigma = np.array([GRAIN_SIGMAS[int(np.argmin(np.abs(table[:, a] - measured[a])))] for a in range(3)])
+        if inside.sum() > 500:
+            measured = _residual_lag1(values, inside)
+            table = _grain_lag1_table()
+            sigma = np.array([GRAIN_SIGMAS[int(np.argmin(np.abs(table[:, a] - measured[a])))] for a in range(3)])
         host.cache["grain_sigma"] = sigma
     return host.cache["grain_sigma"]
 
@@ -218,10 +225,14 @@ def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: di
         lesion = lesion * (1 - np.clip(spots, 0, 1)) + calcium * np.clip(spots, 0, 1)
         params.update(calcifications=count, calcification_hu=round(calcium, 1))
     grain = stats.noise_hu * host_grain(host, mask.shape, rng)
-    if mask.any():  # zero mean where a reader measures the lesion (its core; the whole of a thin one): the
-        core = ndimage.binary_erosion(mask)  # few independent grains of a small lesion would move it by
-        read = core if core.sum() >= max(4, 0.1 * mask.sum()) else mask  # several HU at random
-        grain -= float(np.mean(grain[read]))
+    params["noise_correlation_sigma_vox"] = [float(v) for v in grain_sigma_vox(host)]
+    # zero mean over the lesion's core and over its rim, so the noise moves neither what a reader measures in
+    # the core nor the whole lesion's mean: the few independent grains of a small lesion would otherwise move
+    # them by several HU at random
+    core = ndimage.binary_erosion(mask)
+    for part in (core, mask & ~core):
+        if part.any():
+            grain[part] -= float(np.mean(grain[part]))
     ground_glass = spec.key == "lung_tumor" and attributes["density"] == "hypodense"
     if ground_glass:  # ground glass veils the lung; vessels and airway walls brighter than it stay
         kept_host = box_values >= lesion + grain
@@ -233,9 +244,11 @@ def render(host: Host, spec: SynthSpec, geometry: LesionGeometry, attributes: di
     weight[weight < WEIGHT_FLOOR] = 0.0
     # the host keeps its noise where it keeps (1 - w) of its voxel; new noise of SD sqrt(2w - w^2) times
     # the host's makes up the rest, so the noise level is the host's across the lesion's rim too
-    values = (1.0 - weight) * box_values + weight * lesion + np.sqrt(np.clip(2 * weight - weight ** 2, 0, 1)) * grain
+    values = ((1.0 - weight) * box_values + weight * lesion
+              + np.sqrt(np.clip(2 * weight - weight ** 2, 0.0, 1.0)) * grain)
     lesion = lesion + grain  # what was drawn, noise included, is what the quality gate judges
-    params.update(edge_sigma_mm=round(float(sigma_mm.max()), 2), edge_sigma_kji_mm=[round(float(v), 2) for v in sigma_mm],
-                  host_blur_kji_mm=[round(float(v), 2) for v in blur.sigma_kji_mm], ground_glass_keeps_vessels=ground_glass,
-                  mass_effect_mm=float(mass_effect_mm))
+    params.update(edge_sigma_mm=round(float(sigma_mm.max()), 2),
+                  edge_sigma_kji_mm=[round(float(v), 2) for v in sigma_mm],
+                  host_blur_kji_mm=[round(float(v), 2) for v in blur.sigma_kji_mm],
+                  ground_glass_keeps_vessels=ground_glass, mass_effect_mm=float(mass_effect_mm))
     return Appearance(values, weight, moved, target, reference, params, lesion)
