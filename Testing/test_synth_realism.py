@@ -509,3 +509,21 @@ def test_a_cyst_in_a_structured_organ_carries_the_host_noise_not_its_anatomy(abd
         core = result.image.array[ndimage_core(result.lesion_mask)].astype(float)
         assert abs(np.median(core) - record["target_hu"]) <= 6.0, (seed, np.median(core), record["target_hu"])
         assert np.std(core) <= 1.5 * record["noise_sd_hu"], (seed, np.std(core), record["noise_sd_hu"])
+
+
+@pytest.mark.parametrize("true_sigma", [0.0, 0.8])
+def test_the_lesion_noise_takes_the_host_noise_correlation(true_sigma):
+    """Synthetic noise must look like the scanner's: measured on a soft-tissue phantom whose noise is white
+    noise blurred by a known Gaussian, the estimated blur is that Gaussian's (white stays white)."""
+    from scipy import ndimage
+
+    from PASTASynthLib.appearance import grain_sigma_vox
+
+    rng = np.random.default_rng(5)
+    white = rng.standard_normal((56, 56, 56))
+    noise = ndimage.gaussian_filter(white, true_sigma) if true_sigma else white
+    image = Volume((40.0 + 15.0 * noise / noise.std()).astype(np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    organs = np.zeros(image.array.shape, np.int16)
+    organs[8:-8, 8:-8, 8:-8] = 1
+    host = make_host(image, image.with_array(organs), {1: "liver"})
+    assert np.all(np.abs(grain_sigma_vox(host) - true_sigma) <= 0.15), grain_sigma_vox(host)

@@ -92,8 +92,9 @@ def target_hu(spec: SynthSpec, density: str, reference: float, enhanced: bool,
     return float(rng.uniform(lo, hi))
 
 
-#: Gaussian sigmas (voxels) tried when matching the host's noise correlation (0: white noise)
-GRAIN_SIGMAS = np.round(np.arange(0.0, 1.61, 0.1), 2)
+#: Gaussian sigmas (voxels) whose noise correlation is tabulated (0: white noise; below 0.4 a Gaussian barely
+#: correlates neighbours, so the table starts there)
+GRAIN_SIGMAS = np.round(np.concatenate([[0.0], np.arange(0.4, 1.61, 0.1)]), 2)
 
 
 def _residual_lag1(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -112,12 +113,13 @@ def _residual_lag1(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _grain_lag1_table() -> np.ndarray:
-    """Lag-1 residual autocorrelation of white noise filtered with each :data:`GRAIN_SIGMAS` (rows) per axis."""
+    """Lag-1 residual autocorrelation of white noise filtered with each of :data:`GRAIN_SIGMAS` (the mean over
+    the three axes of one isotropic field: increasing with sigma)."""
     rng = np.random.default_rng(0)
-    white = rng.standard_normal((40, 40, 40)).astype(np.float64)
+    white = rng.standard_normal((56, 56, 56)).astype(np.float64)
     inside = np.zeros(white.shape, bool)
     inside[4:-4, 4:-4, 4:-4] = True
-    return np.array([_residual_lag1(ndimage.gaussian_filter(white, s) if s else white, inside)
+    return np.array([float(np.mean(_residual_lag1(ndimage.gaussian_filter(white, s) if s else white, inside)))
                      for s in GRAIN_SIGMAS])
 
 
@@ -141,8 +143,7 @@ def grain_sigma_vox(host: Host) -> np.ndarray:
         sigma = np.zeros(3)
         if inside.sum() > 500:
             measured = _residual_lag1(values, inside)
-            table = _grain_lag1_table()
-            sigma = np.array([GRAIN_SIGMAS[int(np.argmin(np.abs(table[:, a] - measured[a])))] for a in range(3)])
+            sigma = np.round(np.interp(measured, _grain_lag1_table(), GRAIN_SIGMAS), 2)
         host.cache["grain_sigma"] = sigma
     return host.cache["grain_sigma"]
 

@@ -419,20 +419,20 @@ LIMITS = [
     "the ribs, pelvis, sacrum or limbs are not reported.",
     "Organs cut by the scan's edge: each organ's reference and regions come from the part in view, so where the "
     "cut falls can change a finding there (Testing/benchmarks/bench_field_of_view.py): sample-lesions cut 10 or 14 "
-    "slices higher gets one or two false findings in the bladder remnant (20-37 voxels, 0.89-0.97); cut 14 or 20 "
-    "slices below its top, a small false liver finding under the dome (17-26 voxels, 0.84-0.90). A darker liver "
+    "slices higher gets one or two false findings in the bladder remnant (20-37 voxels, 0.86-0.95); cut 14 or 20 "
+    "slices below its top, a small false liver finding under the dome (17-26 voxels, 0.84-0.91). A darker liver "
     "region that reaches the scan's edge is not cut at its necks, so a tumour on a vessel there stays merged with "
     "it.",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Cyst or tumour is decided by the density of the finding's core alone (at most 10 HU: a cyst; "
     "PASTALib.lesions.type_rules): cysts that measure 10-15 HU (as contrast-phase cysts can, and as synthesis "
     "draws them) are called tumours, and hypodense tumours of an unenhanced fatty liver that measure below 10 HU "
-    "are called cysts; held out, 81 % of detected liver cysts and 62 % of detected kidney cysts got the cyst type, "
-    "84 % of liver tumours the tumour type (core homogeneity did not separate them: RESULTS.md 2026-12-05).",
+    "are called cysts; held out, 78 % of detected liver cysts and 56 % of detected kidney cysts got the cyst type, "
+    "81 % of liver tumours the tumour type (core homogeneity did not separate them: RESULTS.md 2026-12-05).",
     "Pure ground-glass lung lesions fainter than -600 HU (after 1.5 mm smoothing) are not searched; a search "
     "down to -750 HU was tried and found no more held-out lesions at one false finding (RESULTS.md).",
     "Gallbladder and bladder cancers were synthesised in one patient only (the others' organ masks show no "
-    "gallbladder or bladder): held out, no detector had seen one, so their held-out figures (4-8 %) say it "
+    "gallbladder or bladder): held out, no detector had seen one, so their held-out figures (4-13 %) say it "
     "cannot learn them from other patients; the shipped detector was fitted on them.",
     "Fitted on synthetic lesions (this project's synthesis) in eight real patients (two abdomens, two chests, "
     "four low-resolution whole-body scans that add lungs only); real lesions differ.",
