@@ -517,13 +517,20 @@ def test_the_lesion_noise_takes_the_host_noise_correlation(true_sigma):
     noise blurred by a known Gaussian, the estimated blur is that Gaussian's (white stays white)."""
     from scipy import ndimage
 
-    from PASTASynthLib.appearance import grain_sigma_vox
+    from PASTASynthLib.appearance import _residual_lag1, grain_sigma_vox
 
     rng = np.random.default_rng(5)
     white = rng.standard_normal((56, 56, 56))
     noise = ndimage.gaussian_filter(white, true_sigma) if true_sigma else white
-    image = Volume((40.0 + 15.0 * noise / noise.std()).astype(np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+    values = (40.0 + 15.0 * noise / noise.std()).astype(np.float32)
+    image = Volume(values, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
     organs = np.zeros(image.array.shape, np.int16)
     organs[8:-8, 8:-8, 8:-8] = 1
     host = make_host(image, image.with_array(organs), {1: "liver"})
     assert np.all(np.abs(grain_sigma_vox(host) - true_sigma) <= 0.15), grain_sigma_vox(host)
+    # and a lesion's noise has it: neighbouring voxels in a cyst's core correlate as the host's do
+    result = synthesize(host, LesionRequest("liver_cyst", size_mm=[24.0], center_ijk=[28.0, 28.0, 28.0], seed=1))
+    core = ndimage.binary_erosion(result.lesion_mask, iterations=2)
+    made = _residual_lag1(result.image.array.astype(np.float64), core)
+    host_lag1 = _residual_lag1(values.astype(np.float64), core)
+    assert np.all(np.abs(made - host_lag1) <= 0.12), (made, host_lag1)
