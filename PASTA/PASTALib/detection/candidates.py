@@ -130,6 +130,17 @@ class Candidate:
         full[self.box] |= self.mask
         return full
 
+    def mask_in(self, box: tuple[slice, ...]) -> np.ndarray:
+        """The candidate's mask on ``box``'s grid (``box`` holds the candidate's own box)."""
+        return _placed(self.mask, self.box, box)
+
+
+def _placed(mask: np.ndarray, where: tuple[slice, ...], box: tuple[slice, ...]) -> np.ndarray:
+    """``mask``, which lies at ``where``, on the grid of ``box`` (which holds ``where``)."""
+    out = np.zeros(tuple(b.stop - b.start for b in box), bool)
+    out[tuple(slice(w.start - b.start, w.stop - b.start) for w, b in zip(where, box))] = mask
+    return out
+
 
 def _touches_scan_edge(mask: np.ndarray, where: tuple[slice, ...], shape) -> bool:
     """True when the region (``mask`` at ``where`` in the scan) reaches a face of the scan. Such a region is
@@ -290,9 +301,7 @@ def _seed_regions(seeds: np.ndarray, contrast: np.ndarray, allowed: np.ndarray, 
 def _seed_with_margin(seed: np.ndarray, sub: tuple[slice, ...], shape) -> tuple[tuple[slice, ...], np.ndarray]:
     """The seed's box grown by two voxels (room to grow it by one) and the seed placed in that box."""
     where = grow_box(sub, shape, (2, 2, 2))
-    placed = np.zeros(tuple(w.stop - w.start for w in where), bool)
-    placed[tuple(slice(s.start - w.start, s.stop - w.start) for s, w in zip(sub, where))] = seed
-    return where, placed
+    return where, _placed(seed, sub, where)
 
 
 def _half_contrast(seed: np.ndarray, sub, contrast: np.ndarray, allowed: np.ndarray, min_voxels: int

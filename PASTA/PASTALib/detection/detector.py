@@ -69,19 +69,12 @@ def _union_box(candidates: list[Candidate]) -> tuple[slice, ...]:
                  for a in range(3))
 
 
-def _placed(candidate: Candidate, box: tuple[slice, ...]) -> np.ndarray:
-    """The candidate's mask in ``box`` (which holds the candidate's own box)."""
-    out = np.zeros(tuple(b.stop - b.start for b in box), bool)
-    out[tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(candidate.box, box))] = candidate.mask
-    return out
-
-
 def _touch(a: Candidate, b: Candidate) -> bool:
     """True when the two regions share a face, edge or corner."""
     if any(y.start > x.stop or x.start > y.stop for x, y in zip(a.box, b.box)):  # a voxel or more apart
         return False
     box = _union_box([a, b])
-    return bool((ndimage.binary_dilation(_placed(a, box), np.ones((3, 3, 3), bool)) & _placed(b, box)).any())
+    return bool((ndimage.binary_dilation(a.mask_in(box), np.ones((3, 3, 3), bool)) & b.mask_in(box)).any())
 
 
 def merge_touching(kept: list[ScoredCandidate]) -> list[ScoredCandidate]:
@@ -112,7 +105,7 @@ def merge_touching(kept: list[ScoredCandidate]) -> list[ScoredCandidate]:
             merged.append(best)
             continue
         box = _union_box([m.candidate for m in members])
-        mask = np.logical_or.reduce([_placed(m.candidate, box) for m in members])
+        mask = np.logical_or.reduce([m.candidate.mask_in(box) for m in members])
         merged.append(ScoredCandidate(replace(best.candidate, box=box, mask=mask), best.features, best.confidence))
     return merged
 
