@@ -125,20 +125,22 @@ def _grain_lag1_table() -> np.ndarray:
 
 #: Slices (around the middle of the scan) the noise correlation is measured on: enough soft tissue, bounded cost
 GRAIN_SLICES = 48
-#: Soft tissue, HU: muscle and parenchyma, whose residual away from their borders is mostly noise
-SOFT_TISSUE_WINDOW_HU = (-100.0, 200.0)
+#: Fat and soft tissue, HU (wider than host.SOFT_TISSUE_HU, the parenchyma window): homogeneous tissue whose residual
+#: two voxels from anything outside the window is mostly noise. Fat/muscle borders lie inside it; a -30 HU floor
+#: measured 0.1-0.3 voxels less correlation in most hosts (RESULTS.md 2026-12-05), left: no ground truth here
+GRAIN_WINDOW_HU = (-100.0, 200.0)
 
 
 def grain_sigma_vox(host: Host) -> np.ndarray:
     """Per axis, the Gaussian sigma (voxels) that gives white noise the host's noise correlation, measured
-    in the body's soft tissue two voxels away from any other tissue (muscle, liver, spleen), on the middle
+    in the body's fat and soft tissue (:data:`GRAIN_WINDOW_HU`) two voxels from air, bone or contrast, on the middle
     :data:`GRAIN_SLICES` slices. Not in one organ label: the largest can be the colon (contents) or the
     lung (vessels), whose residual is structure, and a scan may come with no organ mask at all."""
     if "grain_sigma" not in host.cache:
         values = host.image.array
         first = max(0, values.shape[0] // 2 - GRAIN_SLICES // 2)
         values = values[first:first + GRAIN_SLICES].astype(np.float64)
-        low, high = SOFT_TISSUE_WINDOW_HU
+        low, high = GRAIN_WINDOW_HU
         inside = ndimage.binary_erosion((values > low) & (values < high), iterations=2)
         sigma = np.zeros(3)
         if inside.sum() > 500:
