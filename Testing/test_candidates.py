@@ -116,6 +116,41 @@ def test_a_20_mm_nodule_is_a_candidate_on_thin_and_thick_slices(slice_mm):
     assert dice and max(dice) >= 0.5  # on 7.5 mm slices the lung opening used to need 3 slices (22 mm)
 
 
+def _juxtapleural_phantom():
+    """A body (40 HU) in air with one lung (-850 HU, 70 mm across) and a 16 mm nodule on its lateral
+    pleura: the part of the ball inside the lung, its flat side on the chest wall, as synthesis draws a
+    juxtapleural nodule. Nothing is labelled: the lung is thresholded on the scan that holds the nodule."""
+    spacing = 2.0
+    shape = (60, 100, 100)
+    k, j, i = (np.asarray(a, np.float64) * spacing for a in np.ogrid[:shape[0], :shape[1], :shape[2]])
+    image = np.full(shape, -1000.0, np.float32)
+    image[np.broadcast_to((j - 100) ** 2 / 90 ** 2 + (i - 100) ** 2 / 95 ** 2 <= 1, shape)] = 40.0
+    lung = (k > 10) & (k < 110) & ((j - 100) ** 2 + (i - 60) ** 2 <= 35 ** 2)
+    image[lung] = -850.0
+    nodule = ((k - 60) ** 2 + (j - 100) ** 2 + (i - 31) ** 2 <= 8 ** 2) & lung  # centre 6 mm from the wall
+    image[nodule] = 35.0
+    image += np.random.default_rng(0).normal(0.0, 10.0, shape).astype(np.float32)
+    return Volume(image, (spacing,) * 3, (0.0, 0.0, 0.0), np.eye(3)), nodule
+
+
+@pytest.mark.parametrize("closing_mm,found", [(None, True), (0.0, False)])
+def test_a_nodule_on_the_pleura_is_searched_although_the_thresholded_lung_leaves_it_out(monkeypatch, closing_mm,
+                                                                                       found):
+    """Threshold and per-slice hole filling leave a nodule on the chest wall out of the lung (it is no
+    hole: it touches the wall), so it was never searched; the lung's dents are closed now (without the
+    closing, ``closing_mm`` 0, the nodule has no candidate)."""
+    from PASTALib.detection import candidates as module
+
+    if closing_mm is not None:
+        monkeypatch.setattr(module, "JUXTAPLEURAL_MM", closing_mm)
+    volume, nodule = _juxtapleural_phantom()
+    context = build_context(volume, None)
+    assert not (np.isin(context.labels, context.labels_of("lung")) & nodule).any()  # the lung leaves it out
+    dice = [2 * (c.full_mask(nodule.shape) & nodule).sum() / (c.mask.sum() + nodule.sum())
+            for c in find_candidates(volume.array, context, groups=["lung"])]
+    assert (max(dice, default=0.0) >= 0.7) == found
+
+
 def test_a_thresholded_lung_is_the_lung_base_of_an_abdomen_and_never_its_bowel_gas():
     """The fallback for enclosed air finds the upper abdomen's lung base (its TotalSegmentator mask says
     right lower lobe) and nothing in the sample abdomen, whose enclosed air is bowel gas."""
