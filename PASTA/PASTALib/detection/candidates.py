@@ -97,7 +97,7 @@ LUNG_BLOB_HU = -600.0
 #: thresholded lung nor filling its holes holds it; TotalSegmentator's lobes may leave it out too): the
 #: lung's dents narrower than a ball of this radius are searched as lung. Synthetic juxtapleural lung
 #: tumours with the lung thresholded on the scan that holds them (RESULTS.md 2026-12-05): at least half
-#: inside the searched field 20 -> 45 of 51 (10 mm: 39, 20 mm: 48)
+#: inside the searched field 20 -> 37 of 51 with the dents up to :data:`JUXTAPLEURAL_MAX_ML` (45 with every dent)
 JUXTAPLEURAL_MM = 15.0
 #: ... only dents up to this volume (mL): the larger ones are the mediastinum and the hila between the
 #: lobes (100-160 mL per healthy scan at 15 mm), whose vessels then swallowed the nodules beside them
