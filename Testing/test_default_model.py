@@ -242,6 +242,24 @@ def test_the_balanced_point_allows_one_false_finding_per_healthy_scan_on_average
     assert choose_operating_points(crowded)["balanced"] == pytest.approx(0.05)
 
 
+def test_a_candidate_that_would_find_its_lesion_is_taught_as_a_lesion_and_one_that_only_touches_it_is_not():
+    """The labels the forest learns: mostly inside a lesion, or merged with tissue beside it but still
+    finding it (Dice >= 0.2); a candidate touching a lesion, or holding it in much more, is neither lesion
+    nor tissue."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+    from train_detector import training_matrix
+
+    hosts = {"scan": {"healthy": [[9.0, 0, 0, 0]], "cases": [{"truth_voxels": 100, "rows": [
+        ([1.0, 0, 0, 0], 40.0, 50, 0.0, "kidney"),    # a fragment, mostly inside
+        ([2.0, 0, 0, 0], 95.0, 700, 0.0, "kidney"),   # the lesion inside a region 7x its size: Dice 0.24
+        ([3.0, 0, 0, 0], 10.0, 400, 0.0, "kidney"),   # touches it: 2.5 % inside, Dice 0.04
+        ([4.0, 0, 0, 0], 60.0, 700, 0.0, "kidney"),   # 60 % of it in a region 7x its size: Dice 0.15
+    ]}]}}
+    x, y, scans = training_matrix(hosts)
+    assert x[:, 0].tolist() == [9.0, 1.0, 2.0] and y.tolist() == [0.0, 1.0, 1.0]
+    assert scans.tolist() == ["scan", "", ""]
+
+
 def test_the_candidate_feature_tool_splits_a_group_into_healthy_and_lesion_candidates(tmp_path, capsys):
     """The diagnosis behind RESULTS' pancreas/kidney tables: only the group's candidates, lesions only
     when mostly inside one, per type."""

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "Testing" / "tools"))
 
 import train_detector as td  # noqa: E402
 from detector_data import SCANS  # noqa: E402
-from detector_evaluation import POSITIVE_INSIDE, candidate_ceiling  # noqa: E402
+from detector_evaluation import candidate_ceiling, is_lesion_example  # noqa: E402
 from PASTALib.detection.candidates import Candidate  # noqa: E402
 from PASTALib.detection.features import candidate_features  # noqa: E402
 from PASTALib.lesions.components import grow_box  # noqa: E402
@@ -130,7 +130,7 @@ def main() -> None:
             x += host["healthy"]
             y += [0] * len(host["healthy"])
             for c in host["cases"]:
-                positives = [f for f, i, v, _, _ in c["rows"] if i / v >= POSITIVE_INSIDE]
+                positives = [f for f, i, v, _, _ in c["rows"] if is_lesion_example(i, v, c["truth_voxels"])]
                 x += positives
                 y += [1] * len(positives)
         if 0 < sum(y) < len(y):
@@ -145,7 +145,7 @@ def main() -> None:
             if host["healthy"]:
                 healthy_scores += [(name, float(s)) for s in score(host["healthy"])]
             for c in host["cases"]:
-                positives = [f for f, i, v, _, _ in c["rows"] if i / v >= POSITIVE_INSIDE]
+                positives = [f for f, i, v, _, _ in c["rows"] if is_lesion_example(i, v, c["truth_voxels"])]
                 lesion_scores.append((c["type"], float(max(score(positives))) if positives else -1.0))
     ranked = sorted((s for _, s in healthy_scores), reverse=True)
     print(f"\nheld-out healthy scans with wall candidates: {sorted({n for n, _ in healthy_scores})}")
