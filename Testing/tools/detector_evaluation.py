@@ -27,8 +27,8 @@ DETECTED_DICE = 0.1
 
 #: ... or when its Dice with the lesion reaches this: a lesion merged with the organ's darker tissue beside it
 #: (a cyst joined to the medulla of an enhancing kidney, to a fatty part of the pancreas). Two forest seeds each
-#: (RESULTS.md 2026-12-05, day): 0.2 and 0.1 (:data:`DETECTED_DICE` itself) both lift the held-out curve by 1-2
-#: points at 2-10 false findings; 0.1 lost the sample's bone metastasis even at ``high``, 0.2 keeps it
+#: (RESULTS.md 2026-12-05, day): 0.2 and 0.1 (:data:`DETECTED_DICE` itself) both lift the held-out curve by about 2
+#: points at 5-10 false findings; 0.1 lost the sample's bone metastasis even at ``high``, 0.2 keeps it
 POSITIVE_DICE = 0.2
 
 

@@ -432,8 +432,8 @@ LIMITS = [
     "cut falls can change a finding there (Testing/benchmarks/bench_field_of_view.py): sample-lesions cut 14 "
     "slices higher gets two false findings in the bladder remnant (31-37 voxels, 0.92-0.95); cut 14 or 20 "
     "slices below its top, a small false pancreas finding (27 voxels, 0.88-0.89) and at 20 one under the liver "
-    "dome (17 voxels, 0.86); the cuts that do move with each refit. A darker liver region that reaches the scan's edge is not cut at its necks, so a tumour on a vessel "
-    "there stays merged with it.",
+    "dome (17 voxels, 0.86); the cuts that do move with each refit. A darker liver region that reaches the "
+    "scan's edge is not cut at its necks, so a tumour on a vessel there stays merged with it.",
     "Exophytic parts of a lesion outside its organ mask are not segmented (the search stays in the organ).",
     "Cyst or tumour is decided by the density of the finding's core alone (at most 10 HU: a cyst; "
     "PASTALib.lesions.type_rules): cysts that measure 10-15 HU (as contrast-phase cysts can, and as synthesis "
