@@ -58,6 +58,22 @@ def test_a_group_is_read_against_its_own_false_findings():
     assert [r["false_findings_total"] for r in by_group["lung"]] == list(FALSE_BUDGETS[:-1])
 
 
+def test_lesions_made_only_to_fit_on_are_never_scored():
+    """``detector_data.py --extra`` lesions: in the training matrix of the patients that hold them, in no
+    held-out figure (so every fit is scored on the same lesions)."""
+    from detector_evaluation import candidate_ceiling, score_cases
+    from train_detector import training_matrix
+
+    host = {"patient": "a", "real": [], "healthy": [_candidate("liver", 0.1)],
+            "cases": [_case("liver_tumor", "liver", 0.9)],
+            "extra_cases": [_case("liver_cyst", "liver", 0.9), _case("liver_cyst", "liver", 0.8)]}
+    x, y, _ = training_matrix({"a": host})
+    assert y.tolist() == [0.0, 1.0, 1.0, 1.0]
+    per_type, healthy_false, _ = score_cases(ConfidenceIsTheFirstFeature(), {"a": host}, 0.5)
+    assert set(per_type) == {"liver_tumor"} and len(per_type["liver_tumor"]) == 1 and healthy_false == {"a": 0}
+    assert set(candidate_ceiling({"a": host})) == {"liver_tumor"}
+
+
 def test_the_forest_walks_trees_of_different_depths_to_their_own_leaves():
     """All trees are walked together on padded arrays: a shallow tree must stop at its leaf while a
     deeper one goes on, and a padded node is never reached."""

@@ -13,6 +13,7 @@ file keeps only the changed box, so hundreds of cases take a few MB. Resumable: 
 (``--redo TYPE`` makes one type's cases again after a synthesis change).
 
     python Testing/tools/detector_data.py --out .cache/detector --per-type 8
+    python Testing/tools/detector_data.py --per-type 24 --extra      # more lesions to fit on (never scored)
 """
 
 from __future__ import annotations
@@ -89,10 +90,16 @@ def load_scan(scan: PatientScan) -> tuple[Volume, Optional[Volume]]:
     return to_working_grid(image, organs)
 
 
+#: Extra training lesions are numbered from here (three digits: ``train_detector`` fits on them but never
+#: scores them, so the held-out figures stay on the same lesions however many extra ones are made)
+EXTRA_FIRST = 100
+
+
 def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[str]] = None,
-               redo: frozenset[str] = frozenset()) -> None:
-    """Write the missing case files (``redo``: these lesion types' files are made again, for a synthesis
-    change; the others are kept, so their seeds and pixels stay what the last refit saw)."""
+               redo: frozenset[str] = frozenset(), first: int = 0) -> None:
+    """Write the missing case files, numbered ``first`` to ``first + per_type - 1`` (``redo``: these lesion
+    types' files are made again, for a synthesis change; the others are kept, so their seeds and pixels stay
+    what the last refit saw)."""
     from PASTASynthLib.catalog import specs
     from PASTASynthLib.engine import LesionRequest, synthesize
     from PASTASynthLib.host import make_host
@@ -110,7 +117,7 @@ def make_cases(out: Path, per_type: int, splits: set[str], only: Optional[set[st
         for spec in specs():
             if not host.labels_for(spec):
                 continue
-            for number in range(per_type):
+            for number in range(first, first + per_type):
                 path = folder / f"{spec.key}_{number:02d}.npz"
                 if path.exists() and spec.key not in redo:
                     continue
@@ -147,6 +154,8 @@ def main() -> None:
     parser.add_argument("--splits", default="train,heldout")
     parser.add_argument("--redo", default="", help="comma-separated lesion types whose existing cases are made "
                                                    "again (after a synthesis change to them)")
+    parser.add_argument("--extra", action="store_true",
+                        help=f"make extra training lesions (numbered from {EXTRA_FIRST}: fitted on, never scored)")
     args = parser.parse_args()
     redo = frozenset(t for t in args.redo.split(",") if t)
     from PASTASynthLib.catalog import SPECS
@@ -154,7 +163,8 @@ def main() -> None:
     unknown = sorted(redo - set(SPECS))
     if unknown:
         parser.error(f"--redo: unknown lesion type(s) {', '.join(unknown)}; use keys such as {next(iter(SPECS))}")
-    make_cases(args.out, args.per_type, set(args.splits.split(",")), redo=redo)
+    make_cases(args.out, args.per_type, set(args.splits.split(",")), redo=redo,
+               first=EXTRA_FIRST if args.extra else 0)
 
 
 if __name__ == "__main__":
