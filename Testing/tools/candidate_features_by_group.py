@@ -4,8 +4,9 @@
 Why: where the candidate ceiling of a type is high but its detection is low (pancreas, kidney), the
 scorer cannot tell its lesion candidates from the group's healthy-tissue candidates. This prints, per
 feature (:data:`PASTALib.detection.features.FEATURE_NAMES`), the median and IQR of the healthy-scan
-candidates and of the candidates mostly inside a synthetic lesion (as the detector's training counts a
-lesion example), per lesion type of the group, from the candidates cache ``train_detector.py
+candidates and of the candidates mostly inside a synthetic lesion (what a lesion looks like; the detector's
+training also counts a candidate that holds a lesion merged with tissue beside it, ``is_lesion_example``,
+whose features are mostly that tissue's), per lesion type of the group, from the candidates cache ``train_detector.py
 --candidates`` writes. A feature whose ranges overlap cannot separate them.
 
     python Testing/tools/candidate_features_by_group.py .cache/candidates.json --group pancreas

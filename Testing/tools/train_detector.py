@@ -113,22 +113,13 @@ def collect(splits=("train", "heldout"), only: set[str] | None = None):
             if only is not None and folder.name not in only:
                 continue
             image, context = load_host(folder)
-            if folder.name in unmasked:
+            threshold_lung = folder.name in unmasked
+            if threshold_lung:
                 context = build_context(image, None)
             healthy, real = split_real_lesions(folder.name, image, candidate_rows(image.array, context, None))
-            cases, extra = [], []
             # two-digit numbers: the scored cases; three digits (``detector_data.py --extra``): fitted on only
-            for pattern, into in (("*_[0-9][0-9].npz", cases), ("*_[0-9][0-9][0-9].npz", extra)):
-                for path in sorted(folder.glob(pattern)):
-                    case = np.load(path)
-                    array, truth = with_case(image.array, case)
-                    case_context = (build_context(image.with_array(array), None) if folder.name in unmasked
-                                    else context)
-                    rows = [(r[0], float((truth[r[3].box] & r[3].mask).sum()), int(r[3].mask.sum()),
-                             core_density(array[r[3].box], r[3].mask), r[3].group)
-                            for r in candidate_rows(array, case_context, truth) if r[1] > 0]
-                    into.append({"name": f"{folder.name}/{path.stem}", "type": str(case["type"]),
-                                 "size_mm": float(case["size_mm"]), "truth_voxels": int(truth.sum()), "rows": rows})
+            cases, extra = ([case_record(path, image, context, threshold_lung) for path in sorted(folder.glob(pattern))]
+                            for pattern in ("*_[0-9][0-9].npz", "*_[0-9][0-9][0-9].npz"))
             hosts[folder.name] = {"patient": patient_of[folder.name], "cases": cases, "extra_cases": extra,
                                   "real": real, "healthy": [r[0] for r in healthy]}
             print(f"{folder.name}: {len(healthy)} healthy candidates, {len(cases)} cases, {len(extra)} extra",
@@ -137,6 +128,20 @@ def collect(splits=("train", "heldout"), only: set[str] | None = None):
     hosts["upper_abdomen"] = {"patient": patient_of["abdomen_native"], "cases": [], "extra_cases": [], "real": [],
                               "healthy": [r[0] for r in upper["upper_abdomen"]]}
     return hosts
+
+
+def case_record(path: Path, image: Volume, context, threshold_lung: bool) -> dict:
+    """One synthetic case as :func:`collect` stores it: the candidates touching its lesion as (features, voxels
+    inside the lesion, candidate voxels, core density, organ group), with its type, size and lesion voxels
+    (``threshold_lung``: the lung thresholded on the case, as ``pasta analyze`` would, not the host's)."""
+    case = np.load(path)
+    array, truth = with_case(image.array, case)
+    case_context = build_context(image.with_array(array), None) if threshold_lung else context
+    rows = [(r[0], float((truth[r[3].box] & r[3].mask).sum()), int(r[3].mask.sum()),
+             core_density(array[r[3].box], r[3].mask), r[3].group)
+            for r in candidate_rows(array, case_context, truth) if r[1] > 0]
+    return {"name": f"{path.parent.name}/{path.stem}", "type": str(case["type"]), "size_mm": float(case["size_mm"]),
+            "truth_voxels": int(truth.sum()), "rows": rows}
 
 
 def _collection_key() -> str:
@@ -150,7 +155,8 @@ def _collection_key() -> str:
     library = ROOT / "PASTA" / "PASTALib"  # the search reads more than detection/ (lung threshold, boxes, I/O)
     parts = [f"{p.relative_to(library)}:{sha256_file(p)}" for p in sorted(library.rglob("*.py"))]
     parts += [f"{p.relative_to(CASES)}:{sha256_file(p)}" for p in sorted(CASES.rglob("*.npz"))]
-    parts += [inspect.getsource(f) for f in (collect, candidate_rows, split_real_lesions, load_host, with_case)]
+    parts += [inspect.getsource(f)
+              for f in (collect, case_record, candidate_rows, split_real_lesions, load_host, with_case)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
